@@ -1,0 +1,106 @@
+"""reconcile: find where a company's systems disagree about the same customer.
+
+The public API is what this module exports; everything else is private and may
+change. A run is one call::
+
+    import reconcile
+
+    result = reconcile.run("reconcile.yaml")
+    for finding in result.findings:
+        print(finding.severity, finding.owner, finding.story)
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from reconcile._version import __version__
+
+# Imported on first use, so `import reconcile` stays cheap and a CLI call or a
+# test of one stage does not load every stage.
+_EXPORTS = {
+    "ExitCode": "reconcile.cli",
+    "Config": "reconcile.config",
+    "load_config": "reconcile.config",
+    "parse_config": "reconcile.config",
+    "ConfigError": "reconcile.errors",
+    "PluginError": "reconcile.errors",
+    "ReconcileError": "reconcile.errors",
+    "RunError": "reconcile.errors",
+    "SourceError": "reconcile.errors",
+    "StoreError": "reconcile.errors",
+    "Adapter": "reconcile.extract",
+    "RawRow": "reconcile.extract",
+    "SourceConfig": "reconcile.extract",
+    "StreamConfig": "reconcile.extract",
+    "Finding": "reconcile.findings",
+    "FindingStatus": "reconcile.findings",
+    "RecordRef": "reconcile.findings",
+    "Severity": "reconcile.findings",
+    "run": "reconcile.pipeline",
+    "QuarantinedRow": "reconcile.results",
+    "RunResult": "reconcile.results",
+    "SourceHealth": "reconcile.results",
+    "Rule": "reconcile.rules.base",
+    "RuleContext": "reconcile.rules.base",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reconcile.cli import ExitCode
+    from reconcile.config import Config, load_config, parse_config
+    from reconcile.errors import (
+        ConfigError,
+        PluginError,
+        ReconcileError,
+        RunError,
+        SourceError,
+        StoreError,
+    )
+    from reconcile.extract import Adapter, RawRow, SourceConfig, StreamConfig
+    from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
+    from reconcile.pipeline import run
+    from reconcile.results import QuarantinedRow, RunResult, SourceHealth
+    from reconcile.rules.base import Rule, RuleContext
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reconcile' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "Adapter",
+    "Config",
+    "ConfigError",
+    "ExitCode",
+    "Finding",
+    "FindingStatus",
+    "PluginError",
+    "QuarantinedRow",
+    "RawRow",
+    "RecordRef",
+    "ReconcileError",
+    "Rule",
+    "RuleContext",
+    "RunError",
+    "RunResult",
+    "Severity",
+    "SourceConfig",
+    "SourceError",
+    "SourceHealth",
+    "StoreError",
+    "StreamConfig",
+    "__version__",
+    "load_config",
+    "parse_config",
+    "run",
+]

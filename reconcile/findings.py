@@ -1,0 +1,131 @@
+"""Findings: what a rule says is wrong, for whom, and who should act."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+__all__ = ["Finding", "FindingStatus", "RecordRef", "Severity", "fingerprint"]
+
+
+class Severity(StrEnum):
+    """How urgent a finding is; ordered from least to most severe."""
+
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_ORDER[self]
+
+    def __ge__(self, other: object) -> bool:  # type: ignore[override]
+        if isinstance(other, Severity):
+            return self.rank >= other.rank
+        return NotImplemented
+
+    def __gt__(self, other: object) -> bool:  # type: ignore[override]
+        if isinstance(other, Severity):
+            return self.rank > other.rank
+        return NotImplemented
+
+    def __le__(self, other: object) -> bool:  # type: ignore[override]
+        if isinstance(other, Severity):
+            return self.rank <= other.rank
+        return NotImplemented
+
+    def __lt__(self, other: object) -> bool:  # type: ignore[override]
+        if isinstance(other, Severity):
+            return self.rank < other.rank
+        return NotImplemented
+
+
+_SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
+
+
+class FindingStatus(StrEnum):
+    """Where a finding stands across runs."""
+
+    new = "new"
+    open = "open"
+    resolved = "resolved"
+    reopened = "reopened"
+
+
+class RecordRef(BaseModel):
+    """One record involved in a finding, with the fields that matter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    record_type: str
+    key: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    role: str | None = None  # what this record is to the finding, e.g. "mandate"
+
+    @property
+    def rid(self) -> str:
+        return f"{self.source}:{self.record_type}:{self.key}"
+
+
+def fingerprint(rule_id: str, subject: RecordRef, detail_key: str = "") -> str:
+    """A stable identity for a finding across runs.
+
+    Built from the rule id, the subject record's identity (source, type, key)
+    and an optional detail key (such as a recall campaign), never from values
+    that change from night to night (counts, amounts, dates, entity ids).
+    """
+    payload = json.dumps(
+        [rule_id, subject.source, subject.record_type, subject.key, detail_key],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+
+
+class Finding(BaseModel):
+    """A discrepancy between systems, ready for the team that should act.
+
+    Attributes:
+        rule_id: The configured rule that produced it.
+        kind: The rule kind (``failed_autopay``, ``missing_in``...).
+        severity: How urgent it is.
+        owner: The team that can fix it.
+        entity_id: The matched entity (customer) it concerns.
+        subject: The record the finding is about; with ``rule_id`` and
+            ``detail_key`` it makes the fingerprint.
+        records: Every record involved, in each system, with the fields that matter.
+        story: One sentence a person can act on.
+        confidence: How sure the match is that links the records (0..1).
+        detail: Kind-specific facts (JSON-serialisable).
+        detail_key: Distinguishes several findings of one rule on one subject.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule_id: str
+    kind: str
+    severity: Severity
+    owner: str
+    entity_id: str | None = None
+    subject: RecordRef
+    records: list[RecordRef] = Field(default_factory=list)
+    story: str
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+    detail: dict[str, Any] = Field(default_factory=dict)
+    detail_key: str = ""
+    # Filled in by the store when the finding is persisted.
+    status: FindingStatus | None = None
+    first_seen: dt.datetime | None = None
+    last_seen: dt.datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule_id, self.subject, self.detail_key)

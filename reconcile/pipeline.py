@@ -1,0 +1,302 @@
+"""The run: extract, normalise, match, evaluate rules, persist, report.
+
+Each stage is a typed function, so a test (or an app) can start at any stage:
+:func:`extract_sources` -> :func:`build_tables` -> :func:`normalise_tables` ->
+:func:`match_entities` -> :func:`evaluate` ; :func:`run` chains them with the
+store and the reports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from collections.abc import Iterator
+
+import pandas as pd
+from sqlalchemy.engine import make_url
+
+from reconcile.config import Config, load_config
+from reconcile.errors import RunError
+from reconcile.extract import ExtractResult, build_adapter
+from reconcile.findings import Finding
+from reconcile.match import MatchResult, resolve
+from reconcile.model import PARTY_FIELDS, RECORD_TYPES
+from reconcile.normalise import normalise_table
+from reconcile.results import QuarantinedRow, RunResult, SourceHealth
+from reconcile.rules.base import Rule, RuleContext
+from reconcile.rules.engine import evaluate_rules
+
+__all__ = [
+    "attach_dependents",
+    "build_tables",
+    "evaluate",
+    "extract_sources",
+    "match_entities",
+    "normalise_tables",
+    "run",
+]
+
+log = logging.getLogger("reconcile")
+
+Progress = Callable[[str], None]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def extract_sources(config: Config) -> list[ExtractResult]:
+    """Read every configured source through its adapter."""
+    results = []
+    for name, source in config.sources.items():
+        log.info("extracting source %s (%s)", name, source.kind)
+        adapter = build_adapter(name, source, config.base_dir)
+        result = adapter.extract()
+        assert result.health is not None
+        log.info(
+            "source %s: %d read, %d used, %d quarantined%s",
+            name,
+            result.health.rows_read,
+            result.health.rows_used,
+            result.health.rows_quarantined,
+            "" if result.health.healthy else f" - UNHEALTHY: {result.health.error}",
+        )
+        results.append(result)
+    return results
+
+
+def build_tables(results: Iterable[ExtractResult]) -> dict[str, pd.DataFrame]:
+    """One DataFrame per record type, across sources, with the meta columns."""
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for result in results:
+        for record_type, rows in result.records.items():
+            model = RECORD_TYPES[record_type]
+            frame = pd.DataFrame.from_records(rows, columns=list(model.model_fields))
+            frame["_source"] = result.source
+            frame["_key"] = frame[model.key_field].astype(str)
+            frame["_rid"] = result.source + ":" + record_type + ":" + frame["_key"]
+            parts.setdefault(record_type, []).append(frame)
+    tables = {}
+    for record_type, frames in parts.items():
+        non_empty = [f for f in frames if not f.empty]
+        tables[record_type] = (
+            pd.concat(non_empty, ignore_index=True) if non_empty else frames[0].iloc[0:0].copy()
+        )
+    return tables
+
+
+def normalise_tables(tables: Mapping[str, pd.DataFrame], config: Config) -> dict[str, pd.DataFrame]:
+    """Add the normalised ``_n_*`` columns to every identity table."""
+    out = dict(tables)
+    for record_type, frame in tables.items():
+        if RECORD_TYPES[record_type].identity:
+            out[record_type] = normalise_table(
+                frame, record_type, default_region=config.normalise.default_region
+            )
+    return out
+
+
+def match_entities(
+    tables: Mapping[str, pd.DataFrame], config: Config
+) -> tuple[dict[str, pd.DataFrame], MatchResult]:
+    """Link identity records across systems into entities, then attach dependents."""
+    stacked = []
+    for record_type, frame in tables.items():
+        if not RECORD_TYPES[record_type].identity:
+            continue
+        part = pd.DataFrame(
+            {
+                "_rid": frame["_rid"],
+                "_source": frame["_source"],
+                "_type": record_type,
+                "_key": frame["_key"],
+            }
+        )
+        for column in PARTY_FIELDS:
+            part[column] = frame[column] if column in frame else None
+        part["vin"] = frame["vin"] if "vin" in frame else None
+        for column in frame.columns:
+            if column.startswith("_n_"):
+                part[column] = frame[column]
+        stacked.append(part)
+    identity = pd.concat(stacked, ignore_index=True) if stacked else pd.DataFrame(
+        columns=["_rid", "_source", "_type", "_key", *PARTY_FIELDS, "vin"]
+    )
+    result = resolve(identity, config.matching)
+    out = dict(tables)
+    for record_type, frame in tables.items():
+        if RECORD_TYPES[record_type].identity:
+            frame = frame.copy()
+            frame["_entity"] = frame["_rid"].map(result.entity_of)
+            frame["_confidence"] = frame["_rid"].map(result.confidence).fillna(1.0)
+            frame["_parent_rid"] = None
+            out[record_type] = frame
+    return attach_dependents(out), result
+
+
+def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Give dependent records their parent's rid, entity and confidence.
+
+    A reference is resolved in the record's own source first, then in any
+    source holding the parent type (telemetry refers to inventory's devices).
+    A record whose parent is found nowhere keeps ``_entity`` None.
+    """
+    out = dict(tables)
+    for record_type, frame in tables.items():
+        parent = RECORD_TYPES[record_type].parent
+        if parent is None:
+            continue
+        frame = frame.copy()
+        parents = tables.get(parent.parent_type)
+        frame["_parent_rid"] = None
+        frame["_entity"] = None
+        frame["_confidence"] = None
+        if parents is not None and not parents.empty and not frame.empty:
+            lookup = parents[["_source", parent.parent_field, "_rid", "_entity", "_confidence"]]
+            lookup = lookup[lookup[parent.parent_field].notna()]
+            lookup = lookup.assign(_ref=lookup[parent.parent_field].astype(str))
+            refs = frame[parent.field].astype(str)
+            same = lookup.drop_duplicates(["_source", "_ref"]).set_index(["_source", "_ref"])
+            index = pd.MultiIndex.from_arrays([frame["_source"], refs])
+            found = same.reindex(index)
+            anywhere = lookup.drop_duplicates("_ref").set_index("_ref").reindex(refs)
+            for column in ("_rid", "_entity", "_confidence"):
+                values = found[column].to_numpy(dtype=object)
+                fallback = anywhere[column].to_numpy(dtype=object)
+                missing = pd.isna(values)
+                values[missing] = fallback[missing]
+                target = "_parent_rid" if column == "_rid" else column
+                frame[target] = [None if pd.isna(v) else v for v in values]
+        out[record_type] = frame
+    return out
+
+
+def evaluate(
+    tables: Mapping[str, pd.DataFrame],
+    rules: list[Rule],
+    as_of: dt.datetime,
+    open_findings: list[Finding] | None = None,
+) -> list[Finding]:
+    """Evaluate the rules over matched tables."""
+    ctx = RuleContext(as_of=as_of, tables=tables, open_findings=open_findings or [])
+    return evaluate_rules(rules, ctx)
+
+
+def _store_url(config: Config) -> str:
+    url = make_url(config.store.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = config.resolve_path(url.database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return str(url.set(database=str(path)))
+    return config.store.url
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str, progress: Progress | None) -> Iterator[None]:
+    if progress:
+        progress(stage)
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(time.perf_counter() - started, 3)
+
+
+def run(
+    config: Config | str | Path,
+    *,
+    as_of: dt.datetime | None = None,
+    persist: bool = True,
+    write_reports: bool = True,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run the whole flow once.
+
+    Args:
+        config: A :class:`Config` or the path of a YAML configuration.
+        as_of: The reference time (default: the config's ``as_of``, else now).
+        persist: Remember findings in the configured store (lifecycle statuses).
+        write_reports: Write the configured reports.
+        progress: Called with each stage's name as it starts.
+
+    Returns:
+        The run's result: findings with their status, health, quarantine, timings.
+
+    Raises:
+        RunError: a source failed or was unhealthy, or a stage failed; the
+            store is left as it was (the run is recorded as failed). The
+            partial result is on ``exc.result``.
+    """
+    if not isinstance(config, Config):
+        config = load_config(config)
+    as_of = as_of or config.as_of or _now()
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=dt.UTC)
+    result = RunResult(as_of=as_of, started_at=_now())
+    timings = result.timings
+    store = None
+    if persist:
+        from reconcile.store import Store
+
+        store = Store(_store_url(config))
+        result.run_id = store.begin_run(as_of, config_digest=config.digest())
+    try:
+        with _timed(timings, "extract", progress):
+            extracted = extract_sources(config)
+        health: list[SourceHealth] = [r.health for r in extracted if r.health is not None]
+        quarantine: list[QuarantinedRow] = [q for r in extracted for q in r.quarantine]
+        result.health = health
+        result.quarantine = quarantine
+        unhealthy = [h for h in health if not h.healthy]
+        if unhealthy:
+            raise RunError(
+                "; ".join(h.error or f"source {h.source!r} unhealthy" for h in unhealthy)
+                + " - nothing was changed in the store"
+            )
+        with _timed(timings, "normalise", progress):
+            tables = normalise_tables(build_tables(extracted), config)
+        with _timed(timings, "match", progress):
+            tables, matched = match_entities(tables, config)
+        result.links = len(matched.links)
+        result.entities = int(matched.entity_of.nunique()) if len(matched.entity_of) else 0
+        with _timed(timings, "rules", progress):
+            open_findings = store.open_findings() if store is not None else []
+            findings = evaluate(tables, config.built_rules, as_of, open_findings)
+        with _timed(timings, "persist", progress):
+            if store is not None and result.run_id is not None:
+                findings, resolved = store.finish_run(
+                    result.run_id,
+                    findings=findings,
+                    health=health,
+                    quarantine=quarantine,
+                    started_at=result.started_at,
+                    timings=dict(timings),
+                )
+                result.resolved = resolved
+        result.findings = findings
+        result.finished_at = _now()
+    except Exception as exc:
+        result.status = "failed"
+        result.finished_at = _now()
+        if store is not None and result.run_id is not None:
+            store.fail_run(result.run_id, str(exc))
+        if isinstance(exc, RunError):
+            exc.result = result  # type: ignore[attr-defined]
+            raise
+        error = RunError(f"run failed in a stage: {type(exc).__name__}: {exc}")
+        error.result = result  # type: ignore[attr-defined]
+        raise error from exc
+    # The run is committed; a report that cannot be written fails loudly but
+    # leaves the stored run as it is (reports can be rendered again later).
+    if write_reports:
+        with _timed(timings, "report", progress):
+            from reconcile.report import write_reports as _write_reports
+
+            directory = config.resolve_path(config.reports.dir)
+            written = _write_reports(result, directory, formats=tuple(config.reports.formats))
+            result.reports = {fmt: str(path) for fmt, path in written.items()}
+    return result

@@ -1,0 +1,288 @@
+"""Column helpers shared by the built-in rule kinds.
+
+Every helper works on whole columns, so a rule filters and joins millions of
+records with pandas and only builds Python objects for the few rows that end
+up in a finding.
+
+Entities. A record's entity is ``_entity``. A record no entity holds is not
+dropped: a dependent record (a subscription, an invoice) falls back to its
+parent's rid, and a record without a parent to its own rid (see
+:func:`entity_key`). So a subscription whose account matched nothing still
+sits with that account's other records, and never with another customer's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import field_validator
+
+from reconcile.findings import RecordRef
+from reconcile.model import RECORD_TYPES
+from reconcile.rules.base import Rule, _jsonable
+
+__all__ = [
+    "BuiltinRule",
+    "confidence",
+    "cutoff_day",
+    "day",
+    "entity_key",
+    "entity_or_none",
+    "group_rows",
+    "is_in",
+    "min_confidence",
+    "normalised",
+    "parent_rid",
+    "plural",
+    "records",
+    "rows",
+    "text",
+    "truthy",
+    "utc",
+]
+
+
+class BuiltinRule(Rule):
+    """A shipped rule kind: documents its facts and checks ``description`` against them.
+
+    Subclasses list every fact their findings carry in ``facts`` (name ->
+    meaning); the docs and the tests read it, and a ``description`` (a story
+    template written in a config file) may only use these names, ``rule_id``
+    and ``subject``.
+    """
+
+    facts: ClassVar[dict[str, str]] = {}
+
+    @field_validator("description")
+    @classmethod
+    def _description_uses_known_facts(cls, description: str | None) -> str | None:
+        if description is None:
+            return None
+        known = {"rule_id", "subject", *cls.facts}
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(description) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"the template is not a valid format string: {exc}") from None
+        for name in names:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+                kind = cls.model_fields["kind"].default
+                raise ValueError(
+                    f"the template uses {{{name}}}, which {kind} does not provide{hint}; "
+                    f"available: {', '.join(sorted(known))}"
+                )
+        return description
+
+
+def rows(frame: pd.DataFrame, columns: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Rows as dicts of ``columns`` (those that exist) plus ``_source``, ``_key``, ``_rid``.
+
+    Read column by column: building findings from plain dicts keeps the
+    per-finding work free of pandas overhead.
+    """
+    wanted = list(dict.fromkeys(c for c in ("_source", "_key", "_rid", *columns) if c in frame.columns))
+    values = [frame[c].tolist() for c in wanted]
+    return [dict(zip(wanted, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def group_rows(frame: pd.DataFrame, key: str, columns: Iterable[str] = ()) -> dict[Any, list[dict[str, Any]]]:
+    """:func:`rows` per value of ``key``, each list in the frame's order."""
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows(frame, (*columns, key)):
+        out.setdefault(row[key], []).append(row)
+    return out
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def entity_key(frame: pd.DataFrame) -> pd.Series:
+    """The entity to group a record by: ``_entity``, else ``~<parent rid>``, else ``~<own rid>``.
+
+    The ``~`` prefix keeps the fallback keys apart from real entity ids.
+    """
+    key = _column(frame, "_entity").astype(object)
+    for column in ("_parent_rid", "_rid"):
+        missing = key.isna()
+        if not missing.any():
+            break
+        fallback = "~" + _column(frame, column).astype("string")
+        key = key.where(~missing, fallback.astype(object))
+    return key.where(key.notna(), None)
+
+
+def entity_or_none(value: Any) -> str | None:
+    """The entity id a finding reports: real entity ids only, never a fallback key."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    text = str(value)
+    return None if text.startswith("~") else text
+
+
+def parent_rid(frame: pd.DataFrame, record_type: str) -> pd.Series:
+    """The parent's rid of each dependent record.
+
+    ``_parent_rid`` as the pipeline set it; where it is missing and the
+    reference is the parent's key, the same-source parent's rid is assumed
+    (``billing:account:AC-1`` for an invoice of ``AC-1`` in ``billing``).
+    """
+    rid = _column(frame, "_parent_rid").astype(object)
+    parent = RECORD_TYPES[record_type].parent
+    if parent is None:
+        return rid
+    if parent.parent_field == RECORD_TYPES[parent.parent_type].key_field and parent.field in frame:
+        guess = (
+            frame["_source"].astype("string")
+            + f":{parent.parent_type}:"
+            + frame[parent.field].astype("string")
+        )
+        rid = rid.where(rid.notna(), guess.astype(object))
+    return rid.where(rid.notna(), None)
+
+
+def utc(series: pd.Series) -> pd.Series:
+    """Dates and datetimes as tz-aware UTC timestamps (a date is its midnight); NaT if unknown."""
+    if series.empty:
+        return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns, UTC]")
+    return pd.to_datetime(series, utc=True, errors="coerce")
+
+
+def cutoff_day(as_of: dt.datetime, grace: dt.timedelta) -> pd.Timestamp:
+    """Midnight (UTC) of the day of ``as_of - grace``.
+
+    A date field is *older than the grace period* when its day comes before
+    this day; comparing whole days keeps a date-only field from depending on
+    the hour of the run.
+    """
+    moment = as_of - grace
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return pd.Timestamp(moment.date(), tz="UTC")
+
+
+def is_in(series: pd.Series, values: Iterable[str] | None) -> pd.Series:
+    """Case-insensitive membership; ``None`` means any value (but not a missing one)."""
+    if values is None:
+        return series.notna()
+    wanted = {str(v).casefold() for v in values}
+    return series.astype("string").str.casefold().isin(wanted).fillna(False).astype(bool)
+
+
+_TRUE = (True, "true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "1", 1)
+
+
+def truthy(series: pd.Series) -> pd.Series:
+    """A boolean column read leniently (missing is false)."""
+    return series.astype(object).isin(_TRUE)
+
+
+def confidence(frame: pd.DataFrame) -> pd.Series:
+    """``_confidence`` as floats; a record with none stands alone, so 1.0."""
+    values = pd.to_numeric(_column(frame, "_confidence"), errors="coerce").to_numpy(dtype=float, na_value=1.0)
+    return pd.Series(np.clip(values, 0.0, 1.0), index=frame.index)
+
+
+def normalised(frame: pd.DataFrame, record_type: str, columns: Sequence[str]) -> pd.DataFrame:
+    """The frame with the normalise stage's ``_n_*`` columns, computing them if missing.
+
+    The pipeline normalises identity tables before matching, so this is a
+    no-op there; a caller that hands raw tables to a rule gets them computed.
+    """
+    if all(c in frame.columns for c in columns) or frame.empty:
+        if frame.empty:
+            frame = frame.copy()
+            for c in columns:
+                if c not in frame.columns:
+                    frame[c] = pd.Series(dtype=object)
+        return frame
+    try:
+        from reconcile.normalise import normalise_table
+    except ImportError as exc:  # pragma: no cover - the normalise stage ships with the package
+        missing = ", ".join(c for c in columns if c not in frame.columns)
+        raise RuntimeError(
+            f"the {record_type} table lacks the normalised columns {missing}; "
+            "run reconcile.normalise.normalise_table on it first"
+        ) from exc
+    return normalise_table(frame, record_type)
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``"1 invoice"``, ``"3 invoices"``."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def records(
+    frame: pd.DataFrame | Iterable[Mapping[str, Any]],
+    record_type: str,
+    fields: Sequence[str],
+    role: str,
+) -> list[RecordRef]:
+    """RecordRefs for the rows of a (small) frame, with the fields that exist."""
+    listed = rows(frame, fields) if isinstance(frame, pd.DataFrame) else list(frame)
+    out = []
+    for row in listed:
+        values = {name: _jsonable(row[name]) for name in fields if name in row}
+        out.append(
+            RecordRef(
+                source=str(row["_source"]),
+                record_type=record_type,
+                key=str(row["_key"]),
+                fields=values,
+                role=role,
+            )
+        )
+    return out
+
+
+def min_confidence(*values: Iterable[float] | float) -> float:
+    """The lowest confidence among the records involved (1.0 if none)."""
+    flat: list[float] = []
+    for value in values:
+        if isinstance(value, int | float):
+            flat.append(float(value))
+        else:
+            flat.extend(float(v) for v in value)
+    clean = [v for v in flat if not pd.isna(v)]
+    return min(clean) if clean else 1.0
+
+
+def day(value: Any) -> dt.date | None:
+    """A timestamp, datetime or date as a date (UTC); None if unknown."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        if pd.isna(value):
+            return None
+        return value.tz_convert("UTC").date() if value.tzinfo else value.date()
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).date() if value.tzinfo else value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return day(pd.Timestamp(value))
+
+
+def text(value: Any, default: str = "") -> str:
+    """A cell as text for a story; ``default`` if missing."""
+    if value is None:
+        return default
+    try:
+        if pd.isna(value):
+            return default
+    except (TypeError, ValueError):
+        pass
+    return str(value)

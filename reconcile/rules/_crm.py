@@ -1,0 +1,302 @@
+"""CRM kinds: ``name_mismatch`` (story 3) and ``unresolved_low_survey`` (story 2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+from pydantic import Field
+from rapidfuzz import fuzz
+
+from reconcile.findings import Finding
+from reconcile.rules._common import (
+    BuiltinRule,
+    confidence,
+    day,
+    entity_key,
+    entity_or_none,
+    group_rows,
+    min_confidence,
+    normalised,
+    parent_rid,
+    plural,
+    records,
+    rows,
+    text,
+    utc,
+)
+from reconcile.rules.base import RuleContext
+
+__all__ = ["NameMismatchRule", "UnresolvedLowSurveyRule"]
+
+ProducingType = Literal["account", "service_line", "vehicle", "recall_notice"]
+_ACCOUNTS: list[ProducingType] = ["account"]
+_NAME_COLUMNS = ("_n_given", "_n_family", "_n_company")
+_KEY_FIELDS = {
+    "account": "account_id",
+    "service_line": "line_id",
+    "vehicle": "vehicle_id",
+    "recall_notice": "notice_id",
+}
+NAME_FIELDS = ("name", "given_name", "family_name", "company")
+SURVEY_FIELDS = ("survey_id", "contact_id", "score", "scale_max", "responded_at", "topic")
+CONTACT_FIELDS = ("contact_id", "name", "given_name", "family_name", "company", "email", "phone")
+
+
+def _present(series: pd.Series) -> pd.Series:
+    return series.notna() & (series.astype("string").str.strip() != "").fillna(False).astype(bool)
+
+
+def _written(row: dict[str, Any], company: bool) -> str:
+    """The name as the system writes it."""
+    if company:
+        return text(row.get("company"))
+    name = text(row.get("name"))
+    if name:
+        return name
+    return " ".join(p for p in (text(row.get("given_name")), text(row.get("family_name"))) if p)
+
+
+def _difference(pair: dict[str, Any], company: bool) -> str:
+    if company:
+        return f"company name '{pair['_n_company']}' differs from '{pair['_n_company_crm']}'"
+    parts = []
+    if pair["_n_family"] != pair["_n_family_crm"]:
+        parts.append(f"family name '{pair['_n_family']}' differs from '{pair['_n_family_crm']}'")
+    if _given_differs(pair["_n_given"], pair["_n_given_crm"]):
+        parts.append(f"given name '{pair['_n_given']}' differs from '{pair['_n_given_crm']}'")
+    return " and ".join(parts)
+
+
+def _given_differs(a: Any, b: Any) -> bool:
+    # A given name only one side writes down is a formatting difference.
+    if not isinstance(a, str) or not isinstance(b, str) or not a or not b:
+        return False
+    return a != b
+
+
+class NameMismatchRule(BuiltinRule):
+    """The name the customer gave the CRM differs from the name another system uses.
+
+    Each record of ``record_types`` (default: billing accounts, the system
+    that prints the name) is compared with the CRM contacts of its entity, on
+    the normalised names: company names when both records have a company
+    (legal suffixes, case, punctuation, "&"/"and" ignored), else person names
+    (given and family name; case, accents, "LAST, FIRST" order, titles,
+    middle names and nicknames ignored; a given name written on one side only
+    is ignored). The record is reported when it agrees with none of the
+    contacts it can be compared with. Records no entity holds have no contact,
+    so they are never reported.
+
+    Attributes:
+        record_types: The producing systems' record types to check.
+    """
+
+    kind: Literal["name_mismatch"] = "name_mismatch"
+    record_types: list[ProducingType] = Field(default_factory=lambda: _ACCOUNTS.copy(), min_length=1)
+
+    story: ClassVar[str] = (
+        "{system} {record_type} {record} is in the name '{name}', but the customer gave the CRM "
+        "'{crm_name}' (contact {contact}): the {differs}; correct the name in {system} before "
+        "anything else is printed with it."
+    )
+    facts: ClassVar[dict[str, str]] = {
+        "system": "the source holding the record (such as 'billing')",
+        "record_type": "its record type ('account')",
+        "record": "its id",
+        "name": "the name as that system writes it",
+        "contact": "the CRM contact compared with (the closest one)",
+        "crm_name": "the name as the CRM writes it",
+        "compared": "'company' or 'person'",
+        "differs": "what differs after normalisation, such as \"family name 'smyth' differs from 'smith'\"",
+    }
+
+    def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
+        contacts = ctx.table("contact")
+        if contacts.empty:
+            return
+        contacts = contacts.assign(_ekey=entity_key(contacts), _conf=confidence(contacts))
+        contacts = contacts[contacts["_ekey"].notna()]
+        for record_type in sorted(set(self.record_types)):
+            yield from self._check(ctx, record_type, contacts)
+
+    def _check(self, ctx: RuleContext, record_type: str, contacts: pd.DataFrame) -> Iterator[Finding]:
+        frame = ctx.table(record_type)
+        if frame.empty:
+            return
+        frame = frame.assign(_ekey=entity_key(frame), _conf=confidence(frame))
+        frame = frame[frame["_ekey"].isin(contacts["_ekey"])]
+        if frame.empty:
+            return
+        frame = normalised(frame, record_type, _NAME_COLUMNS)
+        crm = normalised(contacts[contacts["_ekey"].isin(frame["_ekey"])], "contact", _NAME_COLUMNS)
+        left = frame[["_rid", "_ekey", "company", *_NAME_COLUMNS]]
+        right = crm[["_rid", "_ekey", "company", *_NAME_COLUMNS]]
+        pairs = left.merge(right, on="_ekey", suffixes=("", "_crm"))
+        if pairs.empty:
+            return
+        by_company = (
+            _present(pairs["company"]) & _present(pairs["company_crm"])
+            & pairs["_n_company"].notna() & pairs["_n_company_crm"].notna()
+        )
+        families = pairs["_n_family"].notna() & pairs["_n_family_crm"].notna()
+        same_company = (pairs["_n_company"] == pairs["_n_company_crm"]).fillna(False)
+        givens = pairs["_n_given"].notna() & pairs["_n_given_crm"].notna()
+        same_given = ~givens | (pairs["_n_given"] == pairs["_n_given_crm"]).fillna(False)
+        same_person = (pairs["_n_family"] == pairs["_n_family_crm"]).fillna(False) & same_given
+        comparable = by_company | families
+        same = (by_company & same_company) | (~by_company & same_person)
+        pairs = pairs.assign(_by_company=by_company, _comparable=comparable, _same=same & comparable)
+        pairs = pairs[pairs["_comparable"]]
+        agree = pairs.groupby("_rid")["_same"].any()
+        differing = pairs[pairs["_rid"].isin(agree.index[~agree])]
+        if differing.empty:
+            return
+        fields = (_KEY_FIELDS[record_type], *NAME_FIELDS)
+        producing = group_rows(frame[frame["_rid"].isin(differing["_rid"])], "_rid", (*fields, "_ekey", "_conf"))
+        told = group_rows(crm[crm["_rid"].isin(differing["_rid_crm"])], "_rid", (*CONTACT_FIELDS, "_conf"))
+        options = group_rows(differing, "_rid", differing.columns)
+        for rid in sorted(options):
+            pair = self._closest(options[rid])
+            (row,) = producing[rid]
+            (contact,) = told[pair["_rid_crm"]]
+            company = bool(pair["_by_company"])
+            subject = records([row], record_type, fields, "producing_record")[0]
+            involved = [subject, *records([contact], "contact", CONTACT_FIELDS, "crm_contact")]
+            facts = {
+                "system": str(row["_source"]),
+                "record_type": record_type.replace("_", " "),
+                "record": text(row.get(_KEY_FIELDS[record_type]), str(row["_key"])),
+                "name": _written(row, company),
+                "contact": text(contact.get("contact_id"), str(contact["_key"])),
+                "crm_name": _written(contact, company),
+                "compared": "company" if company else "person",
+                "differs": _difference(pair, company),
+            }
+            yield self.finding(
+                subject=subject,
+                records=involved,
+                entity_id=entity_or_none(row["_ekey"]),
+                confidence=min_confidence(row["_conf"], contact["_conf"]),
+                facts=facts,
+            )
+
+    @staticmethod
+    def _closest(options: list[dict[str, Any]]) -> dict[str, Any]:
+        """The contact whose name is nearest: the most useful one to show."""
+        best: tuple[float, str] | None = None
+        chosen: dict[str, Any] = {}
+        for pair in options:
+            if pair["_by_company"]:
+                a, b = text(pair["_n_company"]), text(pair["_n_company_crm"])
+            else:
+                a = f"{text(pair['_n_given'])} {text(pair['_n_family'])}"
+                b = f"{text(pair['_n_given_crm'])} {text(pair['_n_family_crm'])}"
+            rank = (-fuzz.ratio(a, b), str(pair["_rid_crm"]))
+            if best is None or rank < best:
+                best, chosen = rank, pair
+        return chosen
+
+
+class UnresolvedLowSurveyRule(BuiltinRule):
+    """A low survey score from a customer who has an unresolved problem of another kind.
+
+    A survey with ``score / scale_max`` at most ``max_score_ratio``, answered
+    within ``within_days`` before ``as_of``, whose entity has a finding of
+    another kind in this run: the experience the score is about. Evaluated
+    after every other rule. A survey whose contact no entity holds cannot be
+    linked to any finding, so it is never reported.
+
+    Attributes:
+        max_score_ratio: Highest score (as a share of the scale) that counts as low.
+        within_days: How recent the answer must be, in days before ``as_of``.
+    """
+
+    kind: Literal["unresolved_low_survey"] = "unresolved_low_survey"
+    max_score_ratio: float = Field(default=0.4, ge=0, le=1)
+    within_days: int = Field(default=180, ge=1)
+
+    needs_findings: ClassVar[bool] = True
+    story: ClassVar[str] = (
+        "The customer scored {score_text} on {responded} (survey {survey}) and has {related_text}: "
+        "call them about that problem, not only about the score."
+    )
+    facts: ClassVar[dict[str, str]] = {
+        "survey": "the survey response id",
+        "score": "the score given",
+        "scale": "the top of the scale",
+        "score_text": "'2/10'",
+        "responded": "the day it was answered",
+        "contact": "the CRM contact who answered",
+        "related_count": "number of findings of other kinds for the customer",
+        "related_kinds": "their kinds, comma-separated",
+        "related_owners": "the teams that own them, comma-separated",
+        "related_text": "'an unresolved failed_autopay finding on billing account AC-1 (owner billing)'",
+    }
+
+    def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
+        surveys = ctx.table("survey")
+        related: dict[str, list[Finding]] = defaultdict(list)
+        for finding in ctx.findings:
+            if finding.kind != self.kind and finding.rule_id != self.id and finding.entity_id is not None:
+                related[finding.entity_id].append(finding)
+        if surveys.empty or not related:
+            return
+        score = pd.to_numeric(surveys["score"], errors="coerce")
+        scale = pd.to_numeric(surveys["scale_max"], errors="coerce")
+        answered = utc(surveys["responded_at"])
+        earliest = pd.Timestamp(ctx.as_of) - pd.Timedelta(dt.timedelta(days=self.within_days))
+        low = (scale > 0) & (score / scale <= self.max_score_ratio) & (answered >= earliest)
+        surveys = surveys[low.fillna(False)]
+        surveys = surveys.assign(
+            _ekey=entity_key(surveys), _conf=confidence(surveys), _when=answered[surveys.index],
+            _contact=parent_rid(surveys, "survey"),
+        )
+        surveys = surveys[surveys["_ekey"].isin(list(related))]
+        contacts = ctx.table("contact")
+        contacts = contacts[contacts["_rid"].isin(surveys["_contact"])]
+        contacts = group_rows(contacts.assign(_conf=confidence(contacts)), "_rid", (*CONTACT_FIELDS, "_conf"))
+        for survey in rows(surveys.sort_values("_rid"), (*SURVEY_FIELDS, "_ekey", "_conf", "_when", "_contact")):
+            others = sorted(
+                related[survey["_ekey"]],
+                key=lambda f: (f.kind, f.subject.source, f.subject.record_type, f.subject.key, f.detail_key),
+            )
+            subject = records([survey], "survey", SURVEY_FIELDS, "survey")[0]
+            contact = contacts.get(survey["_contact"], [])
+            involved = [
+                subject,
+                *records(contact, "contact", CONTACT_FIELDS, "contact"),
+                *(f.subject.model_copy(update={"role": f"{f.kind}_subject"}) for f in others),
+            ]
+            described = [
+                f"{f.kind} finding on {f.subject.source} {f.subject.record_type.replace('_', ' ')} "
+                f"{f.subject.key} (owner {f.owner})"
+                for f in others
+            ]
+            if len(others) == 1:
+                related_text = f"an unresolved {described[0]}"
+            else:
+                related_text = f"{plural(len(others), 'unresolved finding')}: " + "; ".join(described)
+            score_value, scale_value = float(survey["score"]), float(survey["scale_max"])
+            facts = {
+                "survey": text(survey.get("survey_id"), str(survey["_key"])),
+                "score": score_value,
+                "scale": scale_value,
+                "score_text": f"{score_value:g}/{scale_value:g}",
+                "responded": day(survey["_when"]),
+                "contact": text(survey.get("contact_id")),
+                "related_count": len(others),
+                "related_kinds": ", ".join(sorted({f.kind for f in others})),
+                "related_owners": ", ".join(sorted({f.owner for f in others})),
+                "related_text": related_text,
+            }
+            yield self.finding(
+                subject=subject,
+                records=involved,
+                entity_id=entity_or_none(survey["_ekey"]),
+                confidence=min_confidence([r["_conf"] for r in (survey, *contact)], [f.confidence for f in others]),
+                facts=facts,
+            )

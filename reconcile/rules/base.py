@@ -1,0 +1,214 @@
+"""The rule contract: a pydantic model with a pure ``evaluate``.
+
+A rule is configured in YAML (``id``, ``kind``, ``severity``, ``owner``, its
+parameters) and evaluated over the matched entities of one run. It reads only
+the :class:`RuleContext` it is given and yields :class:`~reconcile.findings.Finding`
+objects; it never touches a source or the store, so a test can call it on
+hand-built tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from reconcile.findings import Finding, RecordRef, Severity
+from reconcile.model import RECORD_TYPES
+
+__all__ = ["META_COLUMNS", "Rule", "RuleContext", "empty_table", "render_story"]
+
+#: Columns the pipeline adds to every canonical table handed to rules.
+#: ``_source``: source name; ``_key``: the record's key in its source;
+#: ``_rid``: ``source:type:key``; ``_entity``: the matched entity id (None for a
+#: record that could not be attached); ``_confidence``: how sure the match is
+#: that puts this record in its entity (1.0 for exact keys and singletons);
+#: ``_parent_rid``: the rid of the parent record for dependent types.
+META_COLUMNS: tuple[str, ...] = (
+    "_source",
+    "_key",
+    "_rid",
+    "_entity",
+    "_confidence",
+    "_parent_rid",
+)
+
+
+def empty_table(record_type: str) -> pd.DataFrame:
+    """An empty canonical table of ``record_type`` with every column present."""
+    columns = list(RECORD_TYPES[record_type].model_fields) + list(META_COLUMNS)
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
+@dataclass
+class RuleContext:
+    """Everything a rule may look at in one run.
+
+    Attributes:
+        as_of: The run's reference time (timezone-aware UTC). Rules measure
+            ages and overdue dates against it, never against the clock.
+        tables: Canonical records per record type, one row per record, with the
+            :data:`META_COLUMNS`. A type no source provides is absent; use
+            :meth:`table`, which returns an empty frame for it.
+        findings: Findings produced earlier in this run, for rules that look at
+            other findings (such as ``unresolved_low_survey``).
+        open_findings: Findings still unresolved from earlier runs (from the store).
+        sources: Names of the sources that took part, by record type.
+    """
+
+    as_of: dt.datetime
+    tables: Mapping[str, pd.DataFrame]
+    findings: Sequence[Finding] = field(default_factory=list)
+    open_findings: Sequence[Finding] = field(default_factory=list)
+
+    def table(self, record_type: str) -> pd.DataFrame:
+        frame = self.tables.get(record_type)
+        if frame is None:
+            return empty_table(record_type)
+        return frame
+
+    @property
+    def as_of_date(self) -> dt.date:
+        return self.as_of.date()
+
+
+def ref(
+    row: Mapping[str, Any] | pd.Series,
+    record_type: str,
+    fields: Sequence[str] = (),
+    role: str | None = None,
+) -> RecordRef:
+    """A :class:`RecordRef` for one row of a canonical table."""
+    values: dict[str, Any] = {}
+    for name in fields:
+        value = row[name]
+        values[name] = _jsonable(value)
+    return RecordRef(
+        source=str(row["_source"]),
+        record_type=record_type,
+        key=str(row["_key"]),
+        fields=values,
+        role=role,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    return value
+
+
+class _StoryFormatter(string.Formatter):
+    """``str.format`` limited to plain names: no attribute or index access."""
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        if not field_name.isidentifier():
+            raise ValueError(
+                f"story template field {{{field_name}}} must be a plain name such as {{account}}"
+            )
+        return super().get_field(field_name, args, kwargs)
+
+
+_FORMATTER = _StoryFormatter()
+
+
+def render_story(template: str, facts: Mapping[str, Any]) -> str:
+    """Render a story template with the finding's facts.
+
+    Raises:
+        KeyError: naming the missing fact and the facts that exist.
+    """
+    try:
+        return _FORMATTER.vformat(template, (), dict(facts))
+    except KeyError as exc:
+        raise KeyError(
+            f"story template uses {{{exc.args[0]}}}, which this rule does not provide; "
+            f"available: {', '.join(sorted(facts))}"
+        ) from None
+
+
+class Rule(BaseModel):
+    """Base class of every rule kind.
+
+    Subclasses declare ``kind: Literal["..."]`` (the discriminator of the rule
+    configuration union), their parameters as pydantic fields, a class-level
+    ``story`` template, and implement :meth:`evaluate`.
+
+    Attributes:
+        id: Unique id of the configured rule (stable: it goes into fingerprints).
+        severity: How urgent its findings are.
+        owner: The team that should act on its findings.
+        description: Overrides the kind's story template; ``{name}`` fields are
+            the facts the kind provides (see its docs page).
+        enabled: A pack's rule can be switched off by overriding this.
+        grace: Timing differences between systems' extracts to tolerate.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    severity: Severity = Severity.medium
+    owner: str = Field(min_length=1)
+    description: str | None = None
+    enabled: bool = True
+    grace: dt.timedelta = dt.timedelta(hours=24)
+
+    #: The default one-sentence story; ``{fact}`` fields come from the finding's facts.
+    story: ClassVar[str] = "{rule_id}: discrepancy on {subject}"
+    #: Evaluate after every rule that does not set this (it reads ``ctx.findings``).
+    needs_findings: ClassVar[bool] = False
+
+    def evaluate(self, ctx: RuleContext) -> Iterable[Finding]:
+        """Yield the findings of this rule; must be pure (no I/O, no clock)."""
+        raise NotImplementedError
+
+    def finding(
+        self,
+        *,
+        subject: RecordRef,
+        records: Sequence[RecordRef],
+        entity_id: str | None,
+        confidence: float,
+        facts: Mapping[str, Any],
+        detail_key: str = "",
+    ) -> Finding:
+        """Build a finding of this rule, rendering its story from ``facts``."""
+        all_facts = {"rule_id": self.id, "subject": subject.key, **facts}
+        story = render_story(self.description or self.story, all_facts)
+        return Finding(
+            rule_id=self.id,
+            kind=self.kind,
+            severity=self.severity,
+            owner=self.owner,
+            entity_id=entity_id,
+            subject=subject,
+            records=list(records),
+            story=story,
+            confidence=max(0.0, min(1.0, float(confidence))),
+            detail={k: _jsonable(v) for k, v in facts.items()},
+            detail_key=detail_key,
+        )
+
+
+def iter_groups(frame: pd.DataFrame, by: str = "_entity") -> Iterator[tuple[Any, pd.DataFrame]]:
+    """Group a table by entity, skipping records no entity holds."""
+    if frame.empty:
+        return iter(())
+    return iter(frame[frame[by].notna()].groupby(by, sort=True))

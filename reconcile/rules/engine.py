@@ -1,0 +1,86 @@
+"""Evaluate configured rules over one run's tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+from reconcile.errors import ReconcileError
+from reconcile.findings import Finding
+from reconcile.rules.base import Rule, RuleContext
+
+__all__ = ["RuleEvaluationError", "evaluate_rules"]
+
+log = logging.getLogger("reconcile.rules")
+
+
+class RuleEvaluationError(ReconcileError):
+    """A rule failed while evaluating; names the rule and keeps the cause.
+
+    Attributes:
+        rule_id: The configured rule that failed.
+        kind: Its kind.
+    """
+
+    def __init__(self, rule: Rule, message: str):
+        self.rule_id = rule.id
+        self.kind = rule.kind
+        super().__init__(f"rule {rule.id!r} (kind {rule.kind}) failed: {message}")
+
+
+def _order(finding: Finding) -> tuple[str, str, str, str]:
+    subject = finding.subject
+    return (subject.source, subject.record_type, subject.key, finding.detail_key)
+
+
+def _run(rule: Rule, ctx: RuleContext) -> list[Finding]:
+    try:
+        findings = list(rule.evaluate(ctx))
+    except ReconcileError as exc:
+        raise RuleEvaluationError(rule, str(exc)) from exc
+    except Exception as exc:  # a rule's bug must name the rule
+        raise RuleEvaluationError(rule, f"{type(exc).__name__}: {exc}") from exc
+    seen: dict[str, Finding] = {}
+    for finding in findings:
+        if not isinstance(finding, Finding):
+            raise RuleEvaluationError(rule, f"yielded {type(finding).__name__}, not a Finding")
+        if finding.rule_id != rule.id:
+            raise RuleEvaluationError(
+                rule, f"yielded a finding of rule {finding.rule_id!r}; build findings with rule.finding()"
+            )
+        if finding.fingerprint in seen:
+            raise RuleEvaluationError(
+                rule,
+                f"yielded two findings with the same fingerprint (subject {finding.subject.rid}, "
+                f"detail_key {finding.detail_key!r}); give each a distinct detail_key",
+            )
+        seen[finding.fingerprint] = finding
+    return sorted(findings, key=_order)
+
+
+def evaluate_rules(rules: Sequence[Rule], ctx: RuleContext) -> list[Finding]:
+    """Evaluate every enabled rule; return their findings in rule order.
+
+    Rules that read other findings (``needs_findings``) run after all the
+    others, each seeing the findings of those others (not of one another, so
+    their order does not change what they find). Within one rule, findings are
+    ordered by subject, so a run's output does not depend on row order.
+
+    Raises:
+        RuleEvaluationError: naming the rule that failed, with the cause chained.
+    """
+    enabled = [r for r in rules if r.enabled]
+    first = [r for r in enabled if not type(r).needs_findings]
+    later = [r for r in enabled if type(r).needs_findings]
+    by_rule: dict[int, list[Finding]] = {}
+    for rule in first:
+        by_rule[id(rule)] = _run(rule, ctx)
+        log.debug("rule %s: %d finding(s)", rule.id, len(by_rule[id(rule)]))
+    if later:
+        earlier = [f for rule in first for f in by_rule[id(rule)]]
+        with_findings = dataclasses.replace(ctx, findings=[*ctx.findings, *earlier])
+        for rule in later:
+            by_rule[id(rule)] = _run(rule, with_findings)
+            log.debug("rule %s: %d finding(s)", rule.id, len(by_rule[id(rule)]))
+    return [f for rule in enabled for f in by_rule[id(rule)]]

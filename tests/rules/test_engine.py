@@ -1,0 +1,94 @@
+"""evaluate_rules: order, rules that read findings, errors naming the rule, stories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar, Literal
+
+import pytest
+from conftest import at, context, days_ago
+
+from reconcile.findings import Finding, RecordRef
+from reconcile.rules import RuleContext, RuleEvaluationError, evaluate_rules
+from reconcile.rules.base import Rule
+from reconcile.rules.builtin import (
+    BUILTIN_RULES,
+    BilledNotProvisionedRule,
+    UnresolvedLowSurveyRule,
+)
+
+
+class _Exploding(Rule):
+    kind: Literal["exploding"] = "exploding"
+
+    def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
+        raise ZeroDivisionError("division by zero")
+
+
+class _Twice(Rule):
+    kind: Literal["twice"] = "twice"
+    story: ClassVar[str] = "{subject}"
+
+    def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
+        subject = RecordRef(source="s", record_type="account", key="A")
+        for _ in range(2):
+            yield self.finding(subject=subject, records=[subject], entity_id=None, confidence=1, facts={})
+
+
+def _world() -> RuleContext:
+    return context(
+        account=[{"account_id": "AC-1", "name": "LEE, ANN"}],
+        subscription=[{"subscription_id": s, "account_id": "AC-1", "product": p, "start_date": days_ago(90)}
+                      for s, p in (("S-2", "fiber_1g"), ("S-1", "monitoring"))],
+        contact=[{"contact_id": "K1", "name": "Ann Lee"}],
+        survey=[{"survey_id": "SR-1", "contact_id": "K1", "score": 1, "responded_at": at(days=3)}],
+    )
+
+
+def test_rules_reading_findings_run_last_and_see_the_others() -> None:
+    survey = UnresolvedLowSurveyRule(id="survey", owner="cx")
+    billed = BilledNotProvisionedRule(id="billed", owner="provisioning")
+    findings = evaluate_rules([survey, billed], _world())
+    assert [f.rule_id for f in findings] == ["survey", "billed", "billed"]
+    assert [f.subject.key for f in findings if f.rule_id == "billed"] == ["S-1", "S-2"]  # by subject
+    assert "2 unresolved findings" in findings[0].story
+    # Without the other rule, the survey has nothing to be about.
+    assert evaluate_rules([survey], _world()) == []
+
+
+def test_disabled_rules_are_skipped() -> None:
+    billed = BilledNotProvisionedRule(id="billed", owner="provisioning", enabled=False)
+    assert evaluate_rules([billed], _world()) == []
+
+
+def test_a_failing_rule_is_named() -> None:
+    with pytest.raises(RuleEvaluationError) as err:
+        evaluate_rules([_Exploding(id="boom", owner="x")], _world())
+    assert err.value.rule_id == "boom"
+    assert "rule 'boom' (kind exploding) failed: ZeroDivisionError" in str(err.value)
+    assert isinstance(err.value.__cause__, ZeroDivisionError)
+
+
+def test_two_findings_with_one_fingerprint_are_refused() -> None:
+    with pytest.raises(RuleEvaluationError, match="same fingerprint"):
+        evaluate_rules([_Twice(id="twice", owner="x")], _world())
+
+
+@pytest.mark.parametrize("cls", BUILTIN_RULES, ids=lambda c: c.model_fields["kind"].default)
+def test_every_builtin_documents_the_facts_its_story_uses(cls: type[Rule]) -> None:
+    import string
+
+    used = {f for _, f, _, _ in string.Formatter().parse(cls.story) if f}
+    documented = set(cls.facts) | {"rule_id", "subject"}  # type: ignore[attr-defined]
+    assert used <= documented, used - documented
+    assert cls.__doc__ and "Attributes:" in cls.__doc__
+
+
+def test_description_overrides_the_story_and_is_checked() -> None:
+    rule = BilledNotProvisionedRule(
+        id="billed", owner="p", description="{rule_id}: bill {account} stops for {subscription} ({product})"
+    )
+    stories = sorted(f.story for f in evaluate_rules([rule], _world()))
+    assert stories == ["billed: bill AC-1 stops for S-1 (monitoring)", "billed: bill AC-1 stops for S-2 (fiber_1g)"]
+    with pytest.raises(ValueError, match=r"\{acount\}.*did you mean \{account\}"):
+        BilledNotProvisionedRule(id="billed", owner="p", description="{acount}")
