@@ -103,7 +103,10 @@ def _loc(parts: tuple[Any, ...] | list[Any]) -> str:
     return out or "(top level)"
 
 
-def _pydantic_problems(exc: ValidationError, prefix: str, drop_union_tags: bool = True) -> list[tuple[str, str]]:
+def _pydantic_problems(
+    exc: ValidationError, prefix: str, sep: str = "."
+) -> list[tuple[str, str]]:
+    """Pydantic's errors as ``(location, message)``; ``sep`` joins prefix and field path."""
     problems = []
     for err in exc.errors():
         loc = list(err["loc"])
@@ -114,7 +117,7 @@ def _pydantic_problems(exc: ValidationError, prefix: str, drop_union_tags: bool 
             msg = "required field missing"
         elif err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
             msg = f"{msg}; got {err.get('input')!r}"
-        full = f"{prefix}.{_loc(loc)}" if prefix and loc else (prefix or _loc(loc))
+        full = f"{prefix}{sep}{_loc(loc)}" if prefix and loc else (prefix or _loc(loc))
         problems.append((full, msg))
     return problems
 
@@ -204,14 +207,20 @@ def parse_config(data: Any, *, origin: str = "<config>", base_dir: Path | None =
     try:
         config_obj = Config.model_validate({**data, "sources": sources})
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, origin))
-    if config_obj is not None:
-        from reconcile.rules.packs import build_rules
+        problems.extend(_pydantic_problems(exc, origin, sep=": "))
+    # Rules are checked even when the rest is invalid, so every error shows at once.
+    from reconcile.rules.packs import build_rules
 
+    packs = config_obj.rule_packs if config_obj is not None else data.get("rule_packs", [])
+    rules = config_obj.rules if config_obj is not None else data.get("rules", [])
+    if isinstance(packs, list) and isinstance(rules, list):
         try:
-            config_obj.built_rules = build_rules(config_obj.rule_packs, config_obj.rules, origin=origin)
+            built = build_rules(packs, rules, origin=origin)
         except ConfigError as exc:
             problems.extend(exc.problems)
+        else:
+            if config_obj is not None:
+                config_obj.built_rules = built
     if problems:
         raise ConfigError(problems)
     assert config_obj is not None

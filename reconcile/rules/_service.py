@@ -28,7 +28,7 @@ from reconcile.rules._common import (
     text,
     utc,
 )
-from reconcile.rules.base import RuleContext
+from reconcile.rules.base import Duration, RuleContext
 
 __all__ = [
     "BilledNotProvisionedRule",
@@ -491,7 +491,7 @@ class MonitoringGapRule(BuiltinRule):
     """
 
     kind: Literal["monitoring_gap"] = "monitoring_gap"
-    grace: dt.timedelta = dt.timedelta(0)
+    grace: Duration = dt.timedelta(0)
     offline_hours: float = Field(default=72, gt=0)
     products: list[str] = Field(default_factory=lambda: ["monitoring"], min_length=1)
     line_statuses: list[str] = Field(default_factory=lambda: ["active"])

@@ -10,18 +10,46 @@ hand-built tables.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from reconcile.findings import Finding, RecordRef, Severity
 from reconcile.model import RECORD_TYPES
 
-__all__ = ["META_COLUMNS", "Rule", "RuleContext", "empty_table", "render_story"]
+__all__ = ["META_COLUMNS", "Duration", "Rule", "RuleContext", "empty_table", "parse_duration", "render_story"]
+
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
+          "hr": 3600, "hour": 3600, "d": 86400, "day": 86400, "w": 604800, "week": 604800}
+_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+?)s?(?![a-z])\s*(?:,|and)?", re.IGNORECASE)
+
+
+def parse_duration(value: Any) -> Any:
+    """Read ``"36 hours"``, ``"1 day 12 hours"``, ``"90 minutes"``, ``"2 weeks"``.
+
+    Anything else (ISO 8601 ``P1D``, ``"01:00:00"``, seconds as a number, a
+    timedelta) is left to pydantic's own timedelta parsing.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    total, position = 0.0, 0
+    while position < len(text):
+        match = _PART.match(text, position)
+        if not match or match.group(2).lower() not in _UNITS:
+            return value
+        total += float(match.group(1)) * _UNITS[match.group(2).lower()]
+        position = match.end()
+    return dt.timedelta(seconds=total) if text else value
+
+
+#: A duration in configuration: ``"36 hours"``, ``"2 days"``, ``P1D``, or seconds.
+Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
 
 #: Columns the pipeline adds to every canonical table handed to rules.
 #: ``_source``: source name; ``_key``: the record's key in its source;
@@ -168,7 +196,7 @@ class Rule(BaseModel):
     owner: str = Field(min_length=1)
     description: str | None = None
     enabled: bool = True
-    grace: dt.timedelta = dt.timedelta(hours=24)
+    grace: Duration = dt.timedelta(hours=24)
 
     #: The default one-sentence story; ``{fact}`` fields come from the finding's facts.
     story: ClassVar[str] = "{rule_id}: discrepancy on {subject}"
