@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator
 
 import pandas as pd
 from sqlalchemy.engine import make_url
@@ -117,8 +116,8 @@ def match_entities(
             }
         )
         for column in PARTY_FIELDS:
-            part[column] = frame[column] if column in frame else None
-        part["vin"] = frame["vin"] if "vin" in frame else None
+            part[column] = frame.get(column)
+        part["vin"] = frame.get("vin")
         for column in frame.columns:
             if column.startswith("_n_"):
                 part[column] = frame[column]

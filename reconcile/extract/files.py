@@ -53,7 +53,7 @@ class _FileAdapter(Adapter):
             raise SourceError(self.name, f"file {path} does not exist")
         # Undecodable bytes become U+FFFD so one bad row does not fail the file;
         # the row is then quarantined by validation if a field needs it.
-        binary = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+        binary = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # noqa: SIM115
         return io.TextIOWrapper(binary, encoding=stream.encoding, errors="replace", newline="")
 
 
