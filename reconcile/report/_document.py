@@ -1,0 +1,251 @@
+"""The JSON report: a documented, versioned document built from a :class:`RunResult`.
+
+The models below *are* the schema: :func:`json_schema` exports it, and a
+consumer can validate a file with ``ReportDocument.model_validate_json``.
+Version 1 promises that these fields keep their names, types and meanings;
+a change to any of them is a new ``schema_version``. New optional fields may
+be added within a version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reconcile._version import __version__
+from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
+from reconcile.results import RunResult
+from reconcile.store._json import json_safe
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "FindingEntry",
+    "HealthEntry",
+    "QuarantineEntry",
+    "RecordEntry",
+    "ReportDocument",
+    "RunEntry",
+    "Summary",
+    "build_document",
+    "json_schema",
+    "sort_findings",
+]
+
+#: Version of the JSON report's layout.
+SCHEMA_VERSION = 1
+
+#: ``by_status`` key of findings of a run without a store (no lifecycle).
+UNTRACKED = "untracked"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecordEntry(_Model):
+    """One record involved in a finding."""
+
+    rid: str = Field(description="source:record_type:key, unique across systems")
+    source: str = Field(description="The system (source name in the configuration)")
+    record_type: str
+    key: str = Field(description="The record's key in its system")
+    role: str | None = Field(description="What the record is to the finding, e.g. 'mandate'")
+    fields: dict[str, Any] = Field(description="The fields that matter, as the system holds them")
+
+
+class FindingEntry(_Model):
+    """One finding."""
+
+    fingerprint: str = Field(description="Stable identity across runs")
+    rule_id: str
+    kind: str
+    severity: Severity
+    owner: str = Field(description="The team that can fix it")
+    status: FindingStatus | None = Field(description="new, open, reopened or resolved; null without a store")
+    entity_id: str | None = Field(description="The matched customer (entity)")
+    subject: RecordEntry
+    records: list[RecordEntry]
+    story: str = Field(description="One sentence a person can act on")
+    confidence: float = Field(ge=0.0, le=1.0, description="How sure the match linking the records is")
+    detail: dict[str, Any]
+    detail_key: str
+    first_seen: dt.datetime | None
+    last_seen: dt.datetime | None
+    age_days: int | None = Field(description="Whole days from first_seen to the run's as_of")
+
+
+class RunEntry(_Model):
+    """The run."""
+
+    id: int | None = Field(description="The run's id in the store; null without a store")
+    status: str = Field(description="succeeded, failed or running")
+    as_of: dt.datetime = Field(description="The reference time rules measured against (UTC)")
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    healthy: bool = Field(description="Every source was healthy")
+    entities: int
+    links: int
+    timings: dict[str, float] = Field(description="Seconds per stage")
+
+
+class Summary(_Model):
+    """Counts a dashboard or a person reads first."""
+
+    findings: int
+    resolved: int = Field(description="Findings of earlier runs this run resolved")
+    quarantined: int = Field(description="Rows that could not be used")
+    by_severity: dict[str, int] = Field(description="Every severity, most severe first, zeros included")
+    by_status: dict[str, int] = Field(description="new/open/reopened ('untracked' without a store)")
+    by_kind: dict[str, int]
+    by_owner: dict[str, int]
+    by_rule: dict[str, int]
+
+
+class HealthEntry(_Model):
+    """How one source fared."""
+
+    source: str
+    healthy: bool
+    rows_read: int
+    rows_used: int
+    rows_quarantined: int
+    duration_s: float
+    error: str | None
+    streams: dict[str, int] = Field(description="Rows used per record type")
+
+
+class QuarantineEntry(_Model):
+    """A row that could not be used, with the reason."""
+
+    source: str
+    stream: str
+    row: str
+    field: str | None
+    reason: str
+    raw: dict[str, Any]
+
+
+class ReportDocument(_Model):
+    """The whole JSON report (``schema_version`` 1)."""
+
+    schema_version: Literal[1] = 1
+    generator: str = Field(description="The program and version that wrote the report")
+    run: RunEntry
+    summary: Summary
+    health: list[HealthEntry]
+    findings: list[FindingEntry] = Field(description="Most severe first, then by owner, kind, subject")
+    resolved: list[FindingEntry] = Field(description="Findings this run resolved")
+    quarantine: list[QuarantineEntry]
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the JSON report (version 1)."""
+    schema = ReportDocument.model_json_schema()
+    schema["$id"] = f"https://reconcile.invalid/schemas/report-v{SCHEMA_VERSION}.json"
+    return schema
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Most severe first, then by owner, kind, subject and fingerprint (deterministic)."""
+    return sorted(
+        findings,
+        key=lambda f: (-f.severity.rank, f.owner, f.kind, f.subject.rid, f.fingerprint),
+    )
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _record(ref: RecordRef) -> RecordEntry:
+    return RecordEntry(
+        rid=ref.rid, source=ref.source, record_type=ref.record_type, key=ref.key,
+        role=ref.role, fields=json_safe(ref.fields),
+    )
+
+
+def age_days(finding: Finding, as_of: dt.datetime) -> int | None:
+    """Whole days from the finding's first sighting to ``as_of``."""
+    first = _utc(finding.first_seen)
+    now = _utc(as_of)
+    if first is None or now is None:
+        return None
+    return max((now - first).days, 0)
+
+
+def finding_entry(finding: Finding, as_of: dt.datetime) -> FindingEntry:
+    return FindingEntry(
+        fingerprint=finding.fingerprint,
+        rule_id=finding.rule_id,
+        kind=finding.kind,
+        severity=finding.severity,
+        owner=finding.owner,
+        status=finding.status,
+        entity_id=finding.entity_id,
+        subject=_record(finding.subject),
+        records=[_record(r) for r in finding.records],
+        story=finding.story,
+        confidence=finding.confidence,
+        detail=json_safe(finding.detail),
+        detail_key=finding.detail_key,
+        first_seen=_utc(finding.first_seen),
+        last_seen=_utc(finding.last_seen),
+        age_days=age_days(finding, as_of),
+    )
+
+
+def summary(result: RunResult) -> Summary:
+    """The counts of a run: findings by severity, status, kind, owner and rule."""
+    findings = result.findings
+    severities = Counter(f.severity for f in findings)
+
+    def count(values: list[str]) -> dict[str, int]:
+        return dict(sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
+
+    by_status: dict[str, int] = {}
+    for status in (*FindingStatus, None):
+        n = sum(1 for f in findings if f.status == status)
+        if n or status in (FindingStatus.new, FindingStatus.open, FindingStatus.reopened):
+            by_status[UNTRACKED if status is None else status.value] = n
+    return Summary(
+        findings=len(findings),
+        resolved=len(result.resolved),
+        quarantined=len(result.quarantine),
+        by_severity={s.value: severities.get(s, 0) for s in reversed(Severity)},
+        by_status=by_status,
+        by_kind=count([f.kind for f in findings]),
+        by_owner=count([f.owner for f in findings]),
+        by_rule=count([f.rule_id for f in findings]),
+    )
+
+
+def build_document(result: RunResult) -> ReportDocument:
+    """The JSON report of a run, as a validated model."""
+    as_of = result.as_of
+    return ReportDocument(
+        generator=f"reconcile {__version__}",
+        run=RunEntry(
+            id=result.run_id,
+            status=result.status,
+            as_of=_utc(as_of),  # type: ignore[arg-type]
+            started_at=_utc(result.started_at),  # type: ignore[arg-type]
+            finished_at=_utc(result.finished_at),
+            healthy=result.healthy,
+            entities=result.entities,
+            links=result.links,
+            timings=dict(result.timings),
+        ),
+        summary=summary(result),
+        health=[HealthEntry.model_validate(h.model_dump()) for h in result.health],
+        findings=[finding_entry(f, as_of) for f in sort_findings(result.findings)],
+        resolved=[finding_entry(f, as_of) for f in sort_findings(result.resolved)],
+        quarantine=[
+            QuarantineEntry.model_validate({**q.model_dump(), "raw": json_safe(q.raw)})
+            for q in result.quarantine
+        ],
+    )

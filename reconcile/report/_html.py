@@ -1,0 +1,155 @@
+"""The HTML report: one self-contained page a support or billing person can act on.
+
+Rendered with Jinja2 with autoescaping on: every value from the data (names,
+stories, keys, owners) is escaped, so a hostile value such as a ``<script>``
+tag in a customer name is shown as text. The page has no script and loads
+nothing; its Content-Security-Policy forbids both, as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from reconcile._version import __version__
+from reconcile.findings import Finding, RecordRef, Severity
+from reconcile.report._document import age_days, sort_findings, summary
+from reconcile.results import RunResult
+from reconcile.store._json import json_safe
+
+__all__ = ["render_html"]
+
+#: Quarantined rows listed one by one on the page (all are counted, and all are in the JSON).
+QUARANTINE_ROWS_SHOWN = 200
+
+
+@dataclass
+class _Evidence:
+    """The records of one finding as a table, one row per record.
+
+    A field that two or more records hold (a name, an amount) gets a column,
+    so the systems' values sit side by side; a field only one record holds is
+    listed in that record's "other fields" cell.
+    """
+
+    columns: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    finding: Finding
+    evidence: _Evidence
+    age_days: int | None
+
+
+def _show(value: Any) -> str:
+    """A field value as a person reads it."""
+    value = json_safe(value)
+    if value is None:
+        return "—"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _when(value: dt.datetime | None) -> str:
+    if value is None:
+        return "—"
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _evidence(finding: Finding) -> _Evidence:
+    records: list[RecordRef] = list(finding.records)
+    if finding.subject.rid not in {r.rid for r in records}:
+        records.insert(0, finding.subject)
+    records.sort(key=lambda r: r.source)  # grouped by system, stable within one
+    # A field a system leaves empty is no evidence: it neither makes a column
+    # nor fills the "other fields" cell.
+    held = [{k: v for k, v in r.fields.items() if json_safe(v) not in (None, "")} for r in records]
+    holders: dict[str, int] = {}
+    for fields in held:
+        for name in fields:
+            holders[name] = holders.get(name, 0) + 1
+    columns = [name for name, n in holders.items() if n > 1]
+    rows = [
+        {
+            "system": r.source,
+            "record": r.record_type,
+            "key": r.key,
+            "role": r.role or "",
+            "subject": r.rid == finding.subject.rid,
+            "values": [_show(fields[c]) if c in fields else "" for c in columns],
+            "other": [(name, _show(value)) for name, value in fields.items() if name not in columns],
+        }
+        for r, fields in zip(records, held, strict=True)
+    ]
+    return _Evidence(columns=columns, rows=rows)
+
+
+def _groups(findings: Iterable[Finding], as_of: dt.datetime) -> list[dict[str, Any]]:
+    """Findings by owner (alphabetical), then by severity (most severe first)."""
+    by_owner: dict[str, dict[Severity, list[_Item]]] = {}
+    for finding in sort_findings(list(findings)):
+        item = _Item(finding, _evidence(finding), age_days(finding, as_of))
+        by_owner.setdefault(finding.owner, {}).setdefault(finding.severity, []).append(item)
+    return [
+        {
+            "owner": owner,
+            "count": sum(len(items) for items in severities.values()),
+            "severities": [
+                {"severity": severity, "items": severities[severity]}
+                for severity in reversed(Severity)
+                if severity in severities
+            ],
+        }
+        for owner, severities in sorted(by_owner.items())
+    ]
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("reconcile.report", "templates"),
+        autoescape=True,  # every value from the data is escaped: never turn this off
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["show"] = _show
+    env.filters["when"] = _when
+    return env
+
+
+def render_html(result: RunResult) -> str:
+    """The HTML page of a run."""
+    counts = summary(result)
+    quarantine_by_stream: dict[tuple[str, str], int] = {}
+    for row in result.quarantine:
+        key = (row.source, row.stream)
+        quarantine_by_stream[key] = quarantine_by_stream.get(key, 0) + 1
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        result=result,
+        summary=counts,
+        severities=list(reversed(Severity)),
+        groups=_groups(result.findings, result.as_of),
+        resolved=sort_findings(list(result.resolved)),
+        quarantine_by_stream=sorted(quarantine_by_stream.items()),
+        quarantine_rows=result.quarantine[:QUARANTINE_ROWS_SHOWN],
+        version=__version__,
+    )

@@ -1,0 +1,104 @@
+"""Turn any value a source or a rule may hand over into plain JSON values.
+
+The store writes JSON columns (details, records, raw quarantined rows) and the
+reports write JSON files; both need values every database's JSON type and
+every JSON parser accept. ``NaN`` and infinities are not JSON (PostgreSQL's
+``json`` type rejects them), dates are not JSON at all, and raw rows from a
+source can hold anything a driver returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import enum
+import math
+import uuid
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["json_safe", "utc_iso"]
+
+
+def utc_iso(value: dt.datetime) -> str:
+    """ISO 8601 text of a datetime: aware ones in UTC, naive ones as they are."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.isoformat()
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of ``value`` made only of dict, list, str, int, float, bool and None.
+
+    Datetimes become ISO 8601 text (aware ones in UTC), dates and times ISO
+    text, ``Decimal`` a float, NaN and infinities None, sets sorted lists,
+    bytes base64 text, pydantic models their JSON dump, numpy and pandas
+    scalars their Python value (``NaT`` and ``NA`` None). Anything else becomes
+    its ``str()``, so a raw row is never refused: nothing is dropped.
+    """
+    # Fast path for what rules and sources hand over most (exact types only:
+    # subclasses such as StrEnum or numpy scalars take the general path).
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    if kind is list:
+        return [json_safe(v) for v in value]
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)  # a StrEnum becomes its plain value
+    if isinstance(value, int) and not isinstance(value, enum.Enum):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dt.datetime):
+        if _is_missing(value):
+            return None
+        return utc_iso(value)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value.is_finite() else None
+    if isinstance(value, enum.Enum):
+        return json_safe(value.value)
+    if isinstance(value, BaseModel):
+        return json_safe(value.model_dump())
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        items = [json_safe(v) for v in value]
+        return sorted(items, key=repr)
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, uuid.UUID | PurePath):
+        return str(value)
+    if _is_missing(value):
+        return None
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        return json_safe(value.to_pydatetime())
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        try:
+            return json_safe(value.item())
+        except (TypeError, ValueError):
+            pass
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy array
+        return json_safe(value.tolist())
+    return str(value)
+
+
+def _is_missing(value: Any) -> bool:
+    """True for pandas' NaT and NA (without importing pandas)."""
+    name = type(value).__name__
+    return name in {"NaTType", "NAType"}

@@ -1,0 +1,193 @@
+"""The store's tables (SQLAlchemy Core), the same on SQLite, PostgreSQL and MariaDB/MySQL.
+
+Portability decisions:
+
+- Every indexed or keyed text column is a ``VARCHAR`` with a length (MySQL
+  needs one, and limits index keys to 3072 bytes, i.e. 768 utf8mb4
+  characters); free text is ``TEXT``.
+- Times are stored as naive UTC (:class:`UTCDateTime`) and come back
+  timezone-aware, because the three databases disagree on time zones:
+  SQLite has none, MySQL's ``DATETIME`` has none, PostgreSQL converts
+  ``timestamptz`` to the session's zone. MySQL keeps microseconds only with
+  ``DATETIME(6)``, which the variant below asks for.
+- Floats are ``DOUBLE`` (MySQL's ``FLOAT`` is single precision, so a
+  confidence of 0.87 would come back as 0.8700000047683716).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "UTCDateTime",
+    "finding_history",
+    "findings",
+    "metadata",
+    "quarantine",
+    "run_findings",
+    "runs",
+    "source_health",
+    "store_meta",
+]
+
+#: Version of the table layout below; stored in ``store_meta`` so that a later
+#: release (and its migrations) knows what a store was created with.
+SCHEMA_VERSION = 1
+
+# Lengths of keyed text columns, shared with the store's input checks.
+NAME_LEN = 200  # source, stream, rule id, owner, kind
+FINGERPRINT_LEN = 64
+STATUS_LEN = 16
+
+#: Free text: MySQL's TEXT stops at 64 KiB, so MySQL gets MEDIUMTEXT (16 MiB).
+LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """A timezone-aware datetime stored as naive UTC; a naive input is taken as UTC."""
+
+    impl = sa.DateTime(timezone=False)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in {"mysql", "mariadb"}:
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=False))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC)
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("status", sa.String(STATUS_LEN), nullable=False, index=True),
+    sa.Column("as_of", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("config_digest", sa.String(FINGERPRINT_LEN), nullable=False),
+    sa.Column("error", LongText),
+    sa.Column("timings", sa.JSON, nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sqlite_autoincrement=True,  # never reuse the id of a deleted run
+)
+
+source_health = sa.Table(
+    "source_health",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("source", sa.String(NAME_LEN), nullable=False),
+    sa.Column("healthy", sa.Boolean, nullable=False),
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("rows_used", sa.Integer, nullable=False),
+    sa.Column("rows_quarantined", sa.Integer, nullable=False),
+    sa.Column("duration_s", sa.Double, nullable=False),
+    sa.Column("error", LongText),
+    sa.Column("streams", sa.JSON, nullable=False),
+    sa.UniqueConstraint("run_id", "source", name="uq_source_health_run_source"),
+)
+
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("fingerprint", sa.String(FINGERPRINT_LEN), primary_key=True),
+    sa.Column("rule_id", sa.String(NAME_LEN), nullable=False, index=True),
+    sa.Column("kind", sa.String(NAME_LEN), nullable=False),
+    sa.Column("severity", sa.String(STATUS_LEN), nullable=False),
+    sa.Column("owner", sa.String(NAME_LEN), nullable=False, index=True),
+    sa.Column("entity_id", LongText),
+    sa.Column("subject", sa.JSON, nullable=False),
+    sa.Column("records", sa.JSON, nullable=False),
+    sa.Column("story", LongText, nullable=False),
+    sa.Column("confidence", sa.Double, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("detail_key", LongText, nullable=False),
+    sa.Column("status", sa.String(STATUS_LEN), nullable=False, index=True),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("first_run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("last_run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("times_seen", sa.Integer, nullable=False),
+)
+
+finding_history = sa.Table(
+    "finding_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "fingerprint",
+        sa.String(FINGERPRINT_LEN),
+        sa.ForeignKey("findings.fingerprint"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("from_status", sa.String(STATUS_LEN)),
+    sa.Column("to_status", sa.String(STATUS_LEN), nullable=False),
+    sa.Column("reason", LongText, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+# What each run saw (and resolved), with the finding as it was then, so any
+# past run can be rebuilt and reported again; `findings` holds only the latest.
+run_findings = sa.Table(
+    "run_findings",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column(
+        "fingerprint",
+        sa.String(FINGERPRINT_LEN),
+        sa.ForeignKey("findings.fingerprint"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(STATUS_LEN), nullable=False),
+    sa.Column("finding", sa.JSON, nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("source", sa.String(NAME_LEN), nullable=False),
+    sa.Column("stream", sa.String(NAME_LEN), nullable=False),
+    # "row" is a reserved word in MySQL 8.
+    sa.Column("row_ref", LongText, nullable=False),
+    sa.Column("field", LongText),
+    sa.Column("reason", LongText, nullable=False),
+    sa.Column("raw", sa.JSON, nullable=False),
+)
