@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 
 from reconcile.errors import ConfigError
 from reconcile.extract import SourceConfig, adapter_classes
+from reconcile.findings import Severity
 from reconcile.match import MatchingConfig
 from reconcile.model import RECORD_TYPES
 from reconcile.packs import load_yaml_pack
@@ -48,7 +49,10 @@ class ReportsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dir: str = "reports"
-    formats: list[Literal["json", "html"]] = Field(default_factory=lambda: ["json", "html"])
+    formats: list[Literal["json", "html", "csv", "junit"]] = Field(
+        default_factory=lambda: ["json", "html"]
+    )
+    junit_min_severity: Severity = Severity.low
 
 
 class Config(BaseModel):

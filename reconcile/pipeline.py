@@ -241,7 +241,7 @@ def run(
     if persist:
         from reconcile.store import Store
 
-        store = Store(_store_url(config))
+        store = Store(_store_url(config), echo=config.store.echo)
         result.run_id = store.begin_run(as_of, config_digest=config.digest())
     try:
         with _timed(timings, "extract", progress):
@@ -274,6 +274,9 @@ def run(
                     quarantine=quarantine,
                     started_at=result.started_at,
                     timings=dict(timings),
+                    entities=result.entities,
+                    links=result.links,
+                    rule_ids=[rule.id for rule in config.built_rules],
                 )
                 result.resolved = resolved
         result.findings = findings
@@ -296,6 +299,11 @@ def run(
             from reconcile.report import write_reports as _write_reports
 
             directory = config.resolve_path(config.reports.dir)
-            written = _write_reports(result, directory, formats=tuple(config.reports.formats))
+            written = _write_reports(
+                result,
+                directory,
+                formats=tuple(config.reports.formats),
+                junit_min_severity=config.reports.junit_min_severity,
+            )
             result.reports = {fmt: str(path) for fmt, path in written.items()}
     return result
