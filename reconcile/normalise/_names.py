@@ -1,0 +1,153 @@
+"""Person names: given and family name from the many ways systems write them."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import re
+from collections.abc import Mapping
+from importlib import resources
+from types import MappingProxyType
+
+from reconcile.normalise._text import as_text, fold
+
+__all__ = ["formal_given_name", "nicknames", "person_name"]
+
+# Honorifics dropped from the front of a name (or of its given-name part).
+TITLES = frozenset(
+    {
+        "mr", "mrs", "ms", "miss", "mx", "dr", "doctor", "prof", "professor",
+        "rev", "reverend", "sir", "dame", "hon",
+    }
+)
+# Generational and professional suffixes dropped from the end of a name.
+# "v" is left out on purpose: it is far more often a middle initial.
+SUFFIXES = frozenset(
+    {
+        "jr", "jnr", "junior", "sr", "snr", "senior", "ii", "iii", "iv", "2nd", "3rd",
+        "phd", "md", "dds", "dmd", "dvm", "esq", "cpa", "jd", "mba", "rn",
+    }
+)
+# Lower-case words that begin a family name ("de la Cruz", "van Dyke").
+PARTICLES = frozenset(
+    {"da", "das", "de", "del", "della", "der", "den", "di", "dos", "du", "la", "le",
+     "st", "ten", "ter", "van", "von"}
+)
+
+_APOSTROPHES = re.compile(r"['\u2019`.]")
+_NOT_WORD = re.compile(r"[^a-z0-9\s-]+")
+
+
+@functools.cache
+def nicknames() -> Mapping[str, str]:
+    """The shipped nickname table: nickname -> formal given name, both lower case.
+
+    Read once from ``reconcile/normalise/data/nicknames.csv``. Only nicknames
+    that point at one formal name are listed (Bob is Robert); a nickname
+    shared by several formal names (Sam, Alex, Chris, Pat) is left out, so it
+    is compared as written. No formal name is itself a nickname, so applying
+    the table twice changes nothing.
+    """
+    text = resources.files("reconcile.normalise").joinpath("data/nicknames.csv").read_text("utf-8")
+    table = {row["nickname"].strip(): row["formal"].strip() for row in csv.DictReader(io.StringIO(text))}
+    return MappingProxyType(table)
+
+
+def formal_given_name(given: str) -> str:
+    """The formal given name for a (normalised, lower-case) nickname, else ``given`` itself."""
+    return nicknames().get(given, given)
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case ASCII words; apostrophes and dots vanish, hyphens join ("smith-jones")."""
+    cleaned = _NOT_WORD.sub(" ", _APOSTROPHES.sub("", fold(text)))
+    return [w.strip("-") for w in cleaned.split() if w.strip("-")]
+
+
+def _trim(words: list[str], *, leading: bool = True, trailing: bool = True) -> list[str]:
+    """Drop titles from the front and suffixes from the end, always keeping one word."""
+    words = list(words)
+    while leading and len(words) > 1 and words[0] in TITLES:
+        words.pop(0)
+    while trailing and len(words) > 1 and words[-1] in SUFFIXES:
+        words.pop()
+    return words
+
+
+def _given(words: list[str]) -> str | None:
+    """The first given name, as its formal name: titles skipped, "Mary-Kate" read as "mary"."""
+    words = _trim(words)
+    first = words[0].split("-")[0] if words else ""
+    return formal_given_name(first) if first else None
+
+
+def _family(words: list[str]) -> str | None:
+    """The family name, suffixes dropped; a hyphenated one ("smith-jones") reads as its words."""
+    parts = [part for word in words for part in word.split("-") if part]
+    return " ".join(_trim(parts, leading=False)) or None
+
+
+def _only_titles_and_suffixes(words: list[str]) -> bool:
+    return all(w in TITLES or w in SUFFIXES for w in words)
+
+
+def _parse(name: str) -> tuple[str | None, str | None]:
+    """Given and family name from a whole name as one field holds it."""
+    segments = [_words(part) for part in fold(name).split(",")]
+    segments = [s for s in segments if s and not _only_titles_and_suffixes(s)]
+    if not segments:
+        # Nothing but a title or suffix ("Dr."): keep it as the family name.
+        return None, _family(_words(name))
+    if len(segments) >= 2:
+        # "LAST, FIRST M": the part before the first comma is the family name.
+        return _given(segments[1]), _family(segments[0])
+    words = _trim(segments[0])
+    if len(words) == 1:
+        return None, _family(words)
+    start = len(words) - 1
+    while start > 1 and words[start - 1] in PARTICLES:
+        start -= 1
+    return _given(words[:1]), _family(words[start:])
+
+
+def person_name(
+    name: object = None, given: object = None, family: object = None
+) -> tuple[str | None, str | None]:
+    """Normalise a person's name to ``(given, family)``, lower-case ASCII.
+
+    ``given``/``family`` win where a system keeps the parts apart; what they
+    leave out is parsed from ``name`` (the whole name as one field holds it).
+    Accents are stripped, case is folded, punctuation removed; titles (Mr,
+    Mrs, Ms, Miss, Dr, Prof...) and suffixes (Jr, Sr, II, III, IV, PhD,
+    MD...) are dropped; "LAST, FIRST M" is understood; middle names and
+    initials are dropped; a nickname becomes the formal given name.
+
+    Args:
+        name: The whole name, such as ``"SMITH, ROBERT J"`` or ``"Dr. Bob Smith Jr."``.
+        given: The given name field, if the system has one.
+        family: The family name field, if the system has one.
+
+    Returns:
+        ``(given, family)``, each ``None`` when unknown.
+
+    Examples:
+        >>> person_name("SMITH, ROBERT J")
+        ('robert', 'smith')
+        >>> person_name("Dr. Bob Smith Jr.")
+        ('robert', 'smith')
+        >>> person_name(given="María", family="Núñez")
+        ('maria', 'nunez')
+    """
+    given_text, family_text, name_text = as_text(given), as_text(family), as_text(name)
+    out_given = _given(_words(given_text)) if given_text else None
+    out_family = _family(_words(family_text)) if family_text else None
+    if name_text and (out_given is None or out_family is None):
+        parsed_given, parsed_family = _parse(name_text)
+        if out_given is None and out_family is None:
+            return parsed_given, parsed_family
+        if out_given is None:
+            out_given = parsed_given
+        if out_family is None:
+            out_family = parsed_family
+    return out_given, out_family

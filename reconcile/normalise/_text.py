@@ -1,0 +1,53 @@
+"""Text helpers shared by the normalisers: cell values as text, accents folded."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["as_text", "fold"]
+
+# Letters NFKD does not decompose into an ASCII base letter.
+_LETTERS = str.maketrans(
+    {
+        "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th",
+        "ı": "i", "ħ": "h", "ŧ": "t", "ŋ": "n", "ĸ": "k", "ſ": "s",
+    }
+)
+
+
+def as_text(value: Any) -> str | None:
+    """A cell as stripped text: ``None`` for missing values (None, NaN, NA, blank).
+
+    Integral floats lose their ``.0`` (a ZIP code or phone number read as a
+    number is written the way it was typed).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        stripped = value.strip()
+        return stripped or None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+        return str(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def fold(text: str) -> str:
+    """Case-fold ``text`` and drop accents: ``"Núñez"`` -> ``"nunez"``, ``"Straße"`` -> ``"strasse"``.
+
+    Characters with no ASCII form are dropped.
+    """
+    folded = unicodedata.normalize("NFKD", text.casefold().translate(_LETTERS))
+    return folded.encode("ascii", "ignore").decode("ascii")
