@@ -1,0 +1,153 @@
+"""Candidate pairs: blocking passes, sorted neighbourhood, and their union.
+
+Records are numbered 0..n-1 (the identity frame sorted by ``_rid``); a pair is
+``(left, right)`` with ``left < right``. Every step works on integer arrays:
+a blocking key becomes one integer code per record, and the pairs inside each
+block are generated with array arithmetic, not a loop over blocks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import jellyfish
+import numpy as np
+import pandas as pd
+import recordlinkage
+
+from reconcile.match._compare import Column
+from reconcile.match._config import BlockingKey, BlockPass, SortedNeighbourhoodPass
+
+__all__ = ["block_pairs", "key_codes", "pass_pairs", "sorted_neighbourhood_pairs", "union_pairs"]
+
+log = logging.getLogger("reconcile.match")
+
+_PHONETIC: dict[str, Callable[[str], str]] = {
+    "soundex": jellyfish.soundex,
+    "metaphone": jellyfish.metaphone,
+    "nysiis": jellyfish.nysiis,
+}
+
+
+def _transformed(column: Column, key: BlockingKey) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values of one key part (transformed once per distinct value)."""
+    if key.transform == "value":
+        return column.codes, column.uniques
+    uniques = column.uniques
+    if key.transform in _PHONETIC:
+        function = _PHONETIC[key.transform]
+        values = [function(u) or None for u in uniques]
+    else:
+        assert key.length is not None
+        n = key.length
+        # A value shorter than the part taken is kept whole: a short key still blocks.
+        values = [u[:n] for u in uniques] if key.transform == "prefix" else [u[-n:] for u in uniques]
+    codes, new_uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    codes = np.append(codes, -1).astype(np.int64)
+    return codes[column.codes], np.asarray(new_uniques, dtype=object)
+
+
+def key_codes(keys: Sequence[BlockingKey], columns: Callable[[str], Column]) -> np.ndarray:
+    """One integer per record for a (multi-part) key; -1 where any part is missing."""
+    combined: np.ndarray | None = None
+    for key in keys:
+        codes, uniques = _transformed(columns(key.column), key)
+        if combined is None:
+            combined = codes.copy()
+            continue
+        missing = (combined < 0) | (codes < 0)
+        merged = combined * np.int64(len(uniques) + 1) + codes
+        renumbered = pd.factorize(merged)[0].astype(np.int64)  # keeps the numbers small
+        renumbered[missing] = -1
+        combined = renumbered
+    assert combined is not None
+    return combined
+
+
+def _key_strings(keys: Sequence[BlockingKey], columns: Callable[[str], Column]) -> np.ndarray:
+    """The key as one string per record (parts joined), None where a part is missing."""
+    joined: pd.Series | None = None
+    for key in keys:
+        codes, uniques = _transformed(columns(key.column), key)
+        part = pd.Series(np.append(uniques, [None])[codes], dtype=object)  # code -1 picks the None
+        joined = part if joined is None else joined.str.cat(part, sep="\x1f")
+    assert joined is not None
+    return np.asarray(joined.where(joined.notna(), None).to_numpy(dtype=object), dtype=object)
+
+
+def block_pairs(codes: np.ndarray, max_block_size: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every pair of records with the same code (``left < right``).
+
+    Args:
+        codes: One integer per record; -1 means "no key" (never paired).
+        max_block_size: Blocks with more records are skipped.
+
+    Returns:
+        ``(left, right, skipped)``: the pairs, and how many blocks were skipped.
+    """
+    records = np.flatnonzero(codes >= 0)
+    empty = np.zeros(0, dtype=np.int64)
+    if len(records) < 2:
+        return empty, empty, 0
+    # A stable sort keeps record numbers ascending inside a block, so left < right.
+    order = records[np.argsort(codes[records], kind="stable")]
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    skipped = 0
+    keep = sizes >= 2
+    if max_block_size is not None:
+        too_big = sizes > max_block_size
+        skipped = int(too_big.sum())
+        keep &= ~too_big
+    starts, sizes = starts[keep], sizes[keep]
+    if len(starts) == 0:
+        return empty, empty, skipped
+    # Position p of a block starting at s of size k pairs with p+1 .. s+k-1.
+    block_of = np.repeat(np.arange(len(starts)), sizes)
+    positions = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(starts, sizes)
+    later = starts[block_of] + sizes[block_of] - 1 - positions
+    total = int(later.sum())
+    left_pos = np.repeat(positions, later)
+    offsets = np.arange(total) - np.repeat(np.cumsum(later) - later, later) + 1
+    right_pos = left_pos + offsets
+    return order[left_pos].astype(np.int64), order[right_pos].astype(np.int64), skipped
+
+
+def sorted_neighbourhood_pairs(keys: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs from recordlinkage's sorted neighbourhood index over string keys (None: no key)."""
+    frame = pd.DataFrame({"key": pd.Series(keys, dtype=object)})
+    if frame["key"].notna().sum() < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    index = recordlinkage.index.SortedNeighbourhood(left_on="key", window=window).index(frame)
+    a = index.get_level_values(0).to_numpy(dtype=np.int64)
+    b = index.get_level_values(1).to_numpy(dtype=np.int64)
+    left, right = np.minimum(a, b), np.maximum(a, b)
+    keep = left != right
+    return left[keep], right[keep]
+
+
+def pass_pairs(
+    name: str, blocking: BlockPass | SortedNeighbourhoodPass, columns: Callable[[str], Column]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate pairs of one configured pass."""
+    if isinstance(blocking, SortedNeighbourhoodPass):
+        return sorted_neighbourhood_pairs(_key_strings(blocking.on, columns), blocking.window)
+    left, right, skipped = block_pairs(key_codes(blocking.on, columns), blocking.max_block_size)
+    if skipped:
+        log.warning(
+            "blocking pass %r skipped %d block(s) larger than max_block_size=%s "
+            "(placeholder or very common key values)", name, skipped, blocking.max_block_size,
+        )
+    return left, right
+
+
+def union_pairs(n: int, parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct pairs of several passes, sorted by ``(left, right)``."""
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    packed = np.unique(np.concatenate([left * np.int64(n) + right for left, right in parts]))
+    return packed // n, packed % n

@@ -1,0 +1,420 @@
+"""Comparisons: the agreement level of each field for many record pairs at once.
+
+A comparator is prepared once over the identity frame: each column is
+factorised into integer codes, so exact agreement is an integer comparison,
+and string similarity is computed by rapidfuzz only once per distinct pair of
+values (names repeat a lot). Levels are small integers: 0 is "else" (the
+values disagree), the highest is exact agreement, -1 means a value is missing
+on either side (no evidence either way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA, Hamming, Indel, Jaro, JaroWinkler, Levenshtein
+from rapidfuzz.process import cpdist
+
+from reconcile.match._config import (
+    AddressComparison,
+    EditDistanceComparison,
+    ExactComparison,
+    StringComparison,
+)
+
+__all__ = ["Column", "Comparator", "build_comparator", "factorize_text"]
+
+NULL = -1
+
+_SIMILARITY: dict[str, Callable[..., float]] = {
+    "jaro_winkler": JaroWinkler.normalized_similarity,
+    "jaro": Jaro.normalized_similarity,
+    "levenshtein": Levenshtein.normalized_similarity,
+    "damerau_levenshtein": OSA.normalized_similarity,
+    "indel": Indel.normalized_similarity,
+    "token_sort": fuzz.token_sort_ratio,  # 0..100, rescaled below
+}
+_DISTANCE: dict[str, Callable[..., int]] = {
+    "levenshtein": Levenshtein.distance,
+    "damerau_levenshtein": OSA.distance,
+    "hamming": Hamming.distance,
+}
+
+
+def _as_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        text = value
+    elif hasattr(value, "isoformat"):
+        text = str(value.isoformat())
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value)
+    text = text.strip()
+    return text or None
+
+
+def factorize_text(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1 where missing or blank) and distinct stripped strings of a column.
+
+    Work is per distinct value, not per record.
+    """
+    raw = np.asarray(values, dtype=object)
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    if pd.api.types.infer_dtype(uniques, skipna=True) == "string":
+        stripped = pd.Series(uniques, dtype=object).str.strip()
+        texts = stripped.where(stripped != "", None).to_numpy(dtype=object)
+    else:
+        texts = np.array([_as_text(u) for u in uniques], dtype=object)
+    text_codes, text_uniques = pd.factorize(texts, use_na_sentinel=True)
+    text_codes = np.append(text_codes, -1).astype(np.int64)  # index -1 (missing) stays missing
+    return text_codes[codes], np.asarray(text_uniques, dtype=object)
+
+
+@dataclass
+class Column:
+    """A column factorised: ``codes[i]`` indexes ``uniques``, -1 where missing."""
+
+    name: str
+    codes: np.ndarray
+    uniques: np.ndarray
+    counts: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        present = self.codes[self.codes >= 0]
+        self.counts = np.bincount(present, minlength=len(self.uniques)).astype(np.int64)
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, column: str) -> Column:
+        codes, uniques = factorize_text(frame[column].to_numpy(dtype=object))
+        return cls(column, codes, uniques)
+
+    @property
+    def present(self) -> int:
+        return int(self.counts.sum())
+
+    def value(self, i: int) -> str | None:
+        code = int(self.codes[i])
+        return None if code < 0 else str(self.uniques[code])
+
+
+def _exact_agreement(counts: np.ndarray) -> tuple[float, float]:
+    """P(two random records with a value agree exactly), and how many such pairs exist."""
+    total = float(counts.sum())
+    pairs = total * (total - 1) / 2
+    if pairs <= 0:
+        return 0.0, 0.0
+    same = float((counts.astype(np.float64) * (counts - 1)).sum()) / 2
+    return same / pairs, pairs
+
+
+def _workers(pairs: int) -> int:
+    # Threads pay off only for many pairs; a single explanation should not spawn them.
+    return -1 if pairs >= 20_000 else 1
+
+
+def _unique_pairs(a: np.ndarray, b: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct unordered code pairs and, per input pair, the index of its distinct pair."""
+    lo = np.minimum(a, b)
+    hi = np.maximum(a, b)
+    keys, inverse = np.unique(lo * np.int64(width) + hi, return_inverse=True)
+    return keys // width, keys % width, inverse
+
+
+class Comparator:
+    """The agreement level of one field for record pairs.
+
+    Attributes:
+        name: The comparison's name in the configuration.
+        kind: ``exact``, ``string``, ``edit_distance`` or ``address``.
+        columns: The columns compared.
+        levels: Level names, "else" first, exact agreement last.
+        m_prior: Default share of matching pairs at each level.
+        u_prior: Default share of non-matching pairs at each level.
+        term_frequency: Whether exact agreement is weighed by the value's frequency.
+    """
+
+    name: str
+    kind: str
+    columns: list[str]
+    levels: tuple[str, ...]
+    m_prior: np.ndarray
+    u_prior: np.ndarray
+    term_frequency: bool
+
+    @property
+    def exact_level(self) -> int:
+        return len(self.levels) - 1
+
+    def compare(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Levels (int8, -1 where a value is missing) of the pairs ``(left[k], right[k])``."""
+        raise NotImplementedError
+
+    def exact_agreement(self) -> tuple[float, float]:
+        """P(two random records that both have a value agree exactly), and the number of such pairs."""
+        raise NotImplementedError
+
+    def value_frequency(self, left: np.ndarray) -> np.ndarray:
+        """Share of records (with a value) that hold the value of each record in ``left``."""
+        raise NotImplementedError
+
+    def value_counts(self) -> np.ndarray:
+        """Records per distinct value (the whole address for an address)."""
+        raise NotImplementedError
+
+    def display(self, i: int) -> str | None:
+        """The compared value of record ``i``, as shown in explanations."""
+        raise NotImplementedError
+
+
+class _OneColumn(Comparator):
+    def __init__(self, name: str, column: Column, term_frequency: bool):
+        self.name = name
+        self.column = column
+        self.columns = [column.name]
+        self.term_frequency = term_frequency
+
+    def _codes(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        a = self.column.codes[left]
+        b = self.column.codes[right]
+        null = (a < 0) | (b < 0)
+        exact = (a == b) & ~null
+        return a, b, null, exact
+
+    def exact_agreement(self) -> tuple[float, float]:
+        return _exact_agreement(self.column.counts)
+
+    def value_frequency(self, left: np.ndarray) -> np.ndarray:
+        present = max(self.column.present, 1)
+        codes = self.column.codes[left]
+        return np.where(codes >= 0, self.column.counts[np.maximum(codes, 0)] / present, np.nan)
+
+    def value_counts(self) -> np.ndarray:
+        return self.column.counts
+
+    def display(self, i: int) -> str | None:
+        return self.column.value(i)
+
+
+class ExactComparator(_OneColumn):
+    kind = "exact"
+
+    def __init__(self, name: str, column: Column, term_frequency: bool):
+        super().__init__(name, column, term_frequency)
+        self.levels = ("else", "exact")
+        self.m_prior = np.array([0.05, 0.95])
+        self.u_prior = np.array([0.99, 0.01])
+
+    def compare(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        _, _, null, exact = self._codes(left, right)
+        out = exact.astype(np.int8)
+        out[null] = NULL
+        return out
+
+
+class StringComparator(_OneColumn):
+    kind = "string"
+
+    def __init__(self, name: str, column: Column, config: StringComparison):
+        super().__init__(name, column, config.term_frequency)
+        self.thresholds = list(config.thresholds)
+        self.similarity = config.similarity
+        self._scorer = _SIMILARITY[config.similarity]
+        fuzzy = [f"{config.similarity}>={t:g}" for t in reversed(self.thresholds)]
+        self.levels = ("else", *fuzzy, "exact")
+        k = len(self.thresholds)
+        # Higher thresholds hold more of the matches that are not exact.
+        share = np.arange(1, k + 1, dtype=np.float64)
+        self.m_prior = np.concatenate([[0.03], 0.09 * share / share.sum(), [0.88]])
+        self.u_prior = np.concatenate([[0.97], np.full(k, 0.01 / max(k, 1)), [0.02]])
+
+    def similarities(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Similarity (0..1) of the values with codes ``a`` and ``b`` (both present)."""
+        if len(a) == 0:
+            return np.zeros(0, dtype=np.float64)
+        ua, ub, inverse = _unique_pairs(a, b, len(self.column.uniques))
+        uniques = self.column.uniques
+        scores = cpdist(list(uniques[ua]), list(uniques[ub]), scorer=self._scorer, workers=_workers(len(ua)))
+        scores = np.asarray(scores, dtype=np.float64)
+        if self.similarity == "token_sort":
+            scores = scores / 100.0
+        return np.asarray(scores[inverse], dtype=np.float64)
+
+    def compare(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        a, b, null, exact = self._codes(left, right)
+        out = np.zeros(len(left), dtype=np.int8)
+        fuzzy = ~null & ~exact
+        if fuzzy.any():
+            sims = self.similarities(a[fuzzy], b[fuzzy])
+            level = np.zeros(len(sims), dtype=np.int8)
+            # thresholds are descending; level 1 is the lowest fuzzy level
+            for index, threshold in enumerate(reversed(self.thresholds), start=1):
+                level[sims >= threshold] = index
+            out[fuzzy] = level
+        out[exact] = self.exact_level
+        out[null] = NULL
+        return out
+
+
+class EditDistanceComparator(_OneColumn):
+    kind = "edit_distance"
+
+    def __init__(self, name: str, column: Column, config: EditDistanceComparison):
+        super().__init__(name, column, config.term_frequency)
+        self.metric = config.metric
+        self.max_distances = list(config.max_distances)
+        self._scorer = _DISTANCE[config.metric]
+        fuzzy = [f"{config.metric}<={d}" for d in reversed(self.max_distances)]
+        self.levels = ("else", *fuzzy, "exact")
+        k = len(self.max_distances)
+        share = np.arange(1, k + 1, dtype=np.float64)
+        self.m_prior = np.concatenate([[0.03], 0.05 * share / share.sum(), [0.92]])
+        self.u_prior = np.concatenate([[0.998], np.full(k, 0.001 / k), [0.001]])
+
+    def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Edit distance of the values with codes ``a`` and ``b`` (capped above the largest level)."""
+        cap = self.max_distances[-1] + 1
+        if len(a) == 0:
+            return np.zeros(0, dtype=np.int64)
+        ua, ub, inverse = _unique_pairs(a, b, len(self.column.uniques))
+        uniques = self.column.uniques
+        left, right = uniques[ua], uniques[ub]
+        dist = np.full(len(ua), cap, dtype=np.int64)
+        usable = np.ones(len(ua), dtype=bool)
+        if self.metric == "hamming":
+            lengths = np.fromiter((len(s) for s in uniques), dtype=np.int64, count=len(uniques))
+            usable = lengths[ua] == lengths[ub]
+        if usable.any():
+            found = cpdist(
+                list(left[usable]), list(right[usable]), scorer=self._scorer,
+                score_cutoff=cap - 1, workers=_workers(len(ua)),
+            )
+            dist[usable] = np.minimum(np.asarray(found, dtype=np.int64), cap)
+        return np.asarray(dist[inverse], dtype=np.int64)
+
+    def compare(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        a, b, null, exact = self._codes(left, right)
+        out = np.zeros(len(left), dtype=np.int8)
+        fuzzy = ~null & ~exact
+        if fuzzy.any():
+            dist = self.distances(a[fuzzy], b[fuzzy])
+            level = np.zeros(len(dist), dtype=np.int8)
+            # max_distances ascending: the smallest distance is the highest fuzzy level
+            k = len(self.max_distances)
+            for index, limit in enumerate(reversed(self.max_distances), start=1):
+                level[dist <= limit] = index
+            level[level > k] = k
+            out[fuzzy] = level
+        out[exact] = self.exact_level
+        out[null] = NULL
+        return out
+
+
+class AddressComparator(Comparator):
+    kind = "address"
+    levels = (
+        "else",
+        "same street and postal code, another unit",
+        "same street, another postal code",
+        "similar street, same postal code",
+        "same street and postal code, unit missing",
+        "exact",
+    )
+
+    def __init__(self, name: str, street: Column, unit: Column, postal: Column, config: AddressComparison):
+        self.name = name
+        self.street, self.unit, self.postal = street, unit, postal
+        self.columns = [street.name, unit.name, postal.name]
+        self.term_frequency = config.term_frequency
+        self.street_threshold = config.street_threshold
+        self.m_prior = np.array([0.05, 0.01, 0.02, 0.04, 0.08, 0.80])
+        self.u_prior = np.array([0.9995, 0.0001, 0.0001, 0.0001, 0.0001, 0.0001])
+        # The house number of each distinct street: "similar" streets must share it.
+        numbers = pd.Series(street.uniques, dtype=object).str.extract(r"^\s*(\d+\w*)\b", expand=False)
+        self._number_codes = pd.factorize(numbers.to_numpy(dtype=object), use_na_sentinel=True)[0]
+        # The whole address as one code (unit missing is a value of its own).
+        whole = np.where(
+            (street.codes >= 0) & (postal.codes >= 0),
+            (street.codes * (len(unit.uniques) + 1) + unit.codes + 1) * (len(postal.uniques) + 1) + postal.codes,
+            -1,
+        )
+        codes, uniques = pd.factorize(whole, use_na_sentinel=False)
+        codes = codes.astype(np.int64)
+        if (whole < 0).any():
+            codes[whole < 0] = -1
+        self.whole = codes
+        present = codes[codes >= 0]
+        self.whole_counts = np.bincount(present, minlength=len(uniques)).astype(np.int64)
+
+    def compare(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        sa, sb = self.street.codes[left], self.street.codes[right]
+        pa, pb = self.postal.codes[left], self.postal.codes[right]
+        ua, ub = self.unit.codes[left], self.unit.codes[right]
+        null = (sa < 0) | (sb < 0) | (pa < 0) | (pb < 0)
+        same_street = sa == sb
+        same_postal = pa == pb
+        unit_same = ua == ub
+        unit_missing = (ua < 0) != (ub < 0)
+        out = np.zeros(len(left), dtype=np.int8)
+        both = same_street & same_postal
+        out[both & ~unit_same & ~unit_missing] = 1
+        out[same_street & ~same_postal] = 2
+        maybe = ~same_street & same_postal & ~null
+        if maybe.any():
+            na = self._number_codes[np.maximum(sa[maybe], 0)]
+            nb = self._number_codes[np.maximum(sb[maybe], 0)]
+            candidates = (na == nb) & (na >= 0)
+            similar = np.zeros(len(na), dtype=bool)
+            if candidates.any():
+                x, y = sa[maybe][candidates], sb[maybe][candidates]
+                ux, uy, inverse = _unique_pairs(x, y, len(self.street.uniques))
+                uniques = self.street.uniques
+                sims = np.asarray(
+                    cpdist(list(uniques[ux]), list(uniques[uy]), scorer=JaroWinkler.normalized_similarity,
+                           workers=_workers(len(ux))),
+                    dtype=np.float64,
+                )[inverse]
+                similar[candidates] = sims >= self.street_threshold
+            level = out[maybe]
+            level[similar] = 3
+            out[maybe] = level
+        out[both & unit_missing] = 4
+        out[both & unit_same] = 5
+        out[null] = NULL
+        return out
+
+    def exact_agreement(self) -> tuple[float, float]:
+        return _exact_agreement(self.whole_counts)
+
+    def value_frequency(self, left: np.ndarray) -> np.ndarray:
+        present = max(int(self.whole_counts.sum()), 1)
+        codes = self.whole[left]
+        return np.where(codes >= 0, self.whole_counts[np.maximum(codes, 0)] / present, np.nan)
+
+    def value_counts(self) -> np.ndarray:
+        return self.whole_counts
+
+    def display(self, i: int) -> str | None:
+        street = self.street.value(i)
+        postal = self.postal.value(i)
+        if street is None and postal is None:
+            return None
+        return f"{street or ''} | {self.unit.value(i) or ''} | {postal or ''}"
+
+
+def build_comparator(name: str, config: Any, columns: Callable[[str], Column]) -> Comparator:
+    """The comparator of one configured comparison; ``columns`` gives a prepared column by name."""
+    if isinstance(config, ExactComparison):
+        return ExactComparator(name, columns(config.column), config.term_frequency)
+    if isinstance(config, StringComparison):
+        return StringComparator(name, columns(config.column), config)
+    if isinstance(config, EditDistanceComparison):
+        return EditDistanceComparator(name, columns(config.column), config)
+    if isinstance(config, AddressComparison):
+        return AddressComparator(name, columns(config.street), columns(config.unit), columns(config.postal), config)
+    raise TypeError(f"unknown comparison {type(config).__name__}")
