@@ -34,6 +34,13 @@ _EXPORTS = {
     "RawRow": "reconcile.extract",
     "SourceConfig": "reconcile.extract",
     "StreamConfig": "reconcile.extract",
+    "MatchingConfig": "reconcile.match",
+    "MatchResult": "reconcile.match",
+    "resolve": "reconcile.match",
+    "normalise_table": "reconcile.normalise",
+    "write_reports": "reconcile.report",
+    "Store": "reconcile.store",
+    "StoreConfig": "reconcile.store",
     "Finding": "reconcile.findings",
     "FindingStatus": "reconcile.findings",
     "RecordRef": "reconcile.findings",
@@ -59,6 +66,10 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from reconcile.extract import Adapter, RawRow, SourceConfig, StreamConfig
     from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
+    from reconcile.match import MatchingConfig, MatchResult, resolve
+    from reconcile.normalise import normalise_table
+    from reconcile.report import write_reports
+    from reconcile.store import Store, StoreConfig
     from reconcile.pipeline import run
     from reconcile.results import QuarantinedRow, RunResult, SourceHealth
     from reconcile.rules.base import Rule, RuleContext
@@ -84,6 +95,8 @@ __all__ = [
     "ExitCode",
     "Finding",
     "FindingStatus",
+    "MatchResult",
+    "MatchingConfig",
     "PluginError",
     "QuarantinedRow",
     "RawRow",
@@ -97,10 +110,15 @@ __all__ = [
     "SourceConfig",
     "SourceError",
     "SourceHealth",
+    "Store",
+    "StoreConfig",
     "StoreError",
     "StreamConfig",
     "__version__",
     "load_config",
+    "normalise_table",
     "parse_config",
+    "resolve",
     "run",
+    "write_reports",
 ]

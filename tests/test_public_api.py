@@ -11,6 +11,8 @@ EXPECTED = {
     "ExitCode",
     "Finding",
     "FindingStatus",
+    "MatchResult",
+    "MatchingConfig",
     "PluginError",
     "QuarantinedRow",
     "RawRow",
@@ -24,12 +26,17 @@ EXPECTED = {
     "SourceConfig",
     "SourceError",
     "SourceHealth",
+    "Store",
+    "StoreConfig",
     "StoreError",
     "StreamConfig",
     "__version__",
     "load_config",
+    "normalise_table",
     "parse_config",
+    "resolve",
     "run",
+    "write_reports",
 }
 
 
