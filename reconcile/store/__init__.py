@@ -14,6 +14,7 @@ from __future__ import annotations
 from reconcile.store._config import StoreConfig
 from reconcile.store._json import json_safe
 from reconcile.store._schema import SCHEMA_VERSION
+from reconcile.store._state import StateChanges, decode_cursor, encode_cursor
 from reconcile.store._store import ACTIVE, HistoryEntry, RunRecord, RunStatus, Store
 
 __all__ = [
@@ -22,7 +23,10 @@ __all__ = [
     "HistoryEntry",
     "RunRecord",
     "RunStatus",
+    "StateChanges",
     "Store",
     "StoreConfig",
+    "decode_cursor",
+    "encode_cursor",
     "json_safe",
 ]

@@ -25,12 +25,15 @@ from sqlalchemy.dialects import mysql
 __all__ = [
     "SCHEMA_VERSION",
     "UTCDateTime",
+    "artifacts",
+    "cursors",
     "finding_history",
     "findings",
     "metadata",
     "quarantine",
     "run_findings",
     "runs",
+    "snapshots",
     "source_health",
     "store_meta",
 ]
@@ -190,4 +193,42 @@ quarantine = sa.Table(
     sa.Column("field", LongText),
     sa.Column("reason", LongText, nullable=False),
     sa.Column("raw", sa.JSON, nullable=False),
+)
+
+# Incremental extraction: where each source stream's cursor stands. Written
+# only by a run that commits, in the same transaction as its findings, so a
+# cursor never moves past data that was not reconciled.
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("source", sa.String(NAME_LEN), primary_key=True),
+    sa.Column("stream", sa.String(NAME_LEN), primary_key=True),
+    # {"type": "datetime" | "date" | "int" | "float" | "str", "value": ...}
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The canonical records of every incrementally read stream, as of the last
+# committed run, so rules see the full picture when only changes were read.
+# Keyed by a hash of the record key: MySQL limits key length, record keys do not.
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("source", sa.String(NAME_LEN), primary_key=True),
+    sa.Column("record_type", sa.String(64), primary_key=True),
+    sa.Column("key_hash", sa.String(FINGERPRINT_LEN), primary_key=True),
+    sa.Column("key", LongText, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+)
+
+# State that later runs reuse, by name (such as the estimated matching model).
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("name", sa.String(NAME_LEN), primary_key=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -22,6 +22,7 @@ from reconcile.results import QuarantinedRow, RunResult, SourceHealth
 from reconcile.store import _schema as s
 from reconcile.store._config import StoreConfig
 from reconcile.store._json import json_safe
+from reconcile.store._state import StateChanges, StreamKey, decode_cursor, encode_cursor, key_hash
 
 __all__ = ["HistoryEntry", "RunRecord", "RunStatus", "Store"]
 
@@ -412,6 +413,7 @@ class Store:
         entities: int | None = None,
         links: int | None = None,
         rule_ids: Collection[str] | None = None,
+        state: StateChanges | None = None,
     ) -> tuple[list[Finding], list[Finding]]:
         """Record a run's findings and move every finding along its lifecycle.
 
@@ -441,6 +443,8 @@ class Store:
             rule_ids: The ids of the rules this run evaluated, if known: an
                 unseen finding of any other rule is resolved with the reason
                 that its rule was not evaluated, not that it was fixed.
+            state: Cursors, snapshot changes and artifacts of incremental
+                reads, written in the same transaction (see :class:`StateChanges`).
 
         Returns:
             The run's findings with status, first_seen and last_seen set (in
@@ -656,12 +660,120 @@ class Store:
             }
             if started_at is not None:
                 finished["started_at"] = _utc(started_at)
+            if state:
+                self._apply_state(conn, run_id, state)
             conn.execute(s.runs.update().where(s.runs.c.id == run_id).values(**finished))
         log.info(
             "run %d finished: %d new, %d open, %d reopened, %d resolved",
             run_id, tally["new"], tally["open"], tally["reopened"], tally["resolved"],
         )
         return seen, resolved
+
+    @staticmethod
+    def _apply_state(conn: sa.Connection, run_id: int, state: StateChanges) -> None:
+        now = _now()
+        for (source, stream), value in state.cursors.items():
+            _check_name(source, "source name")
+            _check_name(stream, "stream name")
+            where = (s.cursors.c.source == source) & (s.cursors.c.stream == stream)
+            conn.execute(s.cursors.delete().where(where))
+            conn.execute(
+                s.cursors.insert().values(
+                    source=source, stream=stream, value=encode_cursor(value), run_id=run_id, updated_at=now
+                )
+            )
+        snap = s.snapshots
+        for source, record_type in state.replace:
+            conn.execute(snap.delete().where((snap.c.source == source) & (snap.c.record_type == record_type)))
+        for (source, record_type), keys in state.deletes.items():
+            hashes = [key_hash(k) for k in keys]
+            for start in range(0, len(hashes), _CHUNK):
+                conn.execute(
+                    snap.delete().where(
+                        (snap.c.source == source)
+                        & (snap.c.record_type == record_type)
+                        & snap.c.key_hash.in_(hashes[start : start + _CHUNK])
+                    )
+                )
+        for (source, record_type), records in state.upserts.items():
+            if (source, record_type) not in state.replace:
+                hashes = [key_hash(k) for k in records]
+                for start in range(0, len(hashes), _CHUNK):
+                    conn.execute(
+                        snap.delete().where(
+                            (snap.c.source == source)
+                            & (snap.c.record_type == record_type)
+                            & snap.c.key_hash.in_(hashes[start : start + _CHUNK])
+                        )
+                    )
+            rows = [
+                {"source": source, "record_type": record_type, "key_hash": key_hash(key), "key": key,
+                 "data": json_safe(data), "run_id": run_id}
+                for key, data in records.items()
+            ]
+            for start in range(0, len(rows), 5000):
+                conn.execute(snap.insert(), rows[start : start + 5000])
+        for name, data in state.artifacts.items():
+            _check_name(name, "artifact name")
+            conn.execute(s.artifacts.delete().where(s.artifacts.c.name == name))
+            conn.execute(
+                s.artifacts.insert().values(name=name, data=json_safe(data), run_id=run_id, updated_at=now)
+            )
+
+    # ------------------------------------------------------------------ carried-over state
+
+    def cursor(self, source: str, stream: str) -> Any:
+        """Where the stream's cursor stands after the last committed run (None: never read)."""
+        with self._read("reading a cursor") as conn:
+            value = conn.execute(
+                sa.select(s.cursors.c.value).where(
+                    (s.cursors.c.source == source) & (s.cursors.c.stream == stream)
+                )
+            ).scalar_one_or_none()
+        return decode_cursor(value)
+
+    def cursors(self) -> dict[StreamKey, Any]:
+        """Every stored cursor by (source, stream)."""
+        with self._read("reading the cursors") as conn:
+            rows = conn.execute(sa.select(s.cursors.c.source, s.cursors.c.stream, s.cursors.c.value)).all()
+        return {(row.source, row.stream): decode_cursor(row.value) for row in rows}
+
+    def snapshot(self, source: str, record_type: str) -> dict[str, dict[str, Any]]:
+        """The stream's canonical records as of the last committed run, by record key."""
+        snap = s.snapshots
+        with self._read("reading a snapshot") as conn:
+            rows = conn.execute(
+                sa.select(snap.c.key, snap.c.data).where(
+                    (snap.c.source == source) & (snap.c.record_type == record_type)
+                )
+            ).all()
+        return {row.key: row.data for row in rows}
+
+    def artifact(self, name: str) -> Any:
+        """A named document a committed run kept (None if there is none)."""
+        with self._read("reading an artifact") as conn:
+            return conn.execute(
+                sa.select(s.artifacts.c.data).where(s.artifacts.c.name == name)
+            ).scalar_one_or_none()
+
+    def last_good_health(self, source: str) -> SourceHealth | None:
+        """The source's health in the latest succeeded run in which it was healthy."""
+        sh, runs = s.source_health, s.runs
+        with self._read("reading source health") as conn:
+            row = conn.execute(
+                sa.select(sh)
+                .join(runs, runs.c.id == sh.c.run_id)
+                .where((sh.c.source == source) & sh.c.healthy.is_(True) & (runs.c.status == RunStatus.succeeded.value))
+                .order_by(sh.c.run_id.desc())
+                .limit(1)
+            ).one_or_none()
+        if row is None:
+            return None
+        return SourceHealth(
+            source=row.source, healthy=row.healthy, rows_read=row.rows_read, rows_used=row.rows_used,
+            rows_quarantined=row.rows_quarantined, duration_s=row.duration_s, error=row.error,
+            streams=dict(row.streams or {}),
+        )
 
     @staticmethod
     def _history_row(

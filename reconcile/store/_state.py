@@ -1,0 +1,93 @@
+"""State a run carries to the next one: cursors, snapshots and artifacts.
+
+A run that reads a source incrementally reads only the rows changed since the
+stream's cursor, merges them into the stream's snapshot (its canonical records
+as of the last committed run), and hands the store a :class:`StateChanges`:
+the new cursors, the upserted and deleted records, and any artifact (such as
+the matching model) to keep. :meth:`Store.finish_run` writes them in the same
+transaction as the findings, so a run that fails moves no cursor and changes
+no snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["StateChanges", "StreamKey", "decode_cursor", "encode_cursor", "key_hash"]
+
+#: (source name, record type).
+StreamKey = tuple[str, str]
+
+
+def key_hash(key: str) -> str:
+    """The snapshot row id of a record key (keys of any length fit in an index)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+
+
+def encode_cursor(value: Any) -> dict[str, Any]:
+    """A cursor value as JSON with its type, so it comes back as the same type.
+
+    Raises:
+        TypeError: a value that cannot order rows (a bool, a dict...).
+    """
+    if isinstance(value, bool):
+        raise TypeError("a cursor cannot be a boolean")
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return {"type": "datetime", "value": value.astimezone(dt.UTC).isoformat()}
+    if isinstance(value, dt.date):
+        return {"type": "date", "value": value.isoformat()}
+    if isinstance(value, int):
+        return {"type": "int", "value": value}
+    if isinstance(value, float | Decimal):
+        return {"type": "float", "value": float(value)}
+    if isinstance(value, str):
+        return {"type": "str", "value": value}
+    raise TypeError(f"a cursor must be a datetime, date, number or string, not {type(value).__name__}")
+
+
+def decode_cursor(data: dict[str, Any] | None) -> Any:
+    """The value :func:`encode_cursor` stored (None for no cursor)."""
+    if data is None:
+        return None
+    kind, value = data.get("type"), data.get("value")
+    if kind == "datetime":
+        return dt.datetime.fromisoformat(value)
+    if kind == "date":
+        return dt.date.fromisoformat(value)
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    if kind == "str":
+        return str(value)
+    raise ValueError(f"unknown cursor type {kind!r}")
+
+
+@dataclass
+class StateChanges:
+    """What a committing run changes in the store's carried-over state.
+
+    Attributes:
+        cursors: New cursor per (source, record type); absent streams keep theirs.
+        upserts: Canonical records (JSON-safe dicts) to add or replace, by
+            stream, each with its record key.
+        deletes: Record keys to remove from a stream's snapshot.
+        replace: Streams whose snapshot is replaced as a whole by ``upserts``
+            (a first or full read).
+        artifacts: Named JSON documents to keep for later runs.
+    """
+
+    cursors: dict[StreamKey, Any] = field(default_factory=dict)
+    upserts: dict[StreamKey, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    deletes: dict[StreamKey, set[str]] = field(default_factory=dict)
+    replace: set[StreamKey] = field(default_factory=set)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.cursors or self.upserts or self.deletes or self.replace or self.artifacts)
