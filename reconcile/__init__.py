@@ -68,11 +68,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
     from reconcile.match import MatchingConfig, MatchResult, resolve
     from reconcile.normalise import normalise_table
-    from reconcile.report import write_reports
-    from reconcile.store import Store, StoreConfig
     from reconcile.pipeline import run
+    from reconcile.report import write_reports
     from reconcile.results import QuarantinedRow, RunResult, SourceHealth
     from reconcile.rules.base import Rule, RuleContext
+    from reconcile.store import Store, StoreConfig
 
 
 def __getattr__(name: str) -> Any:

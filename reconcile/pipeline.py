@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import make_url
@@ -22,6 +23,7 @@ from reconcile.config import Config, load_config
 from reconcile.errors import RunError
 from reconcile.extract import ExtractResult, build_adapter
 from reconcile.findings import Finding
+from reconcile.incremental import apply_snapshots, check_row_counts, plan_cursors
 from reconcile.match import MatchResult, resolve
 from reconcile.model import PARTY_FIELDS, RECORD_TYPES
 from reconcile.normalise import normalise_table
@@ -48,13 +50,25 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def extract_sources(config: Config) -> list[ExtractResult]:
-    """Read every configured source through its adapter."""
+def extract_sources(
+    config: Config,
+    since: Mapping[str, Mapping[str, Any]] | None = None,
+    scan_keys: Mapping[str, Collection[str]] | None = None,
+) -> list[ExtractResult]:
+    """Read every configured source through its adapter.
+
+    Args:
+        config: The run's configuration.
+        since: source -> record type -> cursor, for streams read incrementally.
+        scan_keys: source -> record types whose keys are all read (hard deletes).
+    """
     results = []
     for name, source in config.sources.items():
         log.info("extracting source %s (%s)", name, source.kind)
         adapter = build_adapter(name, source, config.base_dir)
-        result = adapter.extract()
+        result = adapter.extract(
+            since=(since or {}).get(name), scan_keys=(scan_keys or {}).get(name, ())
+        )
         assert result.health is not None
         log.info(
             "source %s: %d read, %d used, %d quarantined%s",
@@ -185,6 +199,21 @@ def evaluate(
     return evaluate_rules(rules, ctx)
 
 
+def _key_scans_due(
+    config: Config, store: Any, plan: Mapping[str, Mapping[str, Any]]
+) -> dict[str, set[str]]:
+    """Incremental streams whose keys this run scans for hard deletes."""
+    due: dict[str, set[str]] = {}
+    if store is None or not plan:
+        return due
+    done = sum(1 for r in store.runs() if r.status == "succeeded")
+    for name, streams in plan.items():
+        every = config.sources[name].key_scan_every
+        if every and (done + 1) % every == 0:
+            due[name] = set(streams)
+    return due
+
+
 def _store_url(config: Config) -> str:
     url = make_url(config.store.url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
@@ -211,6 +240,7 @@ def run(
     as_of: dt.datetime | None = None,
     persist: bool = True,
     write_reports: bool = True,
+    full_refresh: bool = False,
     progress: Progress | None = None,
 ) -> RunResult:
     """Run the whole flow once.
@@ -220,6 +250,8 @@ def run(
         as_of: The reference time (default: the config's ``as_of``, else now).
         persist: Remember findings in the configured store (lifecycle statuses).
         write_reports: Write the configured reports.
+        full_refresh: Read every stream in full, ignoring the stored cursors,
+            and replace the snapshots of incremental streams.
         progress: Called with each stage's name as it starts.
 
     Returns:
@@ -245,7 +277,10 @@ def run(
         result.run_id = store.begin_run(as_of, config_digest=config.digest())
     try:
         with _timed(timings, "extract", progress):
-            extracted = extract_sources(config)
+            plan = plan_cursors(config, store, full_refresh)
+            extracted = extract_sources(config, plan, _key_scans_due(config, store, plan))
+            state = apply_snapshots(extracted, config, store, plan)
+            check_row_counts(extracted, config, store)
         health: list[SourceHealth] = [r.health for r in extracted if r.health is not None]
         quarantine: list[QuarantinedRow] = [q for r in extracted for q in r.quarantine]
         result.health = health
@@ -277,6 +312,7 @@ def run(
                     entities=result.entities,
                     links=result.links,
                     rule_ids=[rule.id for rule in config.built_rules],
+                    state=state,
                 )
                 result.resolved = resolved
         result.findings = findings

@@ -36,7 +36,13 @@ class QuarantinedRow(BaseModel):
 
 
 class SourceHealth(BaseModel):
-    """How one source fared in one run; ``rows_read == rows_used + rows_quarantined``."""
+    """How one source fared in one run; ``rows_read == rows_used + rows_quarantined``.
+
+    ``rows_skipped`` counts rows of an incremental stream that a source could
+    not filter itself (a file) and that had not changed since the cursor: they
+    are not read as changes. ``streams`` counts records per record type after
+    incremental merging (the whole snapshot).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +51,7 @@ class SourceHealth(BaseModel):
     rows_read: int = 0
     rows_used: int = 0
     rows_quarantined: int = 0
+    rows_skipped: int = 0
     duration_s: float = 0.0
     error: str | None = None
     streams: dict[str, int] = Field(default_factory=dict)  # rows used per record type

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, final
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconcile.errors import SourceError
 from reconcile.extract.mapping import FieldSpec, MappingError, RowMapper
+from reconcile.incremental import CursorConfig, DeletedConfig, coerce_cursor
 from reconcile.model import record_model
 from reconcile.results import QuarantinedRow, SourceHealth
 
@@ -42,12 +43,18 @@ class StreamConfig(BaseModel):
         fields: Canonical field -> source column or mapping object.
         key: The source column holding the record key, when it is not the one
             mapped onto the type's key field (used only in quarantine reports).
+        cursor: Read the stream incrementally by this column (see
+            :mod:`reconcile.incremental`); absent: read in full every run.
+        deleted: A soft-delete column; a row it marks deleted removes the
+            record from the stream's snapshot.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     fields: dict[str, FieldSpec] = Field(min_length=1)
     key: str | None = None
+    cursor: CursorConfig | None = None
+    deleted: DeletedConfig | None = None
 
 
 class SourceConfig(BaseModel):
@@ -60,6 +67,11 @@ class SourceConfig(BaseModel):
         streams: Record type -> stream configuration.
         max_quarantine_fraction: The source is unhealthy, and the run fails,
             when more than this fraction of its rows is quarantined.
+        min_rows_fraction: The source is unhealthy, and the run fails, when
+            it yields fewer records than this fraction of its last good run
+            (0 or None: no check).
+        key_scan_every: For incremental streams, read every key once every
+            this many runs to find hard-deleted records (None: never).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -69,6 +81,8 @@ class SourceConfig(BaseModel):
     description: str | None = None
     streams: dict[str, StreamConfig] = Field(min_length=1)
     max_quarantine_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_rows_fraction: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    key_scan_every: int | None = Field(default=None, ge=1)
 
 
 @dataclass(frozen=True)
@@ -89,12 +103,21 @@ class RawRow:
 
 @dataclass
 class ExtractResult:
-    """What one source yielded: canonical rows per record type, and its health."""
+    """What one source yielded: canonical rows per record type, and its health.
+
+    Attributes:
+        cursors: For incremental streams, the highest cursor value read.
+        deleted: Keys of rows a soft-delete column marked deleted.
+        scanned_keys: Every key of a stream whose keys were scanned this run.
+    """
 
     source: str
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     quarantine: list[QuarantinedRow] = field(default_factory=list)
     health: SourceHealth | None = None
+    cursors: dict[str, Any] = field(default_factory=dict)
+    deleted: dict[str, set[str]] = field(default_factory=dict)
+    scanned_keys: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _jsonable_row(data: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -132,6 +155,10 @@ class Adapter(ABC):
         self.name = name
         self.config = config
         self.base_dir = base_dir or Path.cwd()
+        #: Cursor per record type of this extract (absent: read in full). An
+        #: adapter that can filter at the source (SQL) reads only rows whose
+        #: cursor column is at or after it; the base class filters the rest.
+        self.since: dict[str, Any] = {}
 
     @abstractmethod
     def read(self, record_type: str, stream: StreamConfig) -> Iterator[RawRow]:
@@ -146,15 +173,27 @@ class Adapter(ABC):
         """Release connections; called once after :meth:`extract`."""
 
     @final
-    def extract(self) -> ExtractResult:
-        """Read, map and validate every stream; quarantine what cannot be used."""
+    def extract(
+        self,
+        since: Mapping[str, Any] | None = None,
+        scan_keys: Collection[str] = (),
+    ) -> ExtractResult:
+        """Read, map and validate every stream; quarantine what cannot be used.
+
+        Args:
+            since: Cursor per record type: read only rows changed at or after it.
+            scan_keys: Record types whose every key is read too (hard deletes).
+        """
         started = time.perf_counter()
         result = ExtractResult(source=self.name)
         health = SourceHealth(source=self.name)
+        self.since = dict(since or {})
         try:
             for record_type, stream in self.config.streams.items():
                 used = self._extract_stream(record_type, stream, result, health)
                 health.streams[record_type] = used
+                if record_type in scan_keys and self.since.get(record_type) is not None:
+                    result.scanned_keys[record_type] = self._scan_keys(record_type, stream)
         except SourceError as exc:
             health.healthy = False
             health.error = str(exc)
@@ -205,10 +244,39 @@ class Adapter(ABC):
                 )
             )
 
+        cursor, since = stream.cursor, self.since.get(record_type)
+        highest: Any = None
+        key_mapper = RowMapper(model, {key_field: stream.fields[key_field]}) if key_field in stream.fields else None
+
         for raw in self.read(record_type, stream):
+            if cursor is not None and raw.data is not None and raw.error is None:
+                try:
+                    position = coerce_cursor(raw.data.get(cursor.column), cursor)
+                except (TypeError, ValueError, OverflowError) as exc:
+                    position = None
+                    health.rows_read += 1
+                    quarantine(raw, raw.position, cursor.column, f"cursor column unreadable: {exc}")
+                    continue
+                if since is not None and position is not None and position < since:
+                    health.rows_skipped += 1  # unchanged since the last run
+                    continue
+                if position is not None and (highest is None or position > highest):
+                    highest = position
             health.rows_read += 1
             if raw.data is None or raw.error is not None:
                 quarantine(raw, raw.position, None, raw.error or "row could not be read")
+                continue
+            if stream.deleted is not None and stream.deleted.is_deleted(raw.data.get(stream.deleted.column)):
+                try:
+                    deleted_key = str((key_mapper.map(raw.data) if key_mapper else {}).get(key_field))
+                except MappingError as exc:
+                    quarantine(raw, raw.position, exc.field, exc.reason)
+                    continue
+                if deleted_key in ("None", ""):
+                    quarantine(raw, raw.position, key_field, "a deleted row without a key")
+                    continue
+                result.deleted.setdefault(record_type, set()).add(deleted_key)
+                used += 1  # used: it deletes the record
                 continue
             key_value = raw.data.get(key_column) if key_column else None
             label = (
@@ -243,7 +311,31 @@ class Adapter(ABC):
             out.append(record.model_dump())
             used += 1
         health.rows_used += used
+        if highest is not None:
+            result.cursors[record_type] = highest
         return used
+
+    def _scan_keys(self, record_type: str, stream: StreamConfig) -> set[str]:
+        """Every key of a stream, read in full (rows whose key cannot be mapped are left out)."""
+        model = record_model(record_type)
+        mapper = RowMapper(model, {model.key_field: stream.fields[model.key_field]})
+        saved, self.since = self.since, {}
+        keys: set[str] = set()
+        try:
+            for raw in self.read(record_type, stream):
+                if raw.data is None or raw.error is not None:
+                    continue
+                if stream.deleted is not None and stream.deleted.is_deleted(raw.data.get(stream.deleted.column)):
+                    continue
+                try:
+                    value = mapper.map(raw.data).get(model.key_field)
+                except MappingError:
+                    continue
+                if value not in (None, ""):
+                    keys.add(str(value))
+        finally:
+            self.since = saved
+        return keys
 
     def resolve_path(self, path: str | Path) -> Path:
         """A configured path, relative to the configuration file's folder."""

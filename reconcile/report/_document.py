@@ -112,9 +112,14 @@ class HealthEntry(_Model):
     rows_read: int
     rows_used: int
     rows_quarantined: int
+    rows_skipped: int = Field(
+        default=0, description="Rows of incremental file streams unchanged since the cursor"
+    )
     duration_s: float
     error: str | None
-    streams: dict[str, int] = Field(description="Rows used per record type")
+    streams: dict[str, int] = Field(
+        description="Records per record type (for incremental streams: the whole snapshot)"
+    )
 
 
 class QuarantineEntry(_Model):

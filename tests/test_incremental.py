@@ -1,0 +1,228 @@
+"""Incremental extraction end to end: cursors, snapshots, deletes, failures, health.
+
+A small company: billing accounts in SQLite (timestamp cursor, soft-delete
+flag) and CRM contacts in CSV (integer cursor). The name_mismatch rule needs
+both sides, so a finding exists only while the full picture is there.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconcile.config import load_config
+from reconcile.errors import RunError
+from reconcile.pipeline import run
+from reconcile.store import Store
+
+AS_OF = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
+EPOCH = "1970-01-01T00:00:00Z"
+
+PEOPLE = [
+    # id, billing name, CRM name, email, phone
+    ("1", "SMITH, ROBERT", "Bob Smith", "rsmith@example.com", "206-555-0101"),
+    ("2", "GARCIA, ANA", "Ana Garcia", "ana.g@example.com", "206-555-0102"),
+    ("3", "NGUYEN, LINH", "Linh Tran", "linh.n@example.com", "206-555-0103"),  # mismatch
+    ("4", "OKAFOR, CHIDI", "Chidi Okafor", "chidi@example.com", "206-555-0104"),
+    ("5", "BERG, ASTRID", "Astrid Lund", "astrid@example.com", "206-555-0105"),  # mismatch
+]
+
+
+class World:
+    """The two systems on disk, with helpers to change them between runs."""
+
+    def __init__(self, root: Path, *, key_scan_every: int | None = None) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.db = root / "billing.db"
+        self.csv = root / "contacts.csv"
+        with sqlite3.connect(self.db) as conn:
+            conn.execute(
+                "CREATE TABLE accounts (account_no TEXT PRIMARY KEY, holder TEXT, email TEXT, "
+                "phone TEXT, updated_at TEXT, is_deleted INTEGER DEFAULT 0)"
+            )
+            conn.executemany(
+                "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, 0)",
+                [(f"AC-{pid}", billing, email, phone, EPOCH) for pid, billing, _, email, phone in PEOPLE],
+            )
+        self.contacts = [
+            {"Id": f"C-{pid}", "Name": crm, "Email": email, "Phone": phone, "Version": "0"}
+            for pid, _, crm, email, phone in PEOPLE
+        ]
+        self.write_contacts()
+        source_extra: dict[str, Any] = {"key_scan_every": key_scan_every} if key_scan_every else {}
+        self.config_path = root / "reconcile.yaml"
+        self.config_path.write_text(yaml.safe_dump({
+            "as_of": AS_OF.isoformat(),
+            "sources": {
+                "billing": {
+                    "kind": "sql", "url": "sqlite:///billing.db", **source_extra,
+                    "streams": {"account": {
+                        "table": "accounts",
+                        "cursor": {"column": "updated_at", "type": "timestamp"},
+                        "deleted": {"column": "is_deleted", "values": ["1"]},
+                        "fields": {"account_id": "account_no", "name": "holder", "email": "email",
+                                   "phone": "phone"},
+                    }},
+                },
+                "crm": {
+                    "kind": "csv", **source_extra,
+                    "streams": {"contact": {
+                        "path": "contacts.csv",
+                        "cursor": {"column": "Version", "type": "integer"},
+                        "fields": {"contact_id": "Id", "name": "Name", "email": "Email", "phone": "Phone"},
+                    }},
+                },
+            },
+            "rules": [{"id": "names", "kind": "name_mismatch", "owner": "crm", "record_types": ["account"]}],
+            "store": {"url": "sqlite:///reconcile.db"},
+        }), encoding="utf-8")
+
+    def write_contacts(self) -> None:
+        with self.csv.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["Id", "Name", "Email", "Phone", "Version"])
+            writer.writeheader()
+            writer.writerows(self.contacts)
+
+    def sql(self, statement: str, *params: Any) -> None:
+        with sqlite3.connect(self.db) as conn:
+            conn.execute(statement, params)
+
+    def config(self) -> Any:
+        return load_config(self.config_path)
+
+    def store(self) -> Store:
+        return Store(f"sqlite:///{self.root / 'reconcile.db'}")
+
+
+def mismatched(result: Any) -> set[str]:
+    return {f.subject.key for f in result.findings if f.status != "resolved"}
+
+
+def health(result: Any, source: str) -> Any:
+    return next(h for h in result.health if h.source == source)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def full_run_findings(world: World, tmp_path: Path) -> set[str]:
+    """What a full run without a store finds on the same data."""
+    return mismatched(run(world.config(), persist=False, write_reports=False))
+
+
+def test_first_run_reads_everything_and_stores_the_cursors(world: World) -> None:
+    first = run(world.config(), write_reports=False)
+    assert mismatched(first) == {"AC-3", "AC-5"}
+    store = world.store()
+    assert store.cursor("billing", "account") == dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # the epoch is a cursor
+    assert store.cursor("crm", "contact") == 0  # and so is 0
+    assert set(store.snapshot("billing", "account")) == {f"AC-{p[0]}" for p in PEOPLE}
+
+
+def test_a_second_run_reads_only_changes_but_rules_see_everything(world: World, tmp_path: Path) -> None:
+    run(world.config(), write_reports=False)
+    # Billing corrects one name; the CRM renames another contact.
+    world.sql("UPDATE accounts SET holder='TRAN, LINH', updated_at='2026-10-31T10:00:00Z' WHERE account_no='AC-3'")
+    world.contacts[0]["Name"] = "Roberta Smith"
+    world.contacts[0]["Version"] = "7"
+    world.write_contacts()
+    second = run(world.config(), write_reports=False)
+    # The equal-timestamp rows at the old cursor are read again (>=), the rest not.
+    assert health(second, "billing").rows_read == 5  # every account still had the epoch: all at the boundary
+    assert health(second, "crm").rows_read == 5  # Version 0 rows are at the cursor 0 too
+    third = run(world.config(), write_reports=False)
+    assert health(third, "billing").rows_read == 1  # only AC-3 is at or after the new cursor
+    assert health(third, "crm").rows_read == 1 and health(third, "crm").rows_skipped == 4
+    assert health(third, "billing").streams == {"account": 5}
+    assert mismatched(third) == {"AC-1", "AC-5"} == full_run_findings(world, tmp_path)
+    assert world.store().cursor("crm", "contact") == 7
+
+
+def test_a_row_with_the_cursor_value_that_arrives_later_is_not_missed(world: World) -> None:
+    world.sql("UPDATE accounts SET updated_at='2026-10-30T00:00:00Z'")
+    run(world.config(), write_reports=False)
+    # A sixth account is written with exactly the stored cursor value, after the run.
+    world.sql("INSERT INTO accounts VALUES ('AC-6', 'LUND, ASTRID', 'astrid@example.com', "
+              "'206-555-0105', '2026-10-30T00:00:00Z', 0)")
+    second = run(world.config(), write_reports=False)
+    assert "AC-6" in world.store().snapshot("billing", "account")
+    assert "AC-6" not in mismatched(second)  # Astrid Lund is her CRM name
+    assert health(second, "billing").streams == {"account": 6}
+
+
+def test_soft_delete_removes_the_record_and_resolves_its_finding(world: World) -> None:
+    run(world.config(), write_reports=False)
+    world.sql("UPDATE accounts SET is_deleted=1, updated_at='2026-10-31T00:00:00Z' WHERE account_no='AC-5'")
+    second = run(world.config(), write_reports=False)
+    assert "AC-5" not in world.store().snapshot("billing", "account")
+    assert mismatched(second) == {"AC-3"}
+    assert {f.subject.key for f in second.resolved} == {"AC-5"}
+    assert health(second, "billing").rows_read == health(second, "billing").rows_used
+
+
+def test_hard_deletes_are_found_by_the_key_scan_only(tmp_path: Path) -> None:
+    without = World(tmp_path / "without")
+    run(without.config(), write_reports=False)
+    without.sql("DELETE FROM accounts WHERE account_no='AC-3'")
+    assert "AC-3" in mismatched(run(without.config(), write_reports=False))  # no scan: still there
+
+    scanned = World(tmp_path / "scanned", key_scan_every=1)
+    run(scanned.config(), write_reports=False)
+    scanned.sql("DELETE FROM accounts WHERE account_no='AC-3'")
+    second = run(scanned.config(), write_reports=False)
+    assert "AC-3" not in scanned.store().snapshot("billing", "account")
+    assert mismatched(second) == {"AC-5"}
+
+
+def test_a_failed_run_moves_no_cursor_and_resolves_nothing(world: World) -> None:
+    run(world.config(), write_reports=False)
+    world.sql("UPDATE accounts SET holder='TRAN, LINH', updated_at='2026-10-31T10:00:00Z' WHERE account_no='AC-3'")
+    world.csv.unlink()  # the CRM export is missing tonight
+    with pytest.raises(RunError):
+        run(world.config(), write_reports=False)
+    store = world.store()
+    assert store.cursor("billing", "account") == dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    assert {f.subject.key for f in store.open_findings()} == {"AC-3", "AC-5"}
+    world.write_contacts()
+    again = run(world.config(), write_reports=False)
+    assert mismatched(again) == {"AC-5"}  # the change was not lost
+
+
+def test_full_refresh_ignores_the_cursors(world: World) -> None:
+    world.sql("UPDATE accounts SET updated_at='2026-10-0' || substr(account_no, 4) || 'T00:00:00Z'")
+    run(world.config(), write_reports=False)
+    world.sql("UPDATE accounts SET updated_at='2026-10-31T00:00:00Z' WHERE account_no='AC-1'")
+    incremental = run(world.config(), write_reports=False)
+    # AC-1 changed; AC-5 holds the old cursor's value and is read again.
+    assert health(incremental, "billing").rows_read == 2
+    refreshed = run(world.config(), write_reports=False, full_refresh=True)
+    assert health(refreshed, "billing").rows_read == 5
+    assert mismatched(refreshed) == mismatched(incremental)
+
+
+def test_a_source_that_shrinks_below_the_fraction_fails_the_run(world: World) -> None:
+    run(world.config(), write_reports=False)
+    world.contacts = world.contacts[:2]
+    world.write_contacts()
+    with pytest.raises(RunError, match="min_rows_fraction"):
+        run(world.config(), write_reports=False, full_refresh=True)
+    assert {f.subject.key for f in world.store().open_findings()} == {"AC-3", "AC-5"}
+
+
+def test_an_unreadable_cursor_value_is_quarantined_with_its_field(world: World) -> None:
+    world.contacts[1]["Version"] = "seven"
+    world.write_contacts()
+    result = run(world.config(), write_reports=False)
+    bad = [q for q in result.quarantine if q.source == "crm"]
+    assert [(q.field, "cursor" in q.reason) for q in bad] == [("Version", True)]
+    crm = health(result, "crm")
+    assert crm.rows_read == crm.rows_used + crm.rows_quarantined == 5
