@@ -111,6 +111,102 @@ def schema() -> None:
     click.echo(json.dumps(config_json_schema(), indent=2))
 
 
+def _plugin_problem(group: str, kind: str, obj: object) -> str | None:
+    """Why a loaded plugin object is not a valid plugin of its group, or None."""
+    from reconcile.registry import ADAPTER_GROUP
+
+    if group == ADAPTER_GROUP:
+        from reconcile.extract.base import Adapter
+
+        if not (isinstance(obj, type) and issubclass(obj, Adapter)):
+            return f"{obj!r} is not a subclass of reconcile.Adapter"
+        declared = getattr(obj, "kind", None)
+    else:
+        from reconcile.rules.base import Rule
+
+        if not (isinstance(obj, type) and issubclass(obj, Rule)):
+            return f"{obj!r} is not a subclass of reconcile.Rule"
+        field = obj.model_fields.get("kind")
+        declared = None if field is None else field.default
+    if declared != kind:
+        return f"its kind is {declared!r}; the entry point's name must be the kind"
+    return None
+
+
+def _plugin_rows(group: str) -> list[dict[str, str | None]]:
+    """One row per entry point of ``group``: kind, distribution, object path, error."""
+    from reconcile import registry
+
+    rows: list[dict[str, str | None]] = []
+    origin: dict[str, str] = {}
+    # Looked up on the module at call time, so tests can stand in other entry points.
+    for ep in registry.entry_points(group=group):
+        dist = getattr(ep, "dist", None)
+        row: dict[str, str | None] = {
+            "kind": ep.name,
+            "distribution": dist.name if dist is not None else None,
+            "version": dist.version if dist is not None else None,
+            "object": ep.value,
+            "error": None,
+        }
+        if ep.name in origin:
+            if origin[ep.name] == ep.value:
+                continue  # the same registration seen twice (an editable install and its checkout)
+            row["error"] = f"kind {ep.name!r} is registered twice: {origin[ep.name]} and {ep.value}"
+        else:
+            origin[ep.name] = ep.value
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken plugin must name itself, never vanish
+                row["error"] = f"failed to load: {type(exc).__name__}: {exc}"
+            else:
+                row["error"] = _plugin_problem(group, ep.name, obj)
+        rows.append(row)
+    return sorted(rows, key=lambda r: (str(r["kind"]), str(r["object"])))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def plugins(as_json: bool) -> None:
+    """List adapter and rule kinds with the distribution that provides each.
+
+    A plugin that fails to load is listed with its error and the command
+    exits with 2 (CONFIG_ERROR): no configuration can be loaded until it is
+    fixed or uninstalled.
+    """
+    from reconcile.registry import ADAPTER_GROUP, RULE_GROUP
+
+    groups = {"adapters": ADAPTER_GROUP, "rules": RULE_GROUP}
+    listed = {title: _plugin_rows(group) for title, group in groups.items()}
+    broken = [(title, row) for title, rows in listed.items() for row in rows if row["error"]]
+    if as_json:
+        click.echo(json.dumps(listed, indent=2))
+    else:
+        for title, group in groups.items():
+            rows = listed[title]
+            click.echo(f"{title.capitalize()[:-1]} kinds (entry-point group {group}):")
+            if not rows:
+                click.echo("  (none)")
+            width = max((len(str(r["kind"])) for r in rows), default=0)
+            dist_width = max((len(str(r["distribution"] or "?")) for r in rows), default=0)
+            for row in rows:
+                line = (
+                    f"  {str(row['kind']):<{width}}  {str(row['distribution'] or '?'):<{dist_width}}  "
+                    f"{row['object']}"
+                )
+                if row["error"]:
+                    line += f"  ERROR: {row['error']}"
+                click.echo(line)
+    for title, row in broken:
+        click.echo(
+            f"error: {title[:-1]} plugin {row['kind']!r} ({row['object']}, from "
+            f"{row['distribution'] or 'an unknown distribution'}): {row['error']}",
+            err=True,
+        )
+    if broken:
+        sys.exit(ExitCode.CONFIG_ERROR)
+
+
 def _finish(result, fail_on: Severity, quiet: bool) -> int:  # type: ignore[no-untyped-def]
     from reconcile.report import terminal_summary
 
@@ -120,12 +216,12 @@ def _finish(result, fail_on: Severity, quiet: bool) -> int:  # type: ignore[no-u
     return ExitCode.FINDINGS if failing else ExitCode.OK
 
 
-def _run_or_exit(config, as_of, persist, reports, quiet):  # type: ignore[no-untyped-def]
+def _run_or_exit(config, as_of, persist, reports, quiet, full_refresh=False):  # type: ignore[no-untyped-def]
     from reconcile.pipeline import run
 
     err = _error_console()
     try:
-        return run(config, as_of=as_of, persist=persist, write_reports=reports)
+        return run(config, as_of=as_of, persist=persist, write_reports=reports, full_refresh=full_refresh)
     except ConfigError as exc:
         _print_config_error(exc)
         sys.exit(ExitCode.CONFIG_ERROR)
@@ -150,9 +246,11 @@ def _run_or_exit(config, as_of, persist, reports, quiet):  # type: ignore[no-unt
               help="Exit 1 when a finding of this severity or above exists.")
 @click.option("--no-store", is_flag=True, help="Do not remember findings (no lifecycle).")
 @click.option("--no-reports", is_flag=True, help="Do not write the configured reports.")
+@click.option("--full-refresh", is_flag=True,
+              help="Read incremental streams in full, ignoring their cursors, and rebuild their snapshots.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def run_command(config_path: Path, as_of: str | None, fail_on: str, no_store: bool,
-                no_reports: bool, quiet: bool) -> None:
+                no_reports: bool, full_refresh: bool, quiet: bool) -> None:
     """Run the whole flow on a configuration: extract, match, rules, store, reports."""
     from reconcile.config import load_config
 
@@ -161,7 +259,7 @@ def run_command(config_path: Path, as_of: str | None, fail_on: str, no_store: bo
     except ConfigError as exc:
         _print_config_error(exc)
         sys.exit(ExitCode.CONFIG_ERROR)
-    result = _run_or_exit(config, _parse_as_of(as_of), not no_store, not no_reports, quiet)
+    result = _run_or_exit(config, _parse_as_of(as_of), not no_store, not no_reports, quiet, full_refresh)
     sys.exit(_finish(result, Severity(fail_on), quiet))
 
 
