@@ -439,8 +439,11 @@ def postal_code(value: object, region: str = "US") -> str | None:
     if text is None:
         return None
     compact = re.sub(r"[^0-9A-Za-z]+", "", text).upper()
-    if region.upper() in _US_REGIONS and re.fullmatch(r"\d+(?:[\s-]+\d+)?", text):
-        digits = re.sub(r"\D", "", text)
+    if region.upper() in _US_REGIONS and compact.isdigit():
+        # Digits only (with spaces or dashes between): a ZIP, ZIP+4, or a ZIP
+        # that lost its leading zeros. The rule depends on the digits alone,
+        # so normalising its own output changes nothing.
+        digits = compact
         if 5 <= len(digits) <= 9:
             return digits[:5]
         if 3 <= len(digits) <= 4:

@@ -181,3 +181,10 @@ def test_normalising_any_text_twice_is_normalising_once(line: str, unit_field: s
                                                         region: str) -> None:
     once = address(line, unit_field, postal, region)
     assert address(*once, region) == once
+
+
+@pytest.mark.parametrize("text", ["0 0 0", "000", "0-0-0", "1 2 3 4"])
+def test_spaced_short_zip_digits_are_read_the_same_every_time(text: str) -> None:
+    once = postal_code(text)
+    assert once is not None and len(once) == 5
+    assert postal_code(once) == once
