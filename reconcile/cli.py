@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from reconcile._version import __version__
-from reconcile.errors import ConfigError, ReconcileError, RunError
+from reconcile.errors import ConfigError, PluginError, ReconcileError, RunError
 from reconcile.findings import Severity
 
 __all__ = ["ExitCode", "main"]
@@ -61,6 +61,19 @@ def _print_config_error(exc: ConfigError) -> None:
         err.print(f"  [bold]{escape(location)}[/]: {escape(message)}")
 
 
+def _load_or_exit(config_path: Path):  # type: ignore[no-untyped-def]
+    """The validated configuration, or exit 2 with every error (a broken plugin included)."""
+    from reconcile.config import load_config
+
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        _print_config_error(exc)
+    except PluginError as exc:
+        _error_console().print(f"[bold red]plugin error:[/] {escape(str(exc))}")
+    sys.exit(ExitCode.CONFIG_ERROR)
+
+
 def _parse_as_of(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -88,13 +101,7 @@ def cli(verbose: int) -> None:
               help="The configuration file (reconcile.yaml).")
 def validate(config_path: Path) -> None:
     """Check a configuration and print every error with its field path."""
-    from reconcile.config import load_config
-
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        _print_config_error(exc)
-        sys.exit(ExitCode.CONFIG_ERROR)
+    config = _load_or_exit(config_path)
     out = _console()
     streams = sum(len(s.streams) for s in config.sources.values())
     out.print(
@@ -252,13 +259,7 @@ def _run_or_exit(config, as_of, persist, reports, quiet, full_refresh=False):  #
 def run_command(config_path: Path, as_of: str | None, fail_on: str, no_store: bool,
                 no_reports: bool, full_refresh: bool, quiet: bool) -> None:
     """Run the whole flow on a configuration: extract, match, rules, store, reports."""
-    from reconcile.config import load_config
-
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        _print_config_error(exc)
-        sys.exit(ExitCode.CONFIG_ERROR)
+    config = _load_or_exit(config_path)
     result = _run_or_exit(config, _parse_as_of(as_of), not no_store, not no_reports, quiet, full_refresh)
     sys.exit(_finish(result, Severity(fail_on), quiet))
 

@@ -152,3 +152,33 @@ def test_parquet_and_http_are_listed_without_their_extras_installed() -> None:
     assert done.returncode == 0, done.stderr
     kinds = {line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")}
     assert {"parquet", "http"} <= kinds
+
+
+@pytest.fixture
+def fresh_registry() -> Any:
+    """Plugins are loaded once per process; load them again, before and after."""
+    from reconcile.rules import registry as rule_registry
+
+    caches = [registry.load_group, rule_registry.rule_classes, rule_registry.rule_union_adapter]
+    for cached in caches:
+        cached.cache_clear()
+    yield
+    for cached in caches:
+        cached.cache_clear()
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_broken_plugin_stops_validate_and_run_with_its_name_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, fresh_registry: Any
+) -> None:
+    _with(monkeypatch, _third_party(tmp_path, "[reconcile.adapters]\nmainframe = no_such_module_xyz:M\n"))
+    config = tmp_path / "reconcile.yaml"
+    config.write_text(
+        "sources:\n  crm:\n    kind: csv\n    streams:\n      contact:\n        path: c.csv\n"
+        "        fields: {contact_id: id}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, [command, "-c", str(config)])
+    assert result.exit_code == ExitCode.CONFIG_ERROR, result.output
+    assert "plugin error" in result.stderr and "mainframe" in result.stderr
+    assert "Traceback" not in result.output
