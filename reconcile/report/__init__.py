@@ -27,7 +27,7 @@ from reconcile.report._document import (
 )
 from reconcile.report._html import render_html
 from reconcile.report._junit import render_junit
-from reconcile.report._terminal import health_table, terminal_summary
+from reconcile.report._terminal import health_table, quarantine_table, terminal_summary
 from reconcile.report._write import FORMATS, write_reports
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "Summary",
     "build_document",
     "health_table",
+    "quarantine_table",
     "json_schema",
     "render_csv",
     "render_html",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections import Counter
 
 from rich.columns import Columns
 from rich.console import Console
@@ -13,7 +15,7 @@ from reconcile.findings import Finding, FindingStatus, Severity
 from reconcile.report._document import summary
 from reconcile.results import RunResult
 
-__all__ = ["health_table", "terminal_summary"]
+__all__ = ["health_table", "quarantine_table", "terminal_summary"]
 
 SEVERITY_STYLES = {
     Severity.critical: "bold white on red",
@@ -97,6 +99,32 @@ def _examples(findings: list[Finding], limit: int) -> list[Finding]:
     return chosen[:limit]
 
 
+def _reason_kind(reason: str) -> str:
+    """A quarantine reason without the row's own values, so equal problems group."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "…", reason)
+    text = re.sub(r"\b(line|row) \d+\b", r"\1 N", text)
+    return re.sub(r"\d+", "N", text)
+
+
+def quarantine_table(result: RunResult, *, limit: int = 20) -> Table | None:
+    """Quarantined rows counted per source, stream, field and reason (None if there are none)."""
+    if not result.quarantine:
+        return None
+    counted = Counter(
+        (q.source, q.stream, q.field or "", _reason_kind(q.reason)) for q in result.quarantine
+    )
+    table = Table(title="Quarantined rows", title_justify="left")
+    for name, justify in (("Source", "left"), ("Stream", "left"), ("Field", "left"),
+                          ("Reason", "left"), ("Rows", "right")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    ordered = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
+    for (source, stream, field, reason), n in ordered[:limit]:
+        table.add_row(Text(source), Text(stream), Text(field), Text(reason), f"{n:,}")
+    if len(ordered) > limit:
+        table.caption = f"{len(ordered) - limit} more groups; every row is in the JSON report and the store"
+    return table
+
+
 def terminal_summary(result: RunResult, console: Console | None = None, *, examples: int = 5) -> None:
     """Print a run's summary: counts by severity, status, kind and owner; source
     health; and a few example findings with their stories (new ones first).
@@ -140,6 +168,9 @@ def terminal_summary(result: RunResult, console: Console | None = None, *, examp
         )
     console.print()
     console.print(health_table(result))
+    quarantined = quarantine_table(result)
+    if quarantined is not None:
+        console.print(quarantined)
     console.print()
     shown = _examples(result.findings, examples)
     if shown:

@@ -6,7 +6,7 @@ from report_factories import make_finding, make_result
 from rich.console import Console
 from rich.table import Table
 
-from reconcile.report import health_table, terminal_summary
+from reconcile.report import health_table, quarantine_table, terminal_summary
 from reconcile.results import SourceHealth
 
 
@@ -88,3 +88,27 @@ def test_failed_runs_say_so() -> None:
     text = _printed(make_result(status="failed", findings=[], resolved=[]))
     assert text.splitlines()[0].endswith(": failed")
     assert "0 findings (0 new, 0 open, 0 reopened); 0 resolved" in text
+
+
+def test_quarantined_rows_are_counted_per_source_field_and_reason() -> None:
+    from reconcile.results import QuarantinedRow
+
+    def bad(row: str, field: str | None, reason: str, source: str = "billing") -> QuarantinedRow:
+        return QuarantinedRow(source=source, stream="account", row=row, field=field, reason=reason)
+
+    quarantine = [
+        bad("line 3", "opened_at", "not a date: '31/02/2026'"),
+        bad("line 9", "opened_at", "not a date: 'soon'"),
+        bad("line 12", "opened_at", "not a date: '2026-13-01'"),
+        bad("line 17 (key 'A7')", "account_id", "duplicate key 'A7': already read at line 4"),
+        bad("line 2", None, "row has 9 cells, the header 7", source="crm"),
+    ]
+    result = make_result(quarantine=quarantine)
+    text = _printed(result)
+    assert "Quarantined rows" in text
+    dates = _line(text, "│ billing │ account │ opened_at")
+    assert "not a date: …" in dates and dates.rstrip(" │").endswith("3")
+    duplicate = _line(text, "│ billing │ account │ account_id")
+    assert "duplicate key …: already read at line N" in duplicate and duplicate.rstrip(" │").endswith("1")
+    assert "row has N cells, the header N" in _line(text, "│ crm     │ account")
+    assert quarantine_table(make_result()) is None
