@@ -11,6 +11,9 @@ its explanation. See ``docs/matching.md``.
     result = resolve(identity, MatchingConfig())
     result.entity_of["billing:account:AC-1"]        # 'E3f1c...'
     print(result.explain("billing:account:AC-1", "crm:contact:0035e1").text())
+
+    stored = result.model.to_dict()                     # JSON-safe; the next run reuses it:
+    tonight = resolve(identity, MatchingConfig(), model=stored)   # unless settings changed or it is old
 """
 
 from __future__ import annotations

@@ -149,5 +149,7 @@ def union_pairs(n: int, parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    packed = np.unique(np.concatenate([left * np.int64(n) + right for left, right in parts]))
+    packed = np.concatenate([left * np.int64(n) + right for left, right in parts])
+    # Passes overlap a lot: drop duplicates with a hash table, then sort what is left.
+    packed = np.sort(pd.unique(packed))
     return packed // n, packed % n

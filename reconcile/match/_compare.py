@@ -103,13 +103,30 @@ class Column:
         return None if code < 0 else str(self.uniques[code])
 
 
-def _exact_agreement(counts: np.ndarray) -> tuple[float, float]:
-    """P(two random records with a value agree exactly), and how many such pairs exist."""
+def _exact_agreement(
+    codes: np.ndarray, counts: np.ndarray, groups: np.ndarray | None = None
+) -> tuple[float, float]:
+    """P(two random records with a value agree exactly), and how many such pairs exist.
+
+    With ``groups`` (a group number per record), only pairs of records in
+    different groups count: the pairs that can link when records of one
+    source never link with each other.
+    """
+    counts = counts.astype(np.float64)
     total = float(counts.sum())
-    pairs = total * (total - 1) / 2
+    if groups is None:
+        pairs = total * (total - 1) / 2
+        same = float((counts * (counts - 1)).sum()) / 2
+    else:
+        present = codes >= 0
+        width = int(groups.max()) + 1 if len(groups) else 1
+        per_group = np.bincount(groups[present], minlength=width).astype(np.float64)
+        pairs = (total * total - float((per_group * per_group).sum())) / 2
+        # Pairs agreeing on a value, less those inside one group.
+        inside = np.bincount(codes[present] * np.int64(width) + groups[present]).astype(np.float64)
+        same = (float((counts * counts).sum()) - float((inside * inside).sum())) / 2
     if pairs <= 0:
         return 0.0, 0.0
-    same = float((counts.astype(np.float64) * (counts - 1)).sum()) / 2
     return same / pairs, pairs
 
 
@@ -122,8 +139,9 @@ def _unique_pairs(a: np.ndarray, b: np.ndarray, width: int) -> tuple[np.ndarray,
     """Distinct unordered code pairs and, per input pair, the index of its distinct pair."""
     lo = np.minimum(a, b)
     hi = np.maximum(a, b)
-    keys, inverse = np.unique(lo * np.int64(width) + hi, return_inverse=True)
-    return keys // width, keys % width, inverse
+    # A hash table, not a sort: the order of the distinct pairs does not matter.
+    inverse, keys = pd.factorize(lo * np.int64(width) + hi)
+    return keys // width, keys % width, inverse.astype(np.int64)
 
 
 class Comparator:
@@ -155,8 +173,11 @@ class Comparator:
         """Levels (int8, -1 where a value is missing) of the pairs ``(left[k], right[k])``."""
         raise NotImplementedError
 
-    def exact_agreement(self) -> tuple[float, float]:
-        """P(two random records that both have a value agree exactly), and the number of such pairs."""
+    def exact_agreement(self, groups: np.ndarray | None = None) -> tuple[float, float]:
+        """P(two random records that both have a value agree exactly), and the number of such pairs.
+
+        With ``groups``, only pairs of records in different groups count.
+        """
         raise NotImplementedError
 
     def value_frequency(self, left: np.ndarray) -> np.ndarray:
@@ -165,6 +186,14 @@ class Comparator:
 
     def value_counts(self) -> np.ndarray:
         """Records per distinct value (the whole address for an address)."""
+        raise NotImplementedError
+
+    def value_codes(self, records: np.ndarray) -> np.ndarray:
+        """The distinct value (an index into :meth:`value_counts`) of each record; -1 if missing."""
+        raise NotImplementedError
+
+    def value_keys(self) -> np.ndarray:
+        """Each distinct value as text, in the order of :meth:`value_counts` (for stored term frequencies)."""
         raise NotImplementedError
 
     def display(self, i: int) -> str | None:
@@ -186,8 +215,8 @@ class _OneColumn(Comparator):
         exact = (a == b) & ~null
         return a, b, null, exact
 
-    def exact_agreement(self) -> tuple[float, float]:
-        return _exact_agreement(self.column.counts)
+    def exact_agreement(self, groups: np.ndarray | None = None) -> tuple[float, float]:
+        return _exact_agreement(self.column.codes, self.column.counts, groups)
 
     def value_frequency(self, left: np.ndarray) -> np.ndarray:
         present = max(self.column.present, 1)
@@ -196,6 +225,12 @@ class _OneColumn(Comparator):
 
     def value_counts(self) -> np.ndarray:
         return self.column.counts
+
+    def value_codes(self, records: np.ndarray) -> np.ndarray:
+        return np.asarray(self.column.codes[records], dtype=np.int64)
+
+    def value_keys(self) -> np.ndarray:
+        return np.asarray(self.column.uniques, dtype=object)
 
     def display(self, i: int) -> str | None:
         return self.column.value(i)
@@ -388,8 +423,8 @@ class AddressComparator(Comparator):
         out[null] = NULL
         return out
 
-    def exact_agreement(self) -> tuple[float, float]:
-        return _exact_agreement(self.whole_counts)
+    def exact_agreement(self, groups: np.ndarray | None = None) -> tuple[float, float]:
+        return _exact_agreement(self.whole, self.whole_counts, groups)
 
     def value_frequency(self, left: np.ndarray) -> np.ndarray:
         present = max(int(self.whole_counts.sum()), 1)
@@ -398,6 +433,25 @@ class AddressComparator(Comparator):
 
     def value_counts(self) -> np.ndarray:
         return self.whole_counts
+
+    def value_codes(self, records: np.ndarray) -> np.ndarray:
+        return np.asarray(self.whole[records], dtype=np.int64)
+
+    def value_keys(self) -> np.ndarray:
+        # The parts of each whole address, from the first record that holds it.
+        holders = np.flatnonzero(self.whole >= 0)
+        first = np.zeros(len(self.whole_counts), dtype=np.int64)
+        first[self.whole[holders][::-1]] = holders[::-1]
+        parts = []
+        for column in (self.street, self.unit, self.postal):
+            codes = column.codes[first]
+            parts.append(np.where(codes >= 0, np.append(column.uniques, "")[codes], ""))
+        if not len(first):
+            return np.zeros(0, dtype=object)
+        joined = pd.Series(parts[0], dtype=object).str.cat(
+            [pd.Series(parts[1], dtype=object), pd.Series(parts[2], dtype=object)], sep="|"
+        )
+        return np.asarray(joined.to_numpy(dtype=object), dtype=object)
 
     def display(self, i: int) -> str | None:
         street = self.street.value(i)

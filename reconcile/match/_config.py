@@ -19,7 +19,10 @@ FEBRL benchmark does so: its columns are not the canonical ones).
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -440,8 +443,24 @@ class MatchingConfig(BaseModel):
             "else" (both values present and clearly different), whatever the
             other evidence. ``[given_name]`` keeps members of a household
             (same address, phone and family name) apart. Empty by default.
+        link_within_source: Whether two records of the same source
+            (``_source``) may link. True by default: one person may hold two
+            billing accounts. False when each source holds a person at most
+            once (linking two files, as Splink's ``link_only``): pairs within
+            a source are then never candidates, which halves the work.
         estimation: How the model is estimated.
         clustering: How links form entities.
+        training_pairs: A CSV of labelled record pairs (columns ``rid_l``,
+            ``rid_r``, ``is_match``): ``m`` is then counted from the labelled
+            matches instead of estimated by EM. Null (the default) for
+            estimation without labels.
+        reestimate: When ``resolve`` is given a previous model: ``auto``
+            reuses it unless the settings it depends on changed or it is
+            older than ``reestimate_every_days``; ``always`` estimates anew;
+            ``never`` reuses it whatever its age (and fails if the settings
+            changed).
+        reestimate_every_days: Age, in days, from which ``auto`` estimates a
+            model anew; null for no limit.
     """
 
     model_config = _FORBID
@@ -452,8 +471,12 @@ class MatchingConfig(BaseModel):
     blocking: dict[str, BlockingPass] = Field(default_factory=dict)
     threshold: float = Field(default=0.9, gt=0.0, lt=1.0)
     veto: list[str] = Field(default_factory=list)
+    link_within_source: bool = True
     estimation: EstimationConfig = Field(default_factory=EstimationConfig)
     clustering: ClusteringConfig = Field(default_factory=ClusteringConfig)
+    training_pairs: Path | None = None
+    reestimate: Literal["auto", "always", "never"] = "auto"
+    reestimate_every_days: float | None = Field(default=7.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -491,6 +514,23 @@ class MatchingConfig(BaseModel):
         return self
 
     # ------------------------------------------------------------------ views
+
+    def model_fingerprint(self) -> str:
+        """A hash of the settings an estimated model depends on.
+
+        The enabled comparisons (in order, with every setting),
+        ``link_within_source``, the estimation settings and the training
+        pairs' path; not the threshold, rules, blocking or clustering, which
+        a model can be reused under.
+        """
+        payload = {
+            "comparisons": [[name, c.model_dump(mode="json")] for name, c in self.active_comparisons().items()],
+            "link_within_source": self.link_within_source,
+            "estimation": self.estimation.model_dump(mode="json"),
+            "training_pairs": str(self.training_pairs) if self.training_pairs is not None else None,
+        }
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def active_rules(self) -> dict[str, DeterministicRule]:
         """The enabled deterministic rules, in configuration order."""

@@ -18,21 +18,34 @@ weights; its match probability follows from the score.
   records weighs ``log2(m / (tf * c))`` instead, with ``c`` scaling the
   frequencies so that they average to the field's ``u``. A common surname
   agreeing is weaker evidence than a rare one.
+* With labelled pairs, ``m`` is counted from the labelled matches instead,
+  and EM (``m`` held fixed) gives only the share of matches.
+* A model is plain data (``to_dict``/``from_dict``), so a later run can
+  reuse it instead of estimating again; the term frequencies of common
+  values travel with it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from reconcile.match._compare import Comparator
 from reconcile.match._config import EstimationConfig
 
-__all__ = ["FieldModel", "LinkageModel", "estimate", "random_pairs", "score_pairs"]
+__all__ = ["FieldModel", "LinkageModel", "estimate", "random_pairs", "score_pairs", "value_frequencies"]
 
 _EPS = 1e-300
+
+
+#: Most values whose term frequency a model keeps (values held by one record are not kept).
+MAX_STORED_FREQUENCIES = 20_000
+
+MODEL_FORMAT = 1
 
 
 @dataclass
@@ -49,6 +62,10 @@ class FieldModel:
         term_frequency: Whether exact agreement is weighed by value frequency.
         tf_scale: ``c`` in ``u_value = tf * c`` (1 without term frequencies).
         u_floor: The smallest ``u`` the data can support.
+        term_frequencies: With term frequencies, the share of records holding
+            each value seen at estimation (values held by at least two
+            records, the most common first); a value not in it is weighed by
+            its share in the data being matched.
     """
 
     name: str
@@ -60,6 +77,7 @@ class FieldModel:
     term_frequency: bool = False
     tf_scale: float = 1.0
     u_floor: float = 0.0
+    term_frequencies: dict[str, float] = field(default_factory=dict)
 
     @property
     def weights(self) -> np.ndarray:
@@ -71,6 +89,7 @@ class FieldModel:
         return np.maximum(frequency * self.tf_scale, self.u_floor)
 
     def to_dict(self) -> dict[str, Any]:
+        """The parameters as plain data (JSON-ready); :meth:`from_dict` reads it back."""
         return {
             "name": self.name,
             "kind": self.kind,
@@ -81,12 +100,33 @@ class FieldModel:
             "weights": [float(x) for x in self.weights],
             "term_frequency": self.term_frequency,
             "tf_scale": float(self.tf_scale),
+            "u_floor": float(self.u_floor),
+            "term_frequencies": {str(k): float(v) for k, v in self.term_frequencies.items()},
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FieldModel:
+        """A field model from :meth:`to_dict` output (``weights`` is derived, not read)."""
+        return cls(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            columns=[str(c) for c in data["columns"]],
+            levels=tuple(str(level) for level in data["levels"]),
+            m=np.asarray(data["m"], dtype=np.float64),
+            u=np.asarray(data["u"], dtype=np.float64),
+            term_frequency=bool(data.get("term_frequency", False)),
+            tf_scale=float(data.get("tf_scale", 1.0)),
+            u_floor=float(data.get("u_floor", 0.0)),
+            term_frequencies={str(k): float(v) for k, v in data.get("term_frequencies", {}).items()},
+        )
 
 
 @dataclass
 class LinkageModel:
     """A Fellegi-Sunter model: the prior and the parameters of each comparison.
+
+    Serialisable with :meth:`to_dict` (JSON-safe) and :meth:`from_dict`, so a
+    later run can reuse it: ``resolve(identity, config, model=previous)``.
 
     Attributes:
         prior: Probability that two random records match.
@@ -94,6 +134,15 @@ class LinkageModel:
         candidate_share: Estimated share of matches among the candidate pairs.
         iterations: EM iterations run.
         converged: Whether EM met its tolerance.
+        method: ``em`` (estimated without labels) or ``labels`` (``m`` from
+            labelled pairs).
+        fingerprint: Hash of the settings the parameters depend on (the
+            comparisons, ``link_within_source``, the estimation settings and
+            the training pairs' path); a model is reused only for the same.
+        estimated_at: When it was estimated (UTC).
+        threshold: The match threshold of the settings it was estimated
+            with (for the record: the current settings' threshold applies).
+        extra: Other figures of the estimation.
     """
 
     prior: float
@@ -101,6 +150,10 @@ class LinkageModel:
     candidate_share: float = 0.0
     iterations: int = 0
     converged: bool = True
+    method: str = "em"
+    fingerprint: str = ""
+    estimated_at: dt.datetime | None = None
+    threshold: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -109,41 +162,110 @@ class LinkageModel:
         return float(np.log2(self.prior / (1.0 - self.prior)))
 
     def field(self, name: str) -> FieldModel:
+        """The parameters of one comparison, by name."""
         for f in self.fields:
             if f.name == name:
                 return f
-        raise KeyError(name)
+        raise KeyError(f"no comparison {name!r} in the model; it has: {[f.name for f in self.fields]}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The parameters as plain data (JSON-ready)."""
+        """The model as plain data (JSON-safe); :meth:`from_dict` reads it back."""
         return {
+            "format": MODEL_FORMAT,
             "prior": float(self.prior),
             "prior_weight": self.prior_weight,
             "candidate_share": float(self.candidate_share),
-            "iterations": self.iterations,
-            "converged": self.converged,
+            "iterations": int(self.iterations),
+            "converged": bool(self.converged),
+            "method": self.method,
+            "fingerprint": self.fingerprint,
+            "estimated_at": self.estimated_at.isoformat() if self.estimated_at is not None else None,
+            "threshold": self.threshold,
+            "extra": {str(k): _plain(v) for k, v in self.extra.items()},
             "fields": [f.to_dict() for f in self.fields],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LinkageModel:
+        """A model from :meth:`to_dict` output (as stored, e.g. after a JSON round trip).
 
-def random_pairs(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``size`` distinct-record pairs drawn uniformly; all pairs when there are fewer."""
+        Raises:
+            ValueError: the data is not a model, or of a newer format.
+        """
+        if not isinstance(data, dict) or "prior" not in data or "fields" not in data:
+            raise ValueError("not a linkage model: expected the output of LinkageModel.to_dict()")
+        version = int(data.get("format", MODEL_FORMAT))
+        if version > MODEL_FORMAT:
+            raise ValueError(f"linkage model format {version} is newer than this reconcile reads "
+                             f"({MODEL_FORMAT}); upgrade reconcile or re-estimate the model")
+        when = data.get("estimated_at")
+        estimated_at = dt.datetime.fromisoformat(when) if when else None
+        if estimated_at is not None and estimated_at.tzinfo is None:
+            estimated_at = estimated_at.replace(tzinfo=dt.UTC)
+        threshold = data.get("threshold")
+        return cls(
+            prior=float(data["prior"]),
+            fields=[FieldModel.from_dict(f) for f in data["fields"]],
+            candidate_share=float(data.get("candidate_share", 0.0)),
+            iterations=int(data.get("iterations", 0)),
+            converged=bool(data.get("converged", True)),
+            method=str(data.get("method", "em")),
+            fingerprint=str(data.get("fingerprint", "")),
+            estimated_at=estimated_at,
+            threshold=float(threshold) if threshold is not None else None,
+            extra=dict(data.get("extra", {})),
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def random_pairs(
+    n: int, size: int, seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``size`` distinct-record pairs drawn uniformly; all pairs when there are fewer.
+
+    With ``groups`` (a group number per record), only pairs of records in
+    different groups are drawn.
+    """
+    empty = np.zeros(0, dtype=np.int64)
     total = n * (n - 1) // 2
+    if groups is not None and n:
+        per_group = np.bincount(groups)
+        total = (n * n - int((per_group * per_group).sum())) // 2
     if total == 0:
-        empty = np.zeros(0, dtype=np.int64)
         return empty, empty
     if total <= size:
         left, right = np.triu_indices(n, k=1)
+        if groups is not None:
+            keep = groups[left] != groups[right]
+            left, right = left[keep], right[keep]
         return left.astype(np.int64), right.astype(np.int64)
     rng = np.random.default_rng(seed)
-    a = rng.integers(0, n, size=size, dtype=np.int64)
-    b = rng.integers(0, n - 1, size=size, dtype=np.int64)
-    b = np.where(b >= a, b + 1, b)  # uniform over the other records
-    return np.minimum(a, b), np.maximum(a, b)
+    lefts, rights, drawn = [], [], 0
+    while drawn < size:
+        a = rng.integers(0, n, size=size, dtype=np.int64)
+        b = rng.integers(0, n - 1, size=size, dtype=np.int64)
+        b = np.where(b >= a, b + 1, b)  # uniform over the other records
+        if groups is not None:
+            keep = groups[a] != groups[b]
+            a, b = a[keep], b[keep]
+        a, b = a[: size - drawn], b[: size - drawn]
+        lefts.append(np.minimum(a, b))
+        rights.append(np.maximum(a, b))
+        drawn += len(a)
+    return np.concatenate(lefts), np.concatenate(rights)
 
 
 def _random_level_shares(
-    comparator: Comparator, levels: np.ndarray, strength: float
+    comparator: Comparator, levels: np.ndarray, strength: float, groups: np.ndarray | None = None
 ) -> tuple[np.ndarray, float, float]:
     """P(level) over random pairs with both values present, and the support of the estimate.
 
@@ -154,13 +276,16 @@ def _random_level_shares(
     k = len(comparator.levels)
     present = levels[levels >= 0]
     counts = np.bincount(present, minlength=k).astype(np.float64)
-    p_exact, exact_pairs = comparator.exact_agreement()
+    p_exact, exact_pairs = comparator.exact_agreement(groups)
     others = counts[:-1]
     prior_others = comparator.u_prior[:-1] / comparator.u_prior[:-1].sum()
     sample = float(others.sum())
     # A little prior keeps levels the sample never saw above zero.
     shares = (others + strength * prior_others) / (sample + strength) if sample + strength > 0 else prior_others
-    exact = (p_exact * exact_pairs + strength * comparator.u_prior[-1]) / (exact_pairs + strength)
+    exact = (
+        (p_exact * exact_pairs + strength * comparator.u_prior[-1]) / (exact_pairs + strength)
+        if exact_pairs + strength > 0 else float(comparator.u_prior[-1])
+    )
     p = np.concatenate([shares * (1.0 - exact), [exact]])
     return p, exact_pairs + strength, sample + strength
 
@@ -194,10 +319,15 @@ def _em(
     u_start: list[np.ndarray],
     share_start: float,
     config: EstimationConfig,
+    fixed_m: list[np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], float, float, int, bool]:
-    """EM for ``m``, the candidates' ``u`` and the share of matches, over weighted patterns."""
+    """EM for ``m``, the candidates' ``u`` and the share of matches, over weighted patterns.
+
+    With ``fixed_m`` (``m`` known from labelled pairs) only the candidates'
+    ``u`` and the share of matches move.
+    """
     alpha = config.prior_strength
-    m = [c.m_prior.astype(np.float64).copy() for c in comparators]
+    m = [c.m_prior.astype(np.float64).copy() for c in comparators] if fixed_m is None else list(fixed_m)
     u_prior = [np.maximum(p, 1e-12) / np.maximum(p, 1e-12).sum() for p in u_start]
     u = [p.copy() for p in u_prior]
     share = share_start
@@ -223,6 +353,8 @@ def _em(
             new_u = (cu + alpha * u_prior[f]) / (cu.sum() + alpha) if cu.sum() + alpha > 0 else u[f]
             new_m = np.maximum(new_m, 1e-9)
             new_u = np.maximum(new_u, 1e-12)
+            if fixed_m is not None:
+                new_m = m[f]
             change = max(change, float(np.abs(new_m - m[f]).max()), float(np.abs(new_u - u[f]).max()))
             m[f], u[f] = new_m / new_m.sum(), new_u / new_u.sum()
         new_share = (float(wm.sum()) + 1.0) / (total + 2.0)
@@ -249,6 +381,8 @@ def estimate(
     config: EstimationConfig,
     *,
     deterministic_share: float = 0.0,
+    groups: np.ndarray | None = None,
+    labelled_matches: np.ndarray | None = None,
 ) -> LinkageModel:
     """Estimate the model from the candidates' comparison levels.
 
@@ -259,27 +393,42 @@ def estimate(
         config: Estimation settings.
         deterministic_share: Share of the candidates linked by deterministic
             rules, a starting point for the share of matches.
+        groups: A group (source) number per record when only pairs across
+            groups can link: random pairs and the prior then count those
+            pairs only.
+        labelled_matches: Levels of pairs known to match (pairs x
+            comparisons): ``m`` is then counted from them (with
+            ``prior_strength`` pseudo-pairs at the defaults) instead of
+            estimated by EM; EM still gives the share of matches.
     """
     alpha = config.prior_strength
-    sample_left, sample_right = random_pairs(n_records, config.random_pairs, config.seed)
+    sample_left, sample_right = random_pairs(n_records, config.random_pairs, config.seed, groups)
     p_random: list[np.ndarray] = []
     supports: list[tuple[float, float]] = []
     for comparator in comparators:
         levels = comparator.compare(sample_left, sample_right)
-        p, support_exact, support_other = _random_level_shares(comparator, levels, alpha)
+        p, support_exact, support_other = _random_level_shares(comparator, levels, alpha, groups)
         p_random.append(p)
         supports.append((support_exact, support_other))
 
     sizes = [len(c.levels) for c in comparators]
     patterns, counts = _pattern_table(candidate_levels, sizes)
     start = min(max(deterministic_share, 0.01), 0.9)
+    fixed_m = None if labelled_matches is None else _m_from_labels(comparators, labelled_matches, alpha)
     if len(counts):
-        m, share, expected, iterations, converged = _em(patterns, counts, comparators, p_random, start, config)
+        m, share, expected, iterations, converged = _em(
+            patterns, counts, comparators, p_random, start, config, fixed_m=fixed_m
+        )
+    elif fixed_m is not None:
+        m, share, expected, iterations, converged = fixed_m, 0.0, 0.0, 0, True
     else:
         m = [c.m_prior.astype(np.float64).copy() for c in comparators]
         share, expected, iterations, converged = 0.0, 0.0, 0, True
 
     all_pairs = n_records * (n_records - 1) / 2
+    if groups is not None and n_records:
+        per_group = np.bincount(groups).astype(np.float64)
+        all_pairs = (float(n_records) ** 2 - float((per_group * per_group).sum())) / 2
     if config.prior is not None:
         prior = config.prior
     elif all_pairs > 0:
@@ -292,14 +441,17 @@ def estimate(
     fields = []
     for f, comparator in enumerate(comparators):
         support_exact, support_other = supports[f]
-        floors = np.full(len(comparator.levels), 0.5 / support_other)
-        floors[-1] = 0.5 / support_exact
+        # With no support at all (a column empty everywhere, no prior strength) the floor is 1/2 of one pair.
+        floors = np.full(len(comparator.levels), 0.5 / max(support_other, 1.0))
+        floors[-1] = 0.5 / max(support_exact, 1.0)
         u = (p_random[f] - prior * m[f]) / (1.0 - prior)
         u = np.maximum(u, floors)
         u = u / u.sum()
         tf_scale = 1.0
+        stored: dict[str, float] = {}
         if comparator.term_frequency:
             tf_scale = _tf_scale(comparator, float(u[-1]))
+            stored = _stored_frequencies(comparator)
         fields.append(
             FieldModel(
                 name=comparator.name,
@@ -311,6 +463,7 @@ def estimate(
                 term_frequency=comparator.term_frequency,
                 tf_scale=tf_scale,
                 u_floor=float(floors[-1]),
+                term_frequencies=stored,
             )
         )
     return LinkageModel(
@@ -319,8 +472,54 @@ def estimate(
         candidate_share=share,
         iterations=iterations,
         converged=converged,
-        extra={"expected_matches": expected, "random_pairs": len(sample_left)},
+        method="em" if labelled_matches is None else "labels",
+        extra={
+            "expected_matches": expected,
+            "random_pairs": len(sample_left),
+            **({} if labelled_matches is None else {"labelled_matches": len(labelled_matches)}),
+        },
     )
+
+
+def _m_from_labels(comparators: list[Comparator], levels: np.ndarray, strength: float) -> list[np.ndarray]:
+    """``m`` per comparison: the share of labelled matches at each level, missing values left out."""
+    m = []
+    for f, comparator in enumerate(comparators):
+        column = levels[:, f]
+        present = column[column >= 0].astype(np.int64)
+        counts = np.bincount(present, minlength=len(comparator.levels)).astype(np.float64)
+        total = counts.sum() + strength
+        share = (counts + strength * comparator.m_prior) / total if total > 0 else comparator.m_prior.copy()
+        share = np.maximum(share, 1e-9)
+        m.append(share / share.sum())
+    return m
+
+
+def _stored_frequencies(comparator: Comparator) -> dict[str, float]:
+    """The term frequencies a model keeps: values held by two records or more, the most common first."""
+    counts = comparator.value_counts()
+    total = float(counts.sum())
+    if total <= 0:
+        return {}
+    shared = np.flatnonzero(counts >= 2)
+    top = shared[np.argsort(-counts[shared], kind="stable")][:MAX_STORED_FREQUENCIES]
+    keys = comparator.value_keys()
+    return {str(keys[code]): float(counts[code] / total) for code in top.tolist()}
+
+
+def value_frequencies(comparator: Comparator, params: FieldModel) -> np.ndarray:
+    """Share of records holding each distinct value of the data being matched.
+
+    Values the model kept a term frequency for take the model's figure, so a
+    reused model weighs a common value as it did when it was estimated.
+    """
+    counts = comparator.value_counts().astype(np.float64)
+    frequency = counts / max(float(counts.sum()), 1.0)
+    if params.term_frequencies and len(frequency):
+        stored = pd.Series(params.term_frequencies, dtype=np.float64)
+        looked_up = pd.Series(comparator.value_keys(), dtype=object).map(stored).to_numpy(dtype=np.float64)
+        frequency = np.where(np.isnan(looked_up), frequency, looked_up)
+    return np.asarray(frequency, dtype=np.float64)
 
 
 def _tf_scale(comparator: Comparator, u_exact: float) -> float:
@@ -339,8 +538,14 @@ def score_pairs(
     comparators: list[Comparator],
     levels: np.ndarray,
     left: np.ndarray,
+    frequencies: list[np.ndarray | None] | None = None,
 ) -> np.ndarray:
-    """Scores (log2-odds of a match) of pairs with the given levels; ``left`` for term frequencies."""
+    """Scores (log2-odds of a match) of pairs with the given levels.
+
+    ``left`` (the first record of each pair) and ``frequencies`` (per
+    comparison, the share of records holding each distinct value; see
+    :func:`value_frequencies`) weigh exact agreement by term frequency.
+    """
     scores = np.full(levels.shape[0], model.prior_weight, dtype=np.float64)
     for f, (comparator, params) in enumerate(zip(comparators, model.fields, strict=True)):
         table = np.concatenate([[0.0], params.weights])
@@ -349,7 +554,10 @@ def score_pairs(
         if params.term_frequency:
             exact = np.flatnonzero(column == comparator.exact_level)
             if len(exact):
-                frequency = comparator.value_frequency(left[exact])
+                by_value = frequencies[f] if frequencies is not None else None
+                if by_value is None:
+                    by_value = value_frequencies(comparator, params)
+                frequency = by_value[comparator.value_codes(left[exact])]
                 tf_weight = np.log2(max(params.m[-1], _EPS) / params.tf_u(frequency))
                 scores[exact] += tf_weight - params.weights[-1]
     return scores

@@ -17,9 +17,10 @@ The stages, each on whole arrays:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,13 @@ from reconcile.match._blocking import block_pairs, key_codes, pass_pairs, union_
 from reconcile.match._cluster import connected_components, constrained_components, entity_ids
 from reconcile.match._compare import Column, Comparator, build_comparator
 from reconcile.match._config import AddressComparison, BlockingKey, MatchingConfig
-from reconcile.match._model import LinkageModel, estimate, probability, score_pairs
+from reconcile.match._model import (
+    LinkageModel,
+    estimate,
+    probability,
+    score_pairs,
+    value_frequencies,
+)
 
 __all__ = ["FieldEvidence", "LinkExplanation", "MatchResult", "resolve"]
 
@@ -243,6 +250,8 @@ def _validate(identity: pd.DataFrame, config: MatchingConfig) -> pd.DataFrame:
             "Add the column (normalise adds the _n_* columns) or disable what uses it, "
             "e.g. matching: {comparisons: {vin: {enabled: false}}}"
         )
+    if not config.link_within_source and "_source" not in identity.columns:
+        raise ValueError("link_within_source: false needs a '_source' column (the source of each record)")
     if config.clustering.constraints:
         for needed, attr in (("_source", "source"), ("_type", "record_type")):
             if needed not in identity.columns and any(
@@ -277,6 +286,98 @@ def _column_users(config: MatchingConfig) -> dict[str, list[str]]:
     return users
 
 
+def _reuse(
+    previous: LinkageModel | None, config: MatchingConfig, fingerprint: str, now: dt.datetime
+) -> tuple[bool, str]:
+    """Whether to reuse an earlier model, and why (not)."""
+    if previous is None:
+        return False, "no earlier model given"
+    if config.reestimate == "always":
+        return False, "reestimate: always"
+    if previous.fingerprint != fingerprint:
+        if config.reestimate == "never":
+            raise ValueError(
+                "the model was estimated under other comparison or estimation settings "
+                f"(fingerprint {previous.fingerprint or 'none'}, now {fingerprint}) and reestimate is 'never'; "
+                "set matching.reestimate: auto to estimate a new model, or restore the settings"
+            )
+        return False, "the comparison or estimation settings changed since the model was estimated"
+    if config.reestimate == "never":
+        return True, "reestimate: never"
+    limit = config.reestimate_every_days
+    if limit is not None:
+        if previous.estimated_at is None:
+            return False, "the model has no estimation time"
+        age = now - previous.estimated_at
+        if age >= dt.timedelta(days=limit):
+            return False, f"the model is {age.total_seconds() / 86400:.1f} days old (reestimate_every_days: {limit:g})"
+    return True, "same settings" + (f", within {limit:g} days" if limit is not None else "")
+
+
+def _check_fits(model: LinkageModel, comparators: list[Comparator]) -> None:
+    have = [(f.name, tuple(f.levels)) for f in model.fields]
+    want = [(c.name, tuple(c.levels)) for c in comparators]
+    if have != want:
+        raise ValueError(
+            f"the model's comparisons {[h[0] for h in have]} do not fit the settings' {[w[0] for w in want]}; "
+            "estimate a new model (matching.reestimate: always)"
+        )
+
+
+_YES = {"1", "true", "t", "yes", "y", "match"}
+_NO = {"0", "false", "f", "no", "n", "non-match", "nonmatch"}
+
+
+def _read_training_pairs(config: MatchingConfig) -> pd.DataFrame | None:
+    path = config.training_pairs
+    if path is None:
+        return None
+    if not path.is_file():
+        raise ValueError(f"matching.training_pairs: {str(path)!r} is not a file; give a CSV with the "
+                         "columns rid_l, rid_r, is_match, or remove the setting")
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _labelled_pairs(
+    table: pd.DataFrame, rids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Record numbers and labels of the usable labelled pairs, and counts for the stats."""
+    missing = [c for c in ("rid_l", "rid_r", "is_match") if c not in table.columns]
+    if missing:
+        raise ValueError(f"training pairs lack the column(s) {missing}; expected rid_l, rid_r, is_match "
+                         f"(one labelled pair per row), got {list(table.columns)}")
+    text = table["is_match"].astype(str).str.strip().str.lower()
+    unknown = sorted(set(text) - _YES - _NO)
+    if unknown:
+        raise ValueError(f"training pairs: is_match must be 1/0 (or true/false, yes/no); got {unknown[:5]}")
+    is_match = text.isin(_YES).to_numpy()
+    positions = []
+    for column in ("rid_l", "rid_r"):
+        wanted = table[column].astype(str).to_numpy(dtype=object)
+        at = np.searchsorted(rids, wanted) if len(rids) else np.zeros(len(wanted), dtype=np.int64)
+        at = np.minimum(at, max(len(rids) - 1, 0))
+        found = (rids[at] == wanted) if len(rids) else np.zeros(len(wanted), dtype=bool)
+        positions.append(np.where(found, at, -1))
+    a, b = positions
+    usable = (a >= 0) & (b >= 0) & (a != b)
+    if (~usable).any():
+        log.warning("training pairs: %d of %d pair(s) name a record not in this frame (or the same record "
+                    "twice) and are not used", int((~usable).sum()), len(table))
+    lo, hi = np.minimum(a, b)[usable].astype(np.int64), np.maximum(a, b)[usable].astype(np.int64)
+    is_match = is_match[usable]
+    if not is_match.any():
+        raise ValueError("the training pairs hold no labelled match between records of this frame: m cannot "
+                         "be counted from them; add matches (is_match 1) or remove matching.training_pairs")
+    summary = {"pairs": int(usable.sum()), "matches": int(is_match.sum()),
+               "non_matches": int((~is_match).sum()), "unused": int((~usable).sum())}
+    return lo, hi, is_match, summary
+
+
+def _across(groups: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = groups[left] != groups[right]
+    return left[keep], right[keep]
+
+
 class _Timer:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -288,7 +389,14 @@ class _Timer:
         self._last = now
 
 
-def resolve(identity: pd.DataFrame, config: MatchingConfig | None = None) -> MatchResult:
+def resolve(
+    identity: pd.DataFrame,
+    config: MatchingConfig | None = None,
+    model: LinkageModel | Mapping[str, Any] | None = None,
+    *,
+    labels: pd.DataFrame | None = None,
+    now: dt.datetime | None = None,
+) -> MatchResult:
     """Link identity records that describe the same customer, and group them into entities.
 
     Args:
@@ -297,15 +405,30 @@ def resolve(identity: pd.DataFrame, config: MatchingConfig | None = None) -> Mat
             column the settings read (the normalised ``_n_*`` columns,
             ``birth_date``...). Row order does not matter.
         config: Matching settings (default: :class:`MatchingConfig` defaults).
+        model: A model from an earlier run (a :class:`LinkageModel` or its
+            ``to_dict()``), reused instead of estimating one unless
+            ``config.reestimate`` says otherwise (see there). The model used
+            is ``result.model``; ``result.stats["model"]`` says whether it
+            was reused and why (not).
+        labels: Labelled pairs (``rid_l``, ``rid_r``, ``is_match``) to count
+            ``m`` from; default: ``config.training_pairs``, if set.
+        now: The time to date a new model and to age a reused one by
+            (default: now, UTC).
 
     Returns:
         Entities, confidences, links and their explanations.
 
     Raises:
-        ValueError: ``_rid`` is missing or not unique, or a column the
-            settings read is missing (the message says which and why).
+        ValueError: ``_rid`` is missing or not unique, a column the settings
+            read is missing (the message says which and why), the training
+            pairs are unusable, or ``reestimate: never`` meets a model
+            estimated under other settings.
     """
     config = config if config is not None else MatchingConfig()
+    now = now if now is not None else dt.datetime.now(dt.UTC)
+    previous = LinkageModel.from_dict(dict(model)) if isinstance(model, Mapping) else model
+    fingerprint = config.model_fingerprint()
+    reuse, reason = _reuse(previous, config, fingerprint, now)
     timer = _Timer()
     frame = _validate(identity, config)
     n = len(frame)
@@ -333,8 +456,14 @@ def resolve(identity: pd.DataFrame, config: MatchingConfig | None = None) -> Mat
         rule_keys[name] = (codes, usable)
         parts.append((left, right))
         stats["pairs_by_rule"][name] = len(left)
+    groups: np.ndarray | None = None
+    if not config.link_within_source:
+        groups = pd.factorize(frame["_source"].astype(str))[0].astype(np.int64)
+        parts = [_across(groups, left, right) for left, right in parts]
     for name, blocking in config.active_blocking().items():
         left, right = pass_pairs(name, blocking, columns)
+        if groups is not None:
+            left, right = _across(groups, left, right)
         parts.append((left, right))
         stats["pairs_by_pass"][name] = len(left)
     left, right = union_pairs(n, parts)
@@ -363,15 +492,43 @@ def resolve(identity: pd.DataFrame, config: MatchingConfig | None = None) -> Mat
     timer.lap("deterministic")
 
     # ---------------------------------------------------------------- probabilistic
-    model: LinkageModel | None = None
+    model_used: LinkageModel | None = None
+    frequencies: list[np.ndarray | None] = []
+    labelled_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     if comparators:
-        share = float(deterministic.mean()) if len(left) else 0.0
-        model = estimate(comparators, levels, n, config.estimation, deterministic_share=share)
-        scores = score_pairs(model, comparators, levels, left)
+        if reuse and previous is not None:
+            _check_fits(previous, comparators)
+            model_used = previous
+        else:
+            share = float(deterministic.mean()) if len(left) else 0.0
+            table = labels if labels is not None else _read_training_pairs(config)
+            labelled = None
+            if table is not None:
+                label_lo, label_hi, is_match, stats["training"] = _labelled_pairs(table, rids)
+                labelled = np.stack([c.compare(label_lo[is_match], label_hi[is_match]) for c in comparators], axis=1)
+                labelled_pairs = (label_lo, label_hi, is_match)
+            model_used = estimate(
+                comparators, levels, n, config.estimation, deterministic_share=share, groups=groups,
+                labelled_matches=labelled,
+            )
+            model_used.fingerprint = fingerprint
+            model_used.estimated_at = now
+            model_used.threshold = config.threshold
+        frequencies = [
+            value_frequencies(c, params) if params.term_frequency else None
+            for c, params in zip(comparators, model_used.fields, strict=True)
+        ]
+        scores = score_pairs(model_used, comparators, levels, left, frequencies)
         probabilities = probability(scores)
     else:
         scores = np.zeros(len(left))
         probabilities = np.zeros(len(left))
+    stats["model"] = {
+        "reused": bool(reuse and model_used is not None),
+        "reason": reason,
+        "method": model_used.method if model_used is not None else None,
+        "fingerprint": fingerprint,
+    }
     timer.lap("model")
     vetoed = np.zeros(len(left), dtype=bool)
     for comparison in config.veto:
@@ -436,15 +593,21 @@ def resolve(identity: pd.DataFrame, config: MatchingConfig | None = None) -> Mat
         n, len(left), stats["deterministic_links"], stats["probabilistic_links"], stats["entities"],
     )
 
+    if labelled_pairs is not None and model_used is not None:
+        # How the fitted model classifies its own labelled pairs at the threshold.
+        label_lo, label_hi, is_match = labelled_pairs
+        label_levels = np.stack([c.compare(label_lo, label_hi) for c in comparators], axis=1)
+        linked = probability(score_pairs(model_used, comparators, label_levels, label_lo, frequencies))
+        stats["training"]["agreement"] = float(((linked >= config.threshold) == is_match).mean())
     explainer = _Explainer(
-        rids=rids, comparators=comparators, model=model, config=config, rules=rules,
+        rids=rids, comparators=comparators, model=model_used, frequencies=frequencies, config=config, rules=rules,
         rule_keys=rule_keys, by_name=by_name, candidates=left * np.int64(max(n, 1)) + right,
         link_keys=left[chosen] * np.int64(max(n, 1)) + right[chosen],
         link_methods=links["method"].to_numpy(dtype=object), entities=entities,
     )
     timer.lap("result")  # stats["timings"] is this same dict
     return MatchResult(
-        entity_of=entity_of, confidence=confidence_series, links=links, model=model,
+        entity_of=entity_of, confidence=confidence_series, links=links, model=model_used,
         stats=stats, config=config, explainer=explainer,
     )
 
@@ -453,13 +616,14 @@ class _Explainer:
     """Recomputes the evidence of any one pair from the prepared comparisons."""
 
     def __init__(self, *, rids: np.ndarray, comparators: list[Comparator], model: LinkageModel | None,
-                 config: MatchingConfig, rules: dict[str, Any], rule_keys: dict[str, tuple[np.ndarray, np.ndarray]],
+                 frequencies: list[np.ndarray | None], config: MatchingConfig, rules: dict[str, Any], rule_keys: dict[str, tuple[np.ndarray, np.ndarray]],
                  by_name: dict[str, int], candidates: np.ndarray, link_keys: np.ndarray,
                  link_methods: np.ndarray, entities: np.ndarray):
         self.rids = rids
         self.position = {rid: i for i, rid in enumerate(rids.tolist())}
         self.comparators = comparators
         self.model = model
+        self.frequencies = frequencies
         self.config = config
         self.rules = rules
         self.rule_keys = rule_keys
@@ -501,7 +665,11 @@ class _Explainer:
                 m, u = float(params.m[level]), float(params.u[level])
                 weight = float(params.weights[level])
                 if params.term_frequency and level == comparator.exact_level:
-                    frequency = float(comparator.value_frequency(left)[0])
+                    by_value = self.frequencies[f] if f < len(self.frequencies) else None
+                    frequency = (
+                        float(by_value[comparator.value_codes(left)[0]]) if by_value is not None
+                        else float(comparator.value_frequency(left)[0])
+                    )
                     u = float(params.tf_u(np.array([frequency]))[0])
                     weight = float(np.log2(max(m, 1e-300) / u))
             total += weight

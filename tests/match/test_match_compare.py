@@ -131,3 +131,29 @@ def test_value_frequency_is_the_share_of_records_holding_the_value() -> None:
     c = _comparator(StringComparison(column="x", term_frequency=True), x=["smith", "smith", "smith", "quennell", None])
     assert c.value_frequency(np.array([0, 3, 4])).tolist()[:2] == [0.75, 0.25]
     assert np.isnan(c.value_frequency(np.array([4]))[0])
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]), st.integers(0, 2)), min_size=0, max_size=30)
+)
+@settings(max_examples=60, deadline=None)
+def test_exact_agreement_across_groups_equals_counting_every_pair_across(rows: list) -> None:
+    values = [v for v, _ in rows]
+    groups = np.array([g for _, g in rows], dtype=np.int64)
+    c = _comparator(ExactComparison(column="x"), x=values)
+    p, pairs = c.exact_agreement(groups)
+    present = [(v, g) for v, g in rows if v is not None]
+    across = [x == y for (x, g), (y, h) in itertools.combinations(present, 2) if g != h]
+    assert pairs == len(across)
+    assert p == pytest.approx(sum(across) / len(across) if across else 0.0)
+
+
+def test_value_codes_and_keys_name_each_distinct_value() -> None:
+    c = _comparator(StringComparison(column="x", term_frequency=True), x=["smith", "jones", "smith", None])
+    codes = c.value_codes(np.arange(4))
+    keys = c.value_keys()
+    assert [keys[k] if k >= 0 else None for k in codes] == ["smith", "jones", "smith", None]
+    address = _comparator(AddressComparison(street="s", unit="u", postal="p"),
+                          s=["1 main st", "1 main st", "2 oak ave"], u=[None, "4", None], p=["10001"] * 3)
+    whole = address.value_keys()[address.value_codes(np.arange(3))]
+    assert whole.tolist() == ["1 main st||10001", "1 main st|4|10001", "2 oak ave||10001"]

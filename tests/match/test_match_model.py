@@ -95,3 +95,15 @@ def test_the_estimated_model_separates_matches_on_a_population() -> None:
     assert model.prior == pytest.approx(true_pairs / all_pairs, rel=0.25)
     with pytest.raises(KeyError):
         model.field("shoe_size")
+
+
+def test_random_pairs_across_groups_pair_records_of_different_groups_only() -> None:
+    groups = np.array([0, 0, 1, 1, 1, 2], dtype=np.int64)
+    left, right = random_pairs(6, 1000, seed=0, groups=groups)  # few: every pair across
+    assert sorted(zip(left.tolist(), right.tolist(), strict=True)) == [
+        (i, j) for i in range(6) for j in range(i + 1, 6) if groups[i] != groups[j]
+    ]
+    many = np.repeat([0, 1], 200)
+    left, right = random_pairs(400, 5000, seed=2, groups=many)
+    assert len(left) == 5000 and (many[left] != many[right]).all() and (left < right).all()
+    assert len(random_pairs(3, 10, seed=0, groups=np.zeros(3, dtype=np.int64))[0]) == 0

@@ -8,7 +8,7 @@ import re
 
 import pandas as pd
 import pytest
-from match_helpers import frame, population, record
+from match_helpers import frame, pairwise, population, record
 
 from reconcile.match import LinkExplanation, MatchingConfig, MatchResult, resolve
 
@@ -333,3 +333,18 @@ def test_model_parameters_are_exposed(background: pd.DataFrame) -> None:
     for field in params["fields"]:
         assert math.isclose(sum(field["m"]), 1.0) and math.isclose(sum(field["u"]), 1.0)
         assert field["weights"][-1] > 0 > field["weights"][0]  # exact agreement for, "else" against
+
+
+def test_link_within_source_false_links_across_sources_only() -> None:
+    people, truth = population(150, seed=4)
+    both = resolve(people)
+    across = resolve(people, MatchingConfig(link_within_source=False))
+    source = people.set_index("_rid")["_source"]
+    assert (source[across.links.rid_l].to_numpy() != source[across.links.rid_r].to_numpy()).all()
+    assert across.stats["candidate_pairs"] < both.stats["candidate_pairs"]
+    # The population has each person once per source: nothing true is lost.
+    precision, recall = pairwise(across.entity_of, truth)
+    assert precision >= 0.99 and recall >= 0.99
+    assert across.explain(*across.links.iloc[0][["rid_l", "rid_r"]]).candidate
+    with pytest.raises(ValueError, match="link_within_source: false needs a '_source' column"):
+        resolve(people.drop(columns=["_source"]), MatchingConfig(link_within_source=False))
