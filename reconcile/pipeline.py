@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy.engine import make_url
 
+from reconcile._pause import pause_point
 from reconcile.config import Config, load_config
-from reconcile.errors import RunError
+from reconcile.errors import RunError, StoreError
 from reconcile.extract import ExtractResult, build_adapter
 from reconcile.findings import Finding
 from reconcile.incremental import apply_snapshots, check_row_counts, plan_cursors
@@ -30,6 +31,9 @@ from reconcile.normalise import normalise_table
 from reconcile.results import QuarantinedRow, RunResult, SourceHealth
 from reconcile.rules.base import Rule, RuleContext
 from reconcile.rules.engine import evaluate_rules
+
+if TYPE_CHECKING:
+    from reconcile.notify import NotifyConfig
 
 __all__ = [
     "attach_dependents",
@@ -113,10 +117,23 @@ def normalise_tables(tables: Mapping[str, pd.DataFrame], config: Config) -> dict
     return out
 
 
+#: The store artifact holding the matching model, reused by the next run.
+MODEL_ARTIFACT = "match-model"
+
+
 def match_entities(
-    tables: Mapping[str, pd.DataFrame], config: Config
+    tables: Mapping[str, pd.DataFrame],
+    config: Config,
+    model: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], MatchResult]:
-    """Link identity records across systems into entities, then attach dependents."""
+    """Link identity records across systems into entities, then attach dependents.
+
+    Args:
+        tables: Normalised canonical tables.
+        config: The run's configuration (its ``matching`` section).
+        model: A matching model from an earlier run (``MatchResult.model.to_dict()``),
+            reused unless ``matching.reestimate`` says otherwise.
+    """
     stacked = []
     for record_type, frame in tables.items():
         if not RECORD_TYPES[record_type].identity:
@@ -139,7 +156,13 @@ def match_entities(
     identity = pd.concat(stacked, ignore_index=True) if stacked else pd.DataFrame(
         columns=["_rid", "_source", "_type", "_key", *PARTY_FIELDS, "vin"]
     )
-    result = resolve(identity, config.matching)
+    matching = config.matching
+    if matching.training_pairs is not None:
+        # A relative path is relative to the configuration file, like every other.
+        matching = matching.model_copy(
+            update={"training_pairs": config.resolve_path(matching.training_pairs)}
+        )
+    result = resolve(identity, matching, model)
     out = dict(tables)
     for record_type, frame in tables.items():
         if RECORD_TYPES[record_type].identity:
@@ -242,6 +265,7 @@ def run(
     write_reports: bool = True,
     full_refresh: bool = False,
     progress: Progress | None = None,
+    notify_config: NotifyConfig | None = None,
 ) -> RunResult:
     """Run the whole flow once.
 
@@ -253,14 +277,18 @@ def run(
         full_refresh: Read every stream in full, ignoring the stored cursors,
             and replace the snapshots of incremental streams.
         progress: Called with each stage's name as it starts.
+        notify_config: Where to send notifications of new and reopened
+            findings (default: the configuration's ``notify`` section).
 
     Returns:
         The run's result: findings with their status, health, quarantine, timings.
 
     Raises:
         RunError: a source failed or was unhealthy, or a stage failed; the
-            store is left as it was (the run is recorded as failed). The
+            store is left as it was (the run is recorded as failed, open
+            findings from an unhealthy source are marked unverified). The
             partial result is on ``exc.result``.
+        StoreLockedError: another run holds the store's run lock.
     """
     if not isinstance(config, Config):
         config = load_config(config)
@@ -273,14 +301,17 @@ def run(
     if persist:
         from reconcile.store import Store
 
-        store = Store(_store_url(config), echo=config.store.echo)
+        store = Store(_store_url(config), echo=config.store.echo, lock_timeout=config.store.lock_timeout)
+        # Raises StoreLockedError (exit code 4) while another run holds the store.
         result.run_id = store.begin_run(as_of, config_digest=config.digest())
+        pause_point("run:begun")
     try:
         with _timed(timings, "extract", progress):
             plan = plan_cursors(config, store, full_refresh)
             extracted = extract_sources(config, plan, _key_scans_due(config, store, plan))
             state = apply_snapshots(extracted, config, store, plan)
             check_row_counts(extracted, config, store)
+        pause_point("run:extracted")
         health: list[SourceHealth] = [r.health for r in extracted if r.health is not None]
         quarantine: list[QuarantinedRow] = [q for r in extracted for q in r.quarantine]
         result.health = health
@@ -294,12 +325,16 @@ def run(
         with _timed(timings, "normalise", progress):
             tables = normalise_tables(build_tables(extracted), config)
         with _timed(timings, "match", progress):
-            tables, matched = match_entities(tables, config)
+            previous = store.artifact(MODEL_ARTIFACT) if store is not None else None
+            tables, matched = match_entities(tables, config, previous)
+            if matched.model is not None and not matched.stats.get("model", {}).get("reused"):
+                state.artifacts[MODEL_ARTIFACT] = matched.model.to_dict()
         result.links = len(matched.links)
         result.entities = int(matched.entity_of.nunique()) if len(matched.entity_of) else 0
         with _timed(timings, "rules", progress):
             open_findings = store.open_findings() if store is not None else []
             findings = evaluate(tables, config.built_rules, as_of, open_findings)
+        pause_point("run:evaluated")
         with _timed(timings, "persist", progress):
             if store is not None and result.run_id is not None:
                 findings, resolved = store.finish_run(
@@ -321,13 +356,18 @@ def run(
         result.status = "failed"
         result.finished_at = _now()
         if store is not None and result.run_id is not None:
-            store.fail_run(result.run_id, str(exc))
+            # Open findings from an unhealthy source are marked unverified, never resolved.
+            try:
+                store.fail_run(result.run_id, str(exc), health=result.health)
+            except StoreError as store_exc:  # e.g. its lock was taken over: keep the first error
+                log.error("run %d could not be marked failed: %s", result.run_id, store_exc)
         if isinstance(exc, RunError):
             exc.result = result  # type: ignore[attr-defined]
             raise
         error = RunError(f"run failed in a stage: {type(exc).__name__}: {exc}")
         error.result = result  # type: ignore[attr-defined]
         raise error from exc
+    pause_point("run:committed")
     # The run is committed; a report that cannot be written fails loudly but
     # leaves the stored run as it is (reports can be rendered again later).
     if write_reports:
@@ -340,6 +380,14 @@ def run(
                 directory,
                 formats=tuple(config.reports.formats),
                 junit_min_severity=config.reports.junit_min_severity,
+                stories=store.stories_for(result) if store is not None and "html" in config.reports.formats else (),
             )
             result.reports = {fmt: str(path) for fmt, path in written.items()}
+    # Only a committed run notifies, and a notification that cannot be sent
+    # is logged, never a failure of the run.
+    notify = notify_config if notify_config is not None else getattr(config, "notify", None)
+    if notify is not None:
+        from reconcile.notify import send_notifications
+
+        send_notifications(result, notify)
     return result

@@ -83,3 +83,20 @@ def test_as_of_moves_ages(demo_world: Path) -> None:
     early = run(config, as_of=config.as_of - dt.timedelta(days=400), persist=False, write_reports=False)
     on_time = run(config, persist=False, write_reports=False)
     assert len(early.findings) < len(on_time.findings)
+
+
+def test_the_matching_model_is_kept_and_reused_by_the_next_run(tmp_path: Path) -> None:
+    world = generate(tmp_path, size=200, seed=3)
+    config = load_config(write_config(tmp_path, world))
+    first = run(config, write_reports=False)
+    store = Store(f"sqlite:///{config.resolve_path('reconcile.db')}")
+    kept = store.artifact("match-model")
+    assert kept is not None and kept["fingerprint"]
+    second = run(config, write_reports=False)
+    assert {f.fingerprint for f in second.findings} == {f.fingerprint for f in first.findings}
+    assert store.artifact("match-model") == kept  # reused, not estimated again
+    # A run that asks for a new estimate replaces it.
+    fresh = config.model_copy(update={"matching": config.matching.model_copy(update={"reestimate": "always"})})
+    fresh.built_rules = config.built_rules
+    run(fresh, write_reports=False)
+    assert store.artifact("match-model")["estimated_at"] != kept["estimated_at"]
