@@ -1,9 +1,12 @@
 """Stage 4: rules that find where systems disagree about one customer.
 
 A rule is a pydantic model (:class:`Rule`) with a pure ``evaluate``; the nine
-built-in kinds live in :mod:`reconcile.rules.builtin`. Configured rules are
-merged with the shipped packs and validated by :func:`build_rules`, and
-:func:`evaluate_rules` runs them over a :class:`RuleContext`.
+kinds of the customer stories live in :mod:`reconcile.rules.builtin`, the
+generic kinds users configure without code (``missing_in``, ``field_mismatch``,
+``status_mismatch``, ``duplicate``, ``balance``, ``stale``) in
+:mod:`reconcile.rules.generic`. Configured rules are merged with the shipped
+packs and validated by :func:`build_rules`, and :func:`evaluate_rules` runs
+them over a :class:`RuleContext`.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from reconcile.rules._common import (
     utc,
 )
 from reconcile.rules.base import RuleContext
+from reconcile.rules.example import RuleExample
 
 __all__ = ["FailedAutopayRule", "PaymentMisappliedRule"]
 
@@ -102,6 +103,23 @@ class FailedAutopayRule(BuiltinRule):
         "oldest_due": "the earliest due date among them",
         "overdue_text": "'3 invoices overdue (129.00 in total)'",
     }
+    example: ClassVar[RuleExample] = RuleExample(
+        owner="billing",
+        records={
+            "account": [{"account_id": "AC-0001234", "name": "SMITH, ROBERT", "autopay": True,
+                         "autopay_method": "ach"}],
+            "payment": [
+                {"payment_id": f"P-{n}", "account_id": "AC-0001234", "amount": 43.0, "autopay": True,
+                 "attempted_at": f"2026-{month:02d}-02T09:00:00Z", "status": status, "return_code": code}
+                for n, (month, status, code) in enumerate(
+                    [(7, "succeeded", None), (8, "failed", "R01"), (9, "failed", "R01"), (10, "failed", "CARD_DECLINED")])
+            ],
+            "invoice": [{"invoice_id": f"INV-{month}", "account_id": "AC-0001234", "amount": 43.0,
+                         "due_date": f"2026-{month:02d}-20"} for month in (8, 9, 10)],
+            "contact": [{"contact_id": "K-1", "name": "Robert Smith"}],
+            "case": [{"case_id": "C-1", "contact_id": "K-1", "opened_at": "2026-03-11T15:00:00Z", "topic": "billing"}],
+        },
+    )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
         accounts = ctx.table("account")
@@ -234,6 +252,20 @@ class PaymentMisappliedRule(BuiltinRule):
         "first_payment": "date of the first of those payments",
         "last_payment": "date of the latest of those payments",
     }
+    example: ClassVar[RuleExample] = RuleExample(
+        owner="billing",
+        records={
+            "account": [
+                {"account_id": "AC-0000430", "name": "BAKER, JO", "opened_at": "2023-05-02"},
+                {"account_id": "AC-0000431", "name": "BAKER, JO", "opened_at": "2026-07-08"},
+            ],
+            "invoice": [{"invoice_id": f"INV-{month}", "account_id": "AC-0000431", "amount": 80.0,
+                         "due_date": f"2026-{month:02d}-01"} for month in (8, 9, 10)],
+            "payment": [{"payment_id": f"P-{month}", "account_id": "AC-0000430", "amount": 80.0,
+                         "attempted_at": f"2026-{month:02d}-12T08:00:00Z", "status": "succeeded", "autopay": True}
+                        for month in (7, 8, 9, 10)],
+        },
+    )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
         accounts = ctx.table("account")

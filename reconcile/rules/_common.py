@@ -14,14 +14,11 @@ sits with that account's other records, and never with another customer's.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import string
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import field_validator
 
 from reconcile.findings import RecordRef
 from reconcile.model import RECORD_TYPES
@@ -49,36 +46,11 @@ __all__ = [
 
 
 class BuiltinRule(Rule):
-    """A shipped rule kind: documents its facts and checks ``description`` against them.
+    """A shipped rule kind: it documents every fact its findings carry in ``facts``.
 
-    Subclasses list every fact their findings carry in ``facts`` (name ->
-    meaning); the docs and the tests read it, and a ``description`` (a story
-    template written in a config file) may only use these names, ``rule_id``
-    and ``subject``.
+    ``description`` (a story template written in a config file) is checked
+    against ``facts`` by :class:`~reconcile.rules.base.Rule` itself.
     """
-
-    facts: ClassVar[dict[str, str]] = {}
-
-    @field_validator("description")
-    @classmethod
-    def _description_uses_known_facts(cls, description: str | None) -> str | None:
-        if description is None:
-            return None
-        known = {"rule_id", "subject", *cls.facts}
-        try:
-            names = [f for _, f, _, _ in string.Formatter().parse(description) if f is not None]
-        except ValueError as exc:
-            raise ValueError(f"the template is not a valid format string: {exc}") from None
-        for name in names:
-            if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=1)
-                hint = f" (did you mean {{{close[0]}}}?)" if close else ""
-                kind = cls.model_fields["kind"].default
-                raise ValueError(
-                    f"the template uses {{{name}}}, which {kind} does not provide{hint}; "
-                    f"available: {', '.join(sorted(known))}"
-                )
-        return description
 
 
 def rows(frame: pd.DataFrame, columns: Iterable[str] = ()) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from reconcile.rules._common import (
     utc,
 )
 from reconcile.rules.base import RuleContext
+from reconcile.rules.example import RuleExample
 
 __all__ = ["NameMismatchRule", "UnresolvedLowSurveyRule"]
 
@@ -113,6 +114,13 @@ class NameMismatchRule(BuiltinRule):
         "compared": "'company' or 'person'",
         "differs": "what differs after normalisation, such as \"family name 'smyth' differs from 'smith'\"",
     }
+    example: ClassVar[RuleExample] = RuleExample(
+        owner="account-management",
+        records={
+            "account": [{"account_id": "AC-1", "name": "SMYTHE, ANN", "company": None}],
+            "contact": [{"contact_id": "K-1", "given_name": "Ann", "family_name": "Smith"}],
+        },
+    )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
         contacts = ctx.table("contact")
@@ -236,6 +244,18 @@ class UnresolvedLowSurveyRule(BuiltinRule):
         "related_owners": "the teams that own them, comma-separated",
         "related_text": "'an unresolved failed_autopay finding on billing account AC-1 (owner billing)'",
     }
+    example: ClassVar[RuleExample] = RuleExample(
+        owner="customer-experience",
+        before=[{"id": "billed_not_provisioned", "kind": "billed_not_provisioned", "owner": "provisioning"}],
+        records={
+            "account": [{"account_id": "AC-1", "name": "LEE, ANN"}],
+            "subscription": [{"subscription_id": "S-1", "account_id": "AC-1", "product": "monitoring",
+                              "start_date": "2026-06-01"}],
+            "contact": [{"contact_id": "K-1", "name": "Ann Lee"}],
+            "survey": [{"survey_id": "SR-1", "contact_id": "K-1", "score": 2, "scale_max": 10,
+                        "responded_at": "2026-10-20T10:00:00Z"}],
+        },
+    )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
         surveys = ctx.table("survey")

@@ -14,7 +14,6 @@ from reconcile.findings import Finding
 from reconcile.rules._common import (
     BuiltinRule,
     confidence,
-    cutoff_day,
     day,
     entity_key,
     entity_or_none,
@@ -28,7 +27,10 @@ from reconcile.rules._common import (
     text,
     utc,
 )
+from reconcile.rules._generic import MissingInRule
+from reconcile.rules._select import FieldPair, Filter, Records
 from reconcile.rules.base import Duration, RuleContext
+from reconcile.rules.example import RuleExample
 
 __all__ = [
     "BilledNotProvisionedRule",
@@ -58,19 +60,6 @@ def _address_text(row: Any) -> str:
     return shown or "an unknown address"
 
 
-def _map_products(frame: pd.DataFrame, product_map: dict[str, list[str]]) -> pd.DataFrame:
-    """One row per (record, product it needs on the other side) in ``_need``."""
-    if not product_map:
-        return frame.assign(_need=frame["product"])
-    pairs = pd.DataFrame(
-        [(product, need) for product, needs in product_map.items() for need in needs],
-        columns=["product", "_need"], dtype=object,
-    )
-    mapped = frame.merge(pairs, on="product", how="left")
-    unmapped = ~mapped["product"].isin(list(product_map))
-    return mapped.assign(_need=mapped["_need"].where(~unmapped, mapped["product"]))
-
-
 class BilledNotProvisionedRule(BuiltinRule):
     """A subscription is billed but the customer has no line for it.
 
@@ -79,7 +68,14 @@ class BilledNotProvisionedRule(BuiltinRule):
     product in its entity. ``product_map`` names, for a billed product, the
     line products that provide it (default: the same name). A subscription
     whose account no entity holds is evaluated with that account alone, so it
-    is reported (no line can be linked to it).
+    is reported (no line can be linked to it). Statuses and products are
+    compared case-insensitively.
+
+    This is the generic ``missing_in`` kind with present: subscriptions of
+    ``subscription_statuses`` (and ``products``), time field ``start_date``;
+    absent: service lines of ``line_statuses``; matched on ``product``
+    through ``product_map``. It adds the account and the billed amount to
+    the story.
 
     Attributes:
         subscription_statuses: Subscription statuses that are billed.
@@ -109,40 +105,43 @@ class BilledNotProvisionedRule(BuiltinRule):
         "line_state": "'no line was ever provisioned' or the inactive lines found, such as "
         "'line SL1 is pending'",
     }
+    example: ClassVar[RuleExample] = RuleExample(
+        owner="provisioning",
+        records={
+            "account": [{"account_id": "AC-1", "name": "LEE, ANN"}],
+            "subscription": [
+                {"subscription_id": "S-1", "account_id": "AC-1", "product": "fiber_1g", "start_date": "2026-03-01",
+                 "monthly_amount": 59.99},
+                {"subscription_id": "S-2", "account_id": "AC-1", "product": "monitoring", "start_date": "2026-09-12",
+                 "monthly_amount": 19.99},
+            ],
+            "service_line": [
+                {"line_id": "L-1", "name": "Ann Lee", "product": "fiber_1g"},
+                {"line_id": "L-2", "name": "Ann Lee", "product": "monitoring", "status": "pending"},
+            ],
+        },
+    )
+
+    def as_missing_in(self) -> MissingInRule:
+        """This rule as the generic ``missing_in`` it is: subscriptions without a line."""
+        where = [Filter(field="status", op="in", value=self.subscription_statuses)]
+        if self.products is not None:
+            where.append(Filter(field="product", op="in", value=self.products))
+        return MissingInRule(
+            id=self.id, owner=self.owner, grace=self.grace,
+            present=Records(type="subscription", where=where, time_field="start_date"),
+            absent=Records(type="service_line", where=[Filter(field="status", op="in", value=self.line_statuses)]),
+            match=[FieldPair(left="product", right="product", map=self.product_map)],
+        )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        subs = ctx.table("subscription")
-        if subs.empty:
-            return
-        start = utc(subs["start_date"])
-        cutoff = cutoff_day(ctx.as_of, self.grace)
-        keep = is_in(subs["status"], self.subscription_statuses) & (start.isna() | (start < cutoff))
-        if self.products is not None:
-            keep &= subs["product"].isin(self.products)
-        subs = subs[keep]
-        if subs.empty:
-            return
-        subs = subs.assign(_ekey=entity_key(subs), _start=start[keep], _conf=confidence(subs))
-        needs = _map_products(subs, self.product_map)
-
-        lines = ctx.table("service_line")
-        lines = lines.assign(_ekey=entity_key(lines), _active=is_in(lines["status"], self.line_statuses))
-        provided = needs.merge(
-            lines.loc[lines["_active"], ["_ekey", "product"]].drop_duplicates(),
-            left_on=["_ekey", "_need"], right_on=["_ekey", "product"], suffixes=("", "_line"),
-        )
-        missing = subs[~subs["_rid"].isin(provided["_rid"])]
+        missing, near = self.as_missing_in().unmatched(ctx)
         if missing.empty:
             return
-
+        missing = missing.rename(columns={"_t": "_start"})
         # Context for the receiver: the account, and lines of the product that are not active.
-        inactive = needs[needs["_rid"].isin(missing["_rid"])].merge(
-            lines.loc[~lines["_active"]],
-            left_on=["_ekey", "_need"], right_on=["_ekey", "product"], suffixes=("_sub", ""),
-        ).rename(columns={"_rid_sub": "_for"})
         inactive = group_rows(
-            inactive.assign(_conf=confidence(inactive)).sort_values(["_for", "_rid"]),
-            "_for", (*LINE_FIELDS, "_conf"),
+            near.sort_values(["_for", "_rid"]), "_for", (*LINE_FIELDS, "_conf"),
         )
         missing = missing.assign(_acct=parent_rid(missing, "subscription"))
         accounts = ctx.table("account")
@@ -194,6 +193,13 @@ class ProvisionedNotBilledRule(BuiltinRule):
     its entity. ``product_map`` names, for a line product, the subscription
     products that bill it (default: the same name). A line no entity holds is
     alone in its entity and so reported: no billing record is linked to it.
+    Statuses and products are compared case-insensitively.
+
+    This is the generic ``missing_in`` kind with present: service lines of
+    ``line_statuses`` (and ``products``), time field ``activated_at``;
+    absent: subscriptions of ``subscription_statuses``; matched on
+    ``product`` through ``product_map``. It adds the install address and the
+    customer's accounts to the story.
 
     Attributes:
         line_statuses: Line statuses that count as in service.
@@ -222,39 +228,44 @@ class ProvisionedNotBilledRule(BuiltinRule):
         "billing_state": "'never billed' or the inactive subscriptions found, such as "
         "'subscription SUB-1 is closed since 2026-05-01'",
     }
+    example: ClassVar[RuleExample] = RuleExample(
+        owner="billing",
+        records={
+            "account": [{"account_id": "AC-1", "name": "LEE, ANN"}],
+            "subscription": [
+                {"subscription_id": "S-1", "account_id": "AC-1", "product": "fiber_1g"},
+                {"subscription_id": "S-2", "account_id": "AC-1", "product": "monitoring", "status": "closed",
+                 "end_date": "2026-08-16"},
+            ],
+            "service_line": [
+                {"line_id": "L-1", "name": "Ann Lee", "product": "fiber_1g", "activated_at": "2026-01-01",
+                 "street": "12 Oak St", "city": "Seattle", "postal_code": "98101"},
+                {"line_id": "L-2", "name": "Ann Lee", "product": "monitoring", "activated_at": "2026-04-02",
+                 "street": "12 Oak St", "city": "Seattle", "postal_code": "98101", "device_id": "HUB-7"},
+            ],
+        },
+    )
+
+    def as_missing_in(self) -> MissingInRule:
+        """This rule as the generic ``missing_in`` it is: lines without a subscription."""
+        where = [Filter(field="status", op="in", value=self.line_statuses)]
+        if self.products is not None:
+            where.append(Filter(field="product", op="in", value=self.products))
+        return MissingInRule(
+            id=self.id, owner=self.owner, grace=self.grace,
+            present=Records(type="service_line", where=where, time_field="activated_at"),
+            absent=Records(type="subscription",
+                           where=[Filter(field="status", op="in", value=self.subscription_statuses)]),
+            match=[FieldPair(left="product", right="product", map=self.product_map)],
+        )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        lines = ctx.table("service_line")
-        if lines.empty:
-            return
-        activated = utc(lines["activated_at"])
-        cutoff = cutoff_day(ctx.as_of, self.grace)
-        keep = is_in(lines["status"], self.line_statuses) & (activated.isna() | (activated < cutoff))
-        if self.products is not None:
-            keep &= lines["product"].isin(self.products)
-        lines = lines[keep]
-        if lines.empty:
-            return
-        lines = lines.assign(_ekey=entity_key(lines), _since=activated[keep], _conf=confidence(lines))
-        needs = _map_products(lines, self.product_map)
-
-        subs = ctx.table("subscription")
-        subs = subs.assign(_ekey=entity_key(subs), _active=is_in(subs["status"], self.subscription_statuses))
-        billed = needs.merge(
-            subs.loc[subs["_active"], ["_ekey", "product"]].drop_duplicates(),
-            left_on=["_ekey", "_need"], right_on=["_ekey", "product"], suffixes=("", "_sub"),
-        )
-        missing = lines[~lines["_rid"].isin(billed["_rid"])]
+        missing, near = self.as_missing_in().unmatched(ctx)
         if missing.empty:
             return
-
-        ended = needs[needs["_rid"].isin(missing["_rid"])].merge(
-            subs.loc[~subs["_active"]],
-            left_on=["_ekey", "_need"], right_on=["_ekey", "product"], suffixes=("_line", ""),
-        ).rename(columns={"_rid_line": "_for"})
+        missing = missing.rename(columns={"_t": "_since"})
         ended = group_rows(
-            ended.assign(_conf=confidence(ended)).sort_values(["_for", "_rid"]),
-            "_for", (*SUBSCRIPTION_FIELDS, "_conf"),
+            near.sort_values(["_for", "_rid"]), "_for", (*SUBSCRIPTION_FIELDS, "_conf"),
         )
         accounts = ctx.table("account")
         accounts = accounts.assign(_ekey=entity_key(accounts))
@@ -347,6 +358,19 @@ class DuplicateActiveLineRule(BuiltinRule):
         "current_from": "where it comes from, such as 'CRM contact 0035e...' or None",
         "current_text": "'the CRM contact 0035e... gives the new address' or similar",
     }
+    example: ClassVar[RuleExample] = RuleExample(
+        owner="provisioning",
+        records={
+            "service_line": [
+                {"line_id": "L-1", "name": "Ann Lee", "product": "fiber_1g", "street": "12 Oak St",
+                 "city": "Seattle", "postal_code": "98101", "activated_at": "2024-02-01"},
+                {"line_id": "L-2", "name": "Ann Lee", "product": "fiber_1g", "street": "9 Elm Ave",
+                 "city": "Seattle", "postal_code": "98102", "activated_at": "2026-08-01"},
+            ],
+            "contact": [{"contact_id": "K-1", "name": "Ann Lee", "street": "9 Elm Avenue", "city": "Seattle",
+                         "postal_code": "98102"}],
+        },
+    )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
         lines = ctx.table("service_line")
@@ -515,6 +539,17 @@ class MonitoringGapRule(BuiltinRule):
         "account": "the account it is billed on",
         "last_alert": "when the last alert about the device was sent (before the outage), or None",
     }
+    example: ClassVar[RuleExample] = RuleExample(
+        owner="service",
+        records={
+            "account": [{"account_id": "AC-1", "name": "LEE, ANN"}],
+            "subscription": [{"subscription_id": "S-1", "account_id": "AC-1", "product": "monitoring"}],
+            "service_line": [{"line_id": "L-1", "name": "Ann Lee", "product": "monitoring", "device_id": "HUB-1",
+                              "street": "12 Oak St", "city": "Seattle", "postal_code": "98101"}],
+            "device_status": [{"device_id": "HUB-1", "status": "offline", "last_heartbeat": "2026-10-23T16:05:00Z"}],
+            "alert": [{"alert_id": "A-1", "device_id": "HUB-1", "sent_at": "2026-09-02T10:00:00Z", "kind": "offline"}],
+        },
+    )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
         devices = ctx.table("device_status")

@@ -28,6 +28,7 @@ from reconcile.rules._common import (
     utc,
 )
 from reconcile.rules.base import RuleContext
+from reconcile.rules.example import RuleExample
 
 __all__ = ["RecallMissingLocallyRule"]
 
@@ -82,6 +83,17 @@ class RecallMissingLocallyRule(BuiltinRule):
         "repair_state": "'no repair order for it' or the repair orders of the campaign found",
         "dealer_state": "'the dealer has no record of the campaign' or its inactive records",
     }
+    example: ClassVar[RuleExample] = RuleExample(
+        owner="service",
+        records={
+            "recall_notice": [{"notice_id": "RN-0000035", "campaign": "24V-318", "vin": "1HGCM82633A004352",
+                               "notice_date": "2026-09-01", "name": "Ann Lee"}],
+            "vehicle": [{"vehicle_id": "V-95", "vin": "1HGCM82633A0O4352", "make": "Honda", "model": "Accord",
+                         "given_name": "Ann", "family_name": "Lee"}],
+            "repair_order": [{"repair_order_id": "RO-1", "vehicle_id": "V-95", "opened_at": "2026-05-04",
+                              "description": "oil change"}],
+        },
+    )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
         notices = ctx.table("recall_notice")

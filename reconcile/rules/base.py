@@ -10,17 +10,22 @@ hand-built tables.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import functools
 import re
 import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import pandas as pd
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from reconcile.findings import Finding, RecordRef, Severity
 from reconcile.model import RECORD_TYPES
+
+if TYPE_CHECKING:
+    from reconcile.rules.example import RuleExample
 
 __all__ = ["META_COLUMNS", "Duration", "Rule", "RuleContext", "empty_table", "parse_duration", "render_story"]
 
@@ -69,6 +74,11 @@ META_COLUMNS: tuple[str, ...] = (
 
 def empty_table(record_type: str) -> pd.DataFrame:
     """An empty canonical table of ``record_type`` with every column present."""
+    return _empty_table(record_type).copy()
+
+
+@functools.cache
+def _empty_table(record_type: str) -> pd.DataFrame:
     columns = list(RECORD_TYPES[record_type].model_fields) + list(META_COLUMNS)
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
 
@@ -126,8 +136,10 @@ def ref(
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None:
-        return None
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float) and type(value) is float:  # the common cases, without pandas
+        return None if value != value else value
     try:
         if pd.isna(value):
             return None
@@ -176,7 +188,9 @@ class Rule(BaseModel):
 
     Subclasses declare ``kind: Literal["..."]`` (the discriminator of the rule
     configuration union), their parameters as pydantic fields, a class-level
-    ``story`` template, and implement :meth:`evaluate`.
+    ``story`` template and the ``facts`` it may use, and implement
+    :meth:`evaluate`. A class-level ``example`` (a small world on which the
+    kind finds something) is rendered on the kind's docs page.
 
     Attributes:
         id: Unique id of the configured rule (stable: it goes into fingerprints).
@@ -200,8 +214,37 @@ class Rule(BaseModel):
 
     #: The default one-sentence story; ``{fact}`` fields come from the finding's facts.
     story: ClassVar[str] = "{rule_id}: discrepancy on {subject}"
+    #: Every fact the kind's findings carry (name -> meaning): the names a story
+    #: or ``description`` may use besides ``rule_id`` and ``subject``. The docs
+    #: list them; when a kind declares them, a ``description`` is checked against them.
+    facts: ClassVar[dict[str, str]] = {}
+    #: A small world on which the kind finds something, shown on its docs page.
+    example: ClassVar[RuleExample | None] = None
     #: Evaluate after every rule that does not set this (it reads ``ctx.findings``).
     needs_findings: ClassVar[bool] = False
+
+    @field_validator("description")
+    @classmethod
+    def _description_uses_known_facts(cls, description: str | None) -> str | None:
+        if description is None:
+            return None
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(description) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"the template is not a valid format string: {exc}") from None
+        if not cls.facts:  # the kind does not say what it provides: checked when rendered
+            return description
+        known = {"rule_id", "subject", *cls.facts}
+        for name in names:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+                kind = cls.model_fields["kind"].default
+                raise ValueError(
+                    f"the template uses {{{name}}}, which {kind} does not provide{hint}; "
+                    f"available: {', '.join(sorted(known))}"
+                )
+        return description
 
     def evaluate(self, ctx: RuleContext) -> Iterable[Finding]:
         """Yield the findings of this rule; must be pure (no I/O, no clock)."""

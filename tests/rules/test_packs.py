@@ -19,6 +19,7 @@ from reconcile.rules import (
     validate_rule,
 )
 from reconcile.rules.builtin import BUILTIN_RULES, MonitoringGapRule
+from reconcile.rules.generic import GENERIC_RULES
 
 ALL_PACKS = ["telecom", "payments", "automotive", "crm"]
 
@@ -49,10 +50,13 @@ def _problems(packs: list[str], rules: list[dict], origin: str | None = "reconci
     return dict(err.value.problems)
 
 
+GENERIC_KINDS = {"missing_in", "field_mismatch", "status_mismatch", "duplicate", "balance", "stale"}
+
+
 def test_every_kind_is_registered_through_entry_points() -> None:
     classes = rule_classes()
-    assert set(classes) == set(DEFAULTS)
-    assert set(classes.values()) == set(BUILTIN_RULES)
+    assert set(classes) == set(DEFAULTS) | GENERIC_KINDS
+    assert set(classes.values()) == set(BUILTIN_RULES) | set(GENERIC_RULES)
 
 
 def test_shipped_packs_hold_every_kind_with_the_default_owner_and_severity() -> None:
