@@ -10,8 +10,11 @@ import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -20,20 +23,29 @@ from rich.markup import escape
 from reconcile._version import __version__
 from reconcile.errors import ConfigError, PluginError, ReconcileError, RunError
 from reconcile.findings import Severity
+from reconcile.logs import LOG_FORMATS, configure_logging
 
 __all__ = ["ExitCode", "main"]
+
+log = logging.getLogger("reconcile.cli")
 
 
 class ExitCode(IntEnum):
     """What ``reconcile`` exits with.
 
     Attributes:
-        OK: The run succeeded with no finding at or above ``--fail-on``.
-        FINDINGS: The run succeeded and found something at or above ``--fail-on``.
-        CONFIG_ERROR: The configuration is invalid (nothing was run).
+        OK: The run succeeded with no unsuppressed finding at or above
+            ``--fail-on`` (other commands: done).
+        FINDINGS: The run succeeded and found something at or above
+            ``--fail-on`` that is not suppressed.
+        CONFIG_ERROR: The configuration or the command line is invalid
+            (nothing was run).
         RUN_ERROR: A source failed or was unhealthy, or a stage failed; the
-            store was left unchanged.
-        LOCKED: Another run holds the store's lock (reserved for the run lock).
+            store was left unchanged (but for unverified flags). Other
+            commands: the store could not be read or written, or must be
+            upgraded (``reconcile db upgrade``).
+        LOCKED: Another run holds the store's run lock; the message names
+            its run, host and pid.
     """
 
     OK = 0
@@ -87,13 +99,22 @@ def _parse_as_of(value: str | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+_LOGGING: dict[str, Any] = {"verbosity": 0, "log_format": "text"}
+
+
+def _configure_logging(**changes: Any) -> None:
+    _LOGGING.update(changes)
+    configure_logging(_LOGGING["verbosity"], _LOGGING["log_format"])
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconcile")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-def cli(verbose: int) -> None:
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+              envvar="RECONCILE_LOG_FORMAT", help="Log lines on stderr as text or JSON lines.")
+def cli(verbose: int, log_format: str) -> None:
     """Find where your systems disagree about the same customer."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(verbosity=verbose, log_format=log_format)
 
 
 @cli.command()
@@ -214,35 +235,112 @@ def plugins(as_json: bool) -> None:
         sys.exit(ExitCode.CONFIG_ERROR)
 
 
+def _failing(result, fail_on: Severity) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """Findings at or above ``fail_on`` that count: a suppressed finding fails nothing."""
+    from reconcile.store import is_suppressed
+
+    return [f for f in result.at_or_above(fail_on) if not is_suppressed(f)]
+
+
 def _finish(result, fail_on: Severity, quiet: bool) -> int:  # type: ignore[no-untyped-def]
     from reconcile.report import terminal_summary
 
     if not quiet:
         terminal_summary(result, console=_console())
-    failing = result.at_or_above(fail_on)
-    return ExitCode.FINDINGS if failing else ExitCode.OK
+    return ExitCode.FINDINGS if _failing(result, fail_on) else ExitCode.OK
 
 
-def _run_or_exit(config, as_of, persist, reports, quiet, full_refresh=False):  # type: ignore[no-untyped-def]
+_STAGES = ("extract", "normalise", "match", "rules", "persist", "report")
+
+
+@contextmanager
+def _progress(enabled: bool, console: Console | None = None) -> Iterator[Callable[[str], None] | None]:
+    """A progress bar of the run's stages on a terminal; nothing under cron, in a pipe or with --quiet."""
+    console = console or _error_console()
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=len(_STAGES))
+
+        def step(stage: str) -> None:
+            done = _STAGES.index(stage) if stage in _STAGES else 0
+            bar.update(task, description=stage, completed=done)
+
+        yield step
+
+
+def _attempt_run(  # type: ignore[no-untyped-def]
+    config, as_of, persist, reports, quiet, full_refresh=False, progress=None
+) -> tuple[Any, int, str]:
+    """Run once: (result or None, exit code, outcome), printing any error."""
     from reconcile.pipeline import run
+    from reconcile.store import StoreLockedError
 
     err = _error_console()
     try:
-        return run(config, as_of=as_of, persist=persist, write_reports=reports, full_refresh=full_refresh)
+        result = run(config, as_of=as_of, persist=persist, write_reports=reports, full_refresh=full_refresh,
+                     progress=progress)
     except ConfigError as exc:
         _print_config_error(exc)
-        sys.exit(ExitCode.CONFIG_ERROR)
+        return None, ExitCode.CONFIG_ERROR, "config_error"
+    except StoreLockedError as exc:
+        err.print(f"[bold red]locked:[/] {escape(str(exc))}")
+        log.warning("%s", exc, extra={"holder_run_id": exc.holder.run_id, "holder_host": exc.holder.host,
+                                     "holder_pid": exc.holder.pid})
+        return None, ExitCode.LOCKED, "locked"
     except RunError as exc:
         err.print(f"[bold red]run failed:[/] {escape(str(exc))}")
-        result = getattr(exc, "result", None)
-        if result is not None and not quiet:
+        log.error("run failed: %s", exc)
+        partial = getattr(exc, "result", None)
+        if partial is not None and not quiet:
             from reconcile.report import health_table
 
-            err.print(health_table(result))
-        sys.exit(ExitCode.RUN_ERROR)
+            err.print(health_table(partial))
+        return partial, ExitCode.RUN_ERROR, "failed"
     except ReconcileError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        sys.exit(ExitCode.RUN_ERROR)
+        log.error("run failed: %s", exc)
+        return None, ExitCode.RUN_ERROR, "failed"
+    return result, ExitCode.OK, "succeeded"
+
+
+def _run_or_exit(config, as_of, persist, reports, quiet, full_refresh=False):  # type: ignore[no-untyped-def]
+    result, code, _ = _attempt_run(config, as_of, persist, reports, quiet, full_refresh)
+    if code != ExitCode.OK:
+        sys.exit(code)
+    return result
+
+
+def _write_metrics_file(path: Path, config, result, code: int, outcome: str) -> None:  # type: ignore[no-untyped-def]
+    """The Prometheus metrics of this attempt; a metrics problem is reported, never fatal."""
+    from reconcile.metrics import MetricsContext, render_metrics, write_metrics
+
+    context = MetricsContext(exit_code=int(code), outcome=outcome)
+    if config is not None:
+        try:
+            from reconcile.pipeline import _store_url
+            from reconcile.store import Store
+
+            with Store(_store_url(config), lock_timeout=config.store.lock_timeout) as store:
+                view = store.overview()
+            context.open_findings = view.open_findings
+            context.unverified = view.unverified
+            context.suppressed = view.suppressed
+            if view.last_success is not None:
+                context.last_success = view.last_success.finished_at
+        except Exception as exc:  # the store may be what failed; the metrics still say so
+            log.warning("metrics: could not read the store: %s", exc)
+    try:
+        write_metrics(path, render_metrics(result, context))
+    except OSError as exc:
+        _error_console().print(f"[bold red]metrics:[/] cannot write {escape(str(path))}: {escape(str(exc))}")
+        log.error("metrics: cannot write %s: %s", path, exc)
 
 
 @cli.command("run")
@@ -250,18 +348,43 @@ def _run_or_exit(config, as_of, persist, reports, quiet, full_refresh=False):  #
               help="The configuration file (reconcile.yaml).")
 @click.option("--as-of", help="Reference time (ISO 8601); default: the config's as_of, else now.")
 @click.option("--fail-on", type=click.Choice(_SEVERITIES), default="low", show_default=True,
-              help="Exit 1 when a finding of this severity or above exists.")
+              help="Exit 1 when an unsuppressed finding of this severity or above exists.")
 @click.option("--no-store", is_flag=True, help="Do not remember findings (no lifecycle).")
 @click.option("--no-reports", is_flag=True, help="Do not write the configured reports.")
 @click.option("--full-refresh", is_flag=True,
               help="Read incremental streams in full, ignoring their cursors, and rebuild their snapshots.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--metrics-file", type=click.Path(path_type=Path),
+              help="Write the run's metrics here in the Prometheus text format (atomically).")
+@click.option("--log-format", type=click.Choice(LOG_FORMATS),
+              help="Log lines as text or JSON (default: the one given before 'run', else text).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (no summary, no progress bar).")
 def run_command(config_path: Path, as_of: str | None, fail_on: str, no_store: bool,
-                no_reports: bool, full_refresh: bool, quiet: bool) -> None:
-    """Run the whole flow on a configuration: extract, match, rules, store, reports."""
-    config = _load_or_exit(config_path)
-    result = _run_or_exit(config, _parse_as_of(as_of), not no_store, not no_reports, quiet, full_refresh)
-    sys.exit(_finish(result, Severity(fail_on), quiet))
+                no_reports: bool, full_refresh: bool, metrics_file: Path | None, log_format: str | None,
+                quiet: bool) -> None:
+    """Run the whole flow on a configuration: extract, match, rules, store, reports.
+
+    Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
+    2 configuration error, 3 a source or the run failed, 4 another run holds
+    the store's lock.
+    """
+    if log_format is not None:
+        _configure_logging(log_format=log_format)
+    try:
+        config = _load_or_exit(config_path)
+    except SystemExit as stop:
+        if metrics_file is not None:
+            _write_metrics_file(metrics_file, None, None, ExitCode.CONFIG_ERROR, "config_error")
+        raise stop
+    with _progress(not quiet) as progress:
+        result, code, outcome = _attempt_run(
+            config, _parse_as_of(as_of), not no_store, not no_reports, quiet, full_refresh, progress
+        )
+    if code == ExitCode.OK:
+        code = _finish(result, Severity(fail_on), quiet)
+        outcome = "findings" if code == ExitCode.FINDINGS else "succeeded"
+    if metrics_file is not None:
+        _write_metrics_file(metrics_file, config if not no_store else None, result, code, outcome)
+    sys.exit(code)
 
 
 @cli.command()
@@ -291,6 +414,338 @@ def demo(size: int, seed: int, directory: Path) -> None:
         out.print(f"Report ({fmt}): {path}")
     out.print(f"Run it again: reconcile run -c {config_path}")
     sys.exit(ExitCode.OK)
+
+
+# ---------------------------------------------------------------------- the store's commands
+
+
+def _store_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    function = click.option("--url", help="The store's SQLAlchemy URL, instead of a configuration's store.")(function)
+    return click.option(
+        "-c", "--config", "config_path", type=click.Path(path_type=Path),
+        help="The configuration whose store: to use (default: ./reconcile.yaml).",
+    )(function)
+
+
+def _store_target(config_path: Path | None, url: str | None) -> tuple[str, Any]:
+    """The store's URL and the configuration it came from (None with --url)."""
+    if config_path is not None and url:
+        raise click.UsageError("give either -c/--config or --url, not both")
+    if url:
+        return url, None
+    path = config_path or Path("reconcile.yaml")
+    if config_path is None and not path.exists():
+        raise click.UsageError("which store? give -c reconcile.yaml or --url sqlite:///reconcile.db")
+    config = _load_or_exit(path)
+    from reconcile.pipeline import _store_url
+
+    return _store_url(config), config
+
+
+def _store_failed(exc: Exception) -> None:
+    _error_console().print(f"[bold red]store error:[/] {escape(str(exc))}")
+    sys.exit(ExitCode.RUN_ERROR)
+
+
+@contextmanager
+def _open_store(config_path: Path | None, url: str | None) -> Iterator[tuple[Any, Any]]:
+    from reconcile.errors import StoreError
+    from reconcile.store import DEFAULT_LOCK_TIMEOUT, Store
+
+    target, config = _store_target(config_path, url)
+    try:
+        store = Store(target, lock_timeout=config.store.lock_timeout if config is not None else DEFAULT_LOCK_TIMEOUT)
+    except StoreError as exc:
+        _store_failed(exc)
+    try:
+        yield store, config
+    except StoreError as exc:
+        _store_failed(exc)
+    finally:
+        store.close()
+
+
+def _when(value: dt.datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@cli.command("report")
+@_store_options
+@click.option("--run", "run_id", type=int, help="The run to report (default: the latest finished run).")
+@click.option("--format", "formats",
+              help="Comma-separated formats: json, csv, html, junit (default: the configuration's, else json,html).")
+@click.option("--dir", "directory", type=click.Path(path_type=Path),
+              help="Where to write (default: the configuration's reports.dir, else ./reports).")
+def report_command(config_path: Path | None, url: str | None, run_id: int | None, formats: str | None,
+                   directory: Path | None) -> None:
+    """Render a past run's reports again from the store, as that run saw its findings."""
+    from reconcile.report import FORMATS, write_reports
+
+    wanted = [f.strip() for f in formats.split(",") if f.strip()] if formats else None
+    unknown = [f for f in wanted or [] if f not in FORMATS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown format {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(FORMATS))}",
+            param_hint="--format",
+        )
+    with _open_store(config_path, url) as (store, config):
+        if run_id is None:
+            finished = [r for r in store.runs() if r.status != "running"]
+            if not finished:
+                _store_failed(ValueError(f"the store {store.url} has no finished run to report"))
+            run_id = finished[-1].id
+        result = store.run_result(run_id)
+        if wanted is None:
+            wanted = list(config.reports.formats) if config is not None else ["json", "html"]
+        if directory is None:
+            directory = config.resolve_path(config.reports.dir) if config is not None else Path("reports")
+        stories = store.stories_for(result) if "html" in wanted else []
+        written = write_reports(
+            result, directory, formats=wanted, stories=stories,
+            junit_min_severity=config.reports.junit_min_severity if config is not None else Severity.low,
+        )
+    out = _console()
+    out.print(f"Run {run_id} ({escape(result.status)}, as of {_when(result.as_of)}): "
+              f"{len(result.findings)} finding(s), {len(result.resolved)} resolved")
+    for fmt, path in written.items():
+        out.print(f"Report ({fmt}): {escape(str(path))}")
+
+
+@cli.command("entity")
+@click.argument("entity_id")
+@_store_options
+@click.option("--run", "run_id", type=int, help="Tell the story as it stood after this run.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def entity_command(entity_id: str, config_path: Path | None, url: str | None, run_id: int | None,
+                   as_json: bool) -> None:
+    """One customer's whole story: every finding on one timeline, and its records in each system.
+
+    ENTITY_ID is an entity id from a report (such as E1a2b3c4d5e6f) or the
+    id of one of its records, source:record_type:key.
+    """
+    with _open_store(config_path, url) as (store, _):
+        story = store.entity_story(entity_id, up_to_run=run_id)
+    if as_json:
+        click.echo(story.model_dump_json(indent=2))
+        return
+    out = _console()
+    if not story:
+        _error_console().print(
+            f"The store has no finding about {escape(entity_id)!s}. Give an entity id from a report "
+            f"(such as E1a2b3c4d5e6f) or a record id source:record_type:key."
+        )
+        return
+    _print_story(out, story)
+
+
+def _print_story(out: Console, story: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    systems = sorted(story.systems)
+    out.print(Text(f"Customer {story.entity_id}: {len(story.findings)} finding(s) across "
+                   f"{', '.join(systems) or 'no system'}", style="bold"))
+    numbers = {f.fingerprint: i for i, f in enumerate(story.findings, start=1)}
+    table = Table(title="Findings", title_justify="left")
+    for name in ("#", "Severity", "Status", "Owner", "Kind", "Story"):
+        table.add_column(name, overflow="fold")
+    table.add_column("Fingerprint", no_wrap=True)  # copied into 'reconcile suppress': never broken
+    for finding in story.findings:
+        status = finding.status.value if finding.status else "untracked"
+        if finding.suppression is not None:
+            status += f" (suppressed by {finding.suppression.author}: {finding.suppression.reason})"
+        if finding.unverified is not None:
+            status += f" (unverified: {finding.unverified.reason})"
+        table.add_row(str(numbers[finding.fingerprint]), finding.severity.value, Text(status),
+                      Text(finding.owner), Text(finding.kind), Text(finding.story), finding.fingerprint)
+    out.print(table)
+    timeline = Table(title="Timeline", title_justify="left")
+    for name in ("When", "Run", "Finding", "Event", "Why"):
+        timeline.add_column(name, overflow="fold")
+    for event in story.timeline:
+        timeline.add_row(_when(event.at), "—" if event.run_id is None else str(event.run_id),
+                         f"#{numbers.get(event.fingerprint, '?')} {event.kind}", event.event, Text(event.reason))
+    out.print(timeline)
+    records = Table(title="Records in each system", title_justify="left")
+    for name in ("System", "Record", "Key", "Role", "Fields", "Findings"):
+        records.add_column(name, overflow="fold")
+    for record in story.records:
+        fields = record.snapshot if record.snapshot is not None else record.fields
+        shown = ", ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
+        records.add_row(Text(record.source), Text(record.record_type), Text(record.key), Text(", ".join(record.roles)),
+                        Text(shown), " ".join(f"#{numbers[fp]}" for fp in record.findings if fp in numbers))
+    out.print(records)
+
+
+def _parse_until(value: str | None) -> dt.datetime | dt.date | None:
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        parsed = _parse_as_of(text)
+    except click.BadParameter:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO date or datetime, e.g. 2026-12-31 or 2026-12-31T18:00:00Z",
+            param_hint="--until",
+        ) from None
+    return parsed
+
+
+def _default_author() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container without one): make the user say who
+        return ""
+
+
+@cli.command("suppress")
+@click.argument("fingerprint")
+@click.option("--reason", required=True, help="Why the finding needs no action (shown next to it).")
+@click.option("--until", "until", help="When the suppression lapses: an ISO date (through that day, UTC) or "
+                                        "datetime. Default: until lifted with 'reconcile unsuppress'.")
+@click.option("--author", help="Who decides (default: your login name).")
+@_store_options
+def suppress_command(fingerprint: str, reason: str, until: str | None, author: str | None,
+                     config_path: Path | None, url: str | None) -> None:
+    """Suppress a finding: it keeps its status but is flagged, not notified, and fails no run."""
+    end = _parse_until(until)
+    who = author or _default_author()
+    if not who:
+        raise click.UsageError("no login name to record as the author: give --author")
+    with _open_store(config_path, url) as (store, _):
+        sup = store.suppress(fingerprint, reason, who, until=end)
+    lapse = f" until {_when(sup.until)}" if sup.until else " until lifted"
+    _console().print(f"Suppressed {escape(fingerprint)}{lapse} (by {escape(sup.author)}): {escape(sup.reason)}")
+
+
+@cli.command("unsuppress")
+@click.argument("fingerprint")
+@_store_options
+def unsuppress_command(fingerprint: str, config_path: Path | None, url: str | None) -> None:
+    """Lift a finding's suppression."""
+    with _open_store(config_path, url) as (store, _):
+        lifted = store.unsuppress(fingerprint)
+    if lifted:
+        _console().print(f"Lifted the suppression of {escape(fingerprint)}.")
+    else:
+        _error_console().print(f"{escape(fingerprint)} was not suppressed.")
+
+
+@cli.command("suppressions")
+@_store_options
+@click.option("--active", "active_only", is_flag=True, help="Only suppressions in force (not lapsed).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def suppressions_command(config_path: Path | None, url: str | None, active_only: bool, as_json: bool) -> None:
+    """List suppressions, newest first, with their findings."""
+    with _open_store(config_path, url) as (store, _):
+        listed = store.suppressions(include_lapsed=not active_only)
+        findings = {sup.fingerprint: store.finding(sup.fingerprint) for sup in listed}
+    now = dt.datetime.now(dt.UTC)
+    if as_json:
+        rows = []
+        for sup in listed:
+            finding = findings[sup.fingerprint]
+            rows.append({
+                **sup.model_dump(mode="json"), "active": sup.active_at(now),
+                "status": finding.status.value if finding and finding.status else None,
+                "severity": finding.severity.value if finding else None,
+                "owner": finding.owner if finding else None,
+                "story": finding.story if finding else None,
+            })
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"Suppressions ({len(listed)})", title_justify="left")
+    table.add_column("Fingerprint", no_wrap=True)  # copied into commands: never broken
+    for name in ("In force", "Until", "Author", "Reason", "Finding"):
+        table.add_column(name, overflow="fold")
+    for sup in listed:
+        finding = findings[sup.fingerprint]
+        what = f"[{finding.severity.value}] {finding.status.value if finding.status else ''}: {finding.story}" \
+            if finding else ""
+        table.add_row(sup.fingerprint, "yes" if sup.active_at(now) else "lapsed", _when(sup.until),
+                      Text(sup.author), Text(sup.reason), Text(what))
+    _console().print(table)
+
+
+@cli.group("db")
+def db() -> None:
+    """The store's schema and run lock."""
+
+
+@db.command("upgrade")
+@_store_options
+def db_upgrade(config_path: Path | None, url: str | None) -> None:
+    """Bring the store's tables to this release's schema, keeping the data (back it up first)."""
+    from reconcile.errors import StoreError
+    from reconcile.store import upgrade_schema
+
+    target, _ = _store_target(config_path, url)
+    try:
+        before, after = upgrade_schema(target)
+    except StoreError as exc:
+        _store_failed(exc)
+    shown = _shown_url(target)
+    if before == after:
+        _console().print(f"The store {escape(shown)} is up to date (schema revision {after}).")
+    elif before is None:
+        _console().print(f"Created the store's tables in {escape(shown)} (schema revision {after}).")
+    else:
+        _console().print(f"Upgraded the store {escape(shown)} from schema revision {before} to {after}.")
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(the store)"
+
+
+@db.command("status")
+@_store_options
+def db_status(config_path: Path | None, url: str | None) -> None:
+    """The store's schema revision, unresolved findings, latest runs and lock holder."""
+    with _open_store(config_path, url) as (store, _):
+        view = store.overview()
+        shown = store.url
+    out = _console()
+    out.print(f"Store {escape(shown)}: schema revision {view.revision}")
+    out.print(f"Unresolved findings: {view.open_findings} ({view.suppressed} suppressed, "
+              f"{view.unverified} unverified)")
+    if view.last_run is not None:
+        out.print(f"Last run: {view.last_run.id} {view.last_run.status.value}, as of {_when(view.last_run.as_of)}")
+    if view.last_success is not None:
+        out.print(f"Last good run: {view.last_success.id}, finished {_when(view.last_success.finished_at)}")
+    out.print("Run lock: " + (escape(view.lock.describe()) if view.lock is not None else "free"))
+
+
+@db.command("unlock")
+@_store_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_unlock(config_path: Path | None, url: str | None, yes: bool) -> None:
+    """Release the run lock of a run that is known to be dead (it is marked failed)."""
+    with _open_store(config_path, url) as (store, _):
+        holder = store.lock_holder()
+        if holder is None:
+            _console().print("The run lock is free.")
+            return
+        if not yes:
+            click.confirm(f"Release the lock held by {holder.describe()}? Only do this when that run is dead",
+                          abort=True)
+        store.release_lock()
+    _console().print(f"Released the run lock held by run {holder.run_id}; it is marked failed.")
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ from reconcile.report._document import (
     ReportDocument,
     RunEntry,
     Summary,
+    SuppressionEntry,
+    UnverifiedEntry,
     build_document,
     json_schema,
 )
@@ -41,6 +43,8 @@ __all__ = [
     "ReportDocument",
     "RunEntry",
     "Summary",
+    "SuppressionEntry",
+    "UnverifiedEntry",
     "build_document",
     "health_table",
     "quarantine_table",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 from reconcile.findings import Finding
 from reconcile.report._document import age_days, sort_findings
@@ -30,6 +31,8 @@ CSV_COLUMNS = (
     "records",
     "detail_key",
     "detail",
+    "suppressed",
+    "suppression",
 )
 
 # A cell starting with one of these is a formula to Excel and LibreOffice; a
@@ -47,6 +50,7 @@ def _row(finding: Finding, result: RunResult) -> list[str]:
         r.rid + (f" ({r.role})" if r.role else "") for r in finding.records
     )
     age = age_days(finding, result.as_of)
+    sup = getattr(finding, "suppression", None)
     return [
         finding.fingerprint,
         _text(finding.status.value if finding.status else ""),
@@ -64,7 +68,16 @@ def _row(finding: Finding, result: RunResult) -> list[str]:
         _text(records),
         _text(finding.detail_key),
         _text(json.dumps(json_safe(finding.detail), ensure_ascii=False, sort_keys=True)),
+        "yes" if sup is not None else "",
+        _text(_suppression_text(sup)),
     ]
+
+
+def _suppression_text(sup: Any) -> str:
+    if sup is None:
+        return ""
+    until = f" until {utc_iso(sup.until)}" if sup.until is not None else ""
+    return f"by {sup.author}{until}: {sup.reason}"
 
 
 def render_csv(result: RunResult) -> str:

@@ -23,6 +23,8 @@ from reconcile.store._json import json_safe
 __all__ = [
     "SCHEMA_VERSION",
     "FindingEntry",
+    "SuppressionEntry",
+    "UnverifiedEntry",
     "HealthEntry",
     "QuarantineEntry",
     "RecordEntry",
@@ -56,6 +58,23 @@ class RecordEntry(_Model):
     fields: dict[str, Any] = Field(description="The fields that matter, as the system holds them")
 
 
+class SuppressionEntry(_Model):
+    """Why a finding is suppressed: it keeps its status but needs no action."""
+
+    reason: str
+    author: str
+    since: dt.datetime = Field(description="When it was suppressed (UTC)")
+    until: dt.datetime | None = Field(description="When the suppression lapses (UTC); null for good")
+
+
+class UnverifiedEntry(_Model):
+    """Why a finding could not be verified lately (a source it comes from was unhealthy)."""
+
+    run_id: int = Field(description="The latest run that could not verify it")
+    reason: str
+    since: dt.datetime = Field(description="As-of time of the first run in a row that could not verify it")
+
+
 class FindingEntry(_Model):
     """One finding."""
 
@@ -75,6 +94,12 @@ class FindingEntry(_Model):
     first_seen: dt.datetime | None
     last_seen: dt.datetime | None
     age_days: int | None = Field(description="Whole days from first_seen to the run's as_of")
+    suppression: SuppressionEntry | None = Field(
+        default=None, description="Set when a person suppressed the finding (it then fails no run)"
+    )
+    unverified: UnverifiedEntry | None = Field(
+        default=None, description="Set while a source the finding comes from was unhealthy"
+    )
 
 
 class RunEntry(_Model):
@@ -102,6 +127,7 @@ class Summary(_Model):
     by_kind: dict[str, int]
     by_owner: dict[str, int]
     by_rule: dict[str, int]
+    suppressed: int = Field(default=0, description="Findings suppressed by a person (counted in findings)")
 
 
 class HealthEntry(_Model):
@@ -183,6 +209,21 @@ def age_days(finding: Finding, as_of: dt.datetime) -> int | None:
     return max((now - first).days, 0)
 
 
+def _suppression(finding: Finding) -> SuppressionEntry | None:
+    sup = getattr(finding, "suppression", None)
+    if sup is None:
+        return None
+    return SuppressionEntry(reason=sup.reason, author=sup.author, since=_utc(sup.created_at),  # type: ignore[arg-type]
+                            until=_utc(sup.until))
+
+
+def _unverified(finding: Finding) -> UnverifiedEntry | None:
+    flag = getattr(finding, "unverified", None)
+    if flag is None:
+        return None
+    return UnverifiedEntry(run_id=flag.run_id, reason=flag.reason, since=_utc(flag.since))  # type: ignore[arg-type]
+
+
 def finding_entry(finding: Finding, as_of: dt.datetime) -> FindingEntry:
     return FindingEntry(
         fingerprint=finding.fingerprint,
@@ -201,6 +242,8 @@ def finding_entry(finding: Finding, as_of: dt.datetime) -> FindingEntry:
         first_seen=_utc(finding.first_seen),
         last_seen=_utc(finding.last_seen),
         age_days=age_days(finding, as_of),
+        suppression=_suppression(finding),
+        unverified=_unverified(finding),
     )
 
 
@@ -226,6 +269,7 @@ def summary(result: RunResult) -> Summary:
         by_kind=count([f.kind for f in findings]),
         by_owner=count([f.owner for f in findings]),
         by_rule=count([f.rule_id for f in findings]),
+        suppressed=sum(1 for f in findings if getattr(f, "suppression", None) is not None),
     )
 
 

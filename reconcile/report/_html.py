@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -22,6 +22,7 @@ from reconcile.findings import Finding, RecordRef, Severity
 from reconcile.report._document import age_days, sort_findings, summary
 from reconcile.results import RunResult
 from reconcile.store._json import json_safe
+from reconcile.store._story import EntityStory
 
 __all__ = ["render_html"]
 
@@ -135,15 +136,48 @@ def _environment() -> Environment:
     return env
 
 
-def render_html(result: RunResult) -> str:
-    """The HTML page of a run."""
+def _story_view(story: EntityStory) -> dict[str, Any]:
+    """A customer's story laid out for the page: the timeline and the records per system."""
+    numbers = {f.fingerprint: i for i, f in enumerate(story.findings, start=1)}
+    systems = []
+    for system, records in story.systems.items():
+        rows = []
+        for record in records:
+            fields = record.snapshot if record.snapshot is not None else record.fields
+            shown = [(name, _show(value)) for name, value in fields.items() if json_safe(value) not in (None, "")]
+            rows.append({
+                "record": record.record_type, "key": record.key, "roles": ", ".join(record.roles),
+                "fields": shown, "from_snapshot": record.snapshot is not None,
+                "findings": [numbers[fp] for fp in record.findings if fp in numbers],
+            })
+        systems.append({"system": system, "rows": rows})
+    return {
+        "entity_id": story.entity_id,
+        "findings": [(numbers[f.fingerprint], f) for f in story.findings],
+        "timeline": [(e, numbers.get(e.fingerprint)) for e in story.timeline],
+        "systems": systems,
+    }
+
+
+def render_html(result: RunResult, *, stories: Sequence[EntityStory] = ()) -> str:
+    """The HTML page of a run.
+
+    Args:
+        result: The run.
+        stories: Customers' whole stories (``Store.stories_for(result)``),
+            shown in their own section and linked from their findings.
+    """
     counts = summary(result)
     quarantine_by_stream: dict[tuple[str, str], int] = {}
     for row in result.quarantine:
         key = (row.source, row.stream)
         quarantine_by_stream[key] = quarantine_by_stream.get(key, 0) + 1
+    views = [_story_view(story) for story in stories if story.findings]
+    story_anchor = {view["entity_id"]: f"story-{i}" for i, view in enumerate(views, start=1)}
     template = _environment().get_template("report.html.j2")
     return template.render(
+        stories=views,
+        story_anchor=story_anchor,
         result=result,
         summary=counts,
         severities=list(reversed(Severity)),

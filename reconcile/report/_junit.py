@@ -40,6 +40,13 @@ def _finding_case(suite: ET.Element, finding: Finding) -> None:
         role = f" [{record.role}]" if record.role else ""
         lines.append(f"  {record.rid}{role}: {fields}")
     lines.append(f"fingerprint: {finding.fingerprint}")
+    sup = getattr(finding, "suppression", None)
+    if sup is not None:
+        # A suppressed finding is a decision, not a failure: CI shows it as skipped.
+        until = f" until {utc_iso(sup.until)}" if sup.until is not None else ""
+        skipped = ET.SubElement(case, "skipped", message=_clean(f"suppressed by {sup.author}{until}: {sup.reason}"))
+        skipped.text = _clean("\n".join([finding.story, "", *lines]))
+        return
     failure = ET.SubElement(
         case, "failure", message=_clean(finding.story), type=_clean(finding.severity.value)
     )
@@ -63,7 +70,7 @@ def _source_case(suite: ET.Element, health: SourceHealth) -> None:
 
 def render_junit(result: RunResult, min_severity: Severity = Severity.low) -> bytes:
     """JUnit XML: a test per source (failed if unhealthy) and a failed test per
-    finding at or above ``min_severity``."""
+    finding at or above ``min_severity`` (a skipped one when the finding is suppressed)."""
     floor = Severity(min_severity)
     findings = sorted(
         (f for f in result.findings if f.severity >= floor),
@@ -85,20 +92,23 @@ def render_junit(result: RunResult, min_severity: Severity = Severity.low) -> by
     for finding in findings:
         _finding_case(checks, finding)
 
-    total_tests = total_failures = 0
+    total_tests = total_failures = total_skipped = 0
     for suite in (sources, checks):
         cases = suite.findall("testcase")
         failures = sum(1 for c in cases if c.find("failure") is not None)
+        skipped = sum(1 for c in cases if c.find("skipped") is not None)
         suite.set("tests", str(len(cases)))
         suite.set("failures", str(failures))
         suite.set("errors", "0")
-        suite.set("skipped", "0")
+        suite.set("skipped", str(skipped))
         total_tests += len(cases)
         total_failures += failures
+        total_skipped += skipped
     sources.set("time", f"{sum(h.duration_s for h in result.health):.3f}")
     checks.set("time", "0")
     root.set("tests", str(total_tests))
     root.set("failures", str(total_failures))
     root.set("errors", "0")
+    root.set("skipped", str(total_skipped))
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

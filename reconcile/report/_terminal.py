@@ -80,13 +80,17 @@ def _example(finding: Finding) -> Text:
     line.append(finding.owner, style="bold")
     line.append(f" · {finding.kind}: ", style="dim")
     line.append(finding.story)
+    sup = getattr(finding, "suppression", None)
+    if sup is not None:
+        line.append(f" [suppressed by {sup.author}: {sup.reason}]", style="dim")
     return line
 
 
 def _examples(findings: list[Finding], limit: int) -> list[Finding]:
     ordered = sorted(
         findings,
-        key=lambda f: (_STATUS_ORDER.get(f.status, 2), -f.severity.rank, f.owner, f.kind, f.fingerprint),
+        key=lambda f: (getattr(f, "suppression", None) is not None, _STATUS_ORDER.get(f.status, 2),
+                       -f.severity.rank, f.owner, f.kind, f.fingerprint),
     )
     # One per kind first, so a few lines show the variety, then the rest.
     chosen: list[Finding] = []
@@ -148,6 +152,8 @@ def terminal_summary(result: RunResult, console: Console | None = None, *, examp
     if parts:
         line.append(" (" + ", ".join(parts) + ")")
     line.append(f"; {counts.resolved:,} resolved; {counts.quarantined:,} rows quarantined")
+    if counts.suppressed:
+        line.append(f"; {counts.suppressed:,} suppressed")
     if result.entities:
         line.append(f"; {result.entities:,} customers matched")
     console.print(line)

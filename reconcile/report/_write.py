@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from reconcile.findings import Severity
@@ -13,8 +13,9 @@ from reconcile.report._document import build_document
 from reconcile.report._html import render_html
 from reconcile.report._junit import render_junit
 from reconcile.results import RunResult
+from reconcile.store._story import EntityStory
 
-__all__ = ["FORMATS", "report_stem", "write_reports"]
+__all__ = ["FORMATS", "report_stem", "write_atomically", "write_reports"]
 
 #: Report formats and their file suffixes.
 FORMATS = {"json": ".json", "csv": ".csv", "html": ".html", "junit": ".junit.xml"}
@@ -25,7 +26,8 @@ def report_stem(result: RunResult) -> str:
     return f"run-{result.run_id}" if result.run_id is not None else "report"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old file or the new, never half."""
     # A reader (a web server, a mail job) never sees half a report.
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -44,6 +46,7 @@ def write_reports(
     formats: Iterable[str] = ("json", "html"),
     *,
     junit_min_severity: Severity | str = Severity.low,
+    stories: Sequence[EntityStory] = (),
 ) -> dict[str, Path]:
     """Write a run's reports into ``directory`` (created if needed).
 
@@ -58,6 +61,7 @@ def write_reports(
             finding), ``html`` (one self-contained page), ``junit`` (JUnit XML
             for CI).
         junit_min_severity: Findings at or above it are failed tests in JUnit XML.
+        stories: Customers' whole stories for the HTML page (``Store.stories_for(result)``).
 
     Returns:
         The path written for each format, in the order asked.
@@ -76,7 +80,7 @@ def write_reports(
         "json": lambda: (build_document(result).model_dump_json(indent=2) + "\n").encode("utf-8"),
         # With a byte-order mark, Excel opens the file as UTF-8 (names with accents intact).
         "csv": lambda: render_csv(result).encode("utf-8-sig"),
-        "html": lambda: render_html(result).encode("utf-8"),
+        "html": lambda: render_html(result, stories=stories).encode("utf-8"),
         "junit": lambda: render_junit(result, Severity(junit_min_severity)),
     }
     out_dir = Path(directory)
@@ -85,6 +89,6 @@ def write_reports(
     written: dict[str, Path] = {}
     for fmt in wanted:
         path = out_dir / f"{stem}{FORMATS[fmt]}"
-        _write_atomically(path, renderers[fmt]())
+        write_atomically(path, renderers[fmt]())
         written[fmt] = path
     return written

@@ -32,15 +32,20 @@ __all__ = [
     "metadata",
     "quarantine",
     "run_findings",
+    "run_lock",
     "runs",
     "snapshots",
     "source_health",
     "store_meta",
+    "suppressions",
+    "unverified",
 ]
 
-#: Version of the table layout below; stored in ``store_meta`` so that a later
-#: release (and its migrations) knows what a store was created with.
-SCHEMA_VERSION = 1
+#: Version of the table layout below; stored in ``store_meta`` (an older
+#: release refuses a store whose version is newer than its own). It is the
+#: number of the Alembic revision that creates this layout
+#: (``reconcile/store/migrations/versions/000N_*.py``): change both together.
+SCHEMA_VERSION = 3
 
 # Lengths of keyed text columns, shared with the store's input checks.
 NAME_LEN = 200  # source, stream, rule id, owner, kind
@@ -231,4 +236,49 @@ artifacts = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# One run at a time per store: the run holding this single row (name "run").
+# Taken by begin_run, given back by finish_run / fail_run in the run's own
+# transaction; a holder whose heartbeat is older than the store's lock
+# timeout (or whose process is gone from this host) is taken over.
+run_lock = sa.Table(
+    "run_lock",
+    metadata,
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("holder", sa.String(FINGERPRINT_LEN), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("boot_id", sa.String(64), nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# A person's decision that a finding needs no action (for now): it keeps its
+# lifecycle but is flagged and does not fail a run.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column(
+        "fingerprint", sa.String(FINGERPRINT_LEN), sa.ForeignKey("findings.fingerprint"), primary_key=True
+    ),
+    sa.Column("reason", LongText, nullable=False),
+    sa.Column("author", sa.String(NAME_LEN), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("until", UTCDateTime),
+)
+
+# Unresolved findings a failed run could not check, because a source they
+# come from was unhealthy; the next good run deletes every row.
+unverified = sa.Table(
+    "unverified",
+    metadata,
+    sa.Column(
+        "fingerprint", sa.String(FINGERPRINT_LEN), sa.ForeignKey("findings.fingerprint"), primary_key=True
+    ),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("reason", LongText, nullable=False),
+    sa.Column("since", UTCDateTime, nullable=False),
 )

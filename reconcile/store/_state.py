@@ -55,7 +55,8 @@ def decode_cursor(data: dict[str, Any] | None) -> Any:
     """The value :func:`encode_cursor` stored (None for no cursor)."""
     if data is None:
         return None
-    kind, value = data.get("type"), data.get("value")
+    kind: Any = data.get("type")
+    value: Any = data.get("value")
     if kind == "datetime":
         return dt.datetime.fromisoformat(value)
     if kind == "date":

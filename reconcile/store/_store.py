@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import threading
+import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -16,15 +19,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from reconcile._pause import pause_point
 from reconcile.errors import StoreError
 from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
 from reconcile.results import QuarantinedRow, RunResult, SourceHealth
+from reconcile.store import _migrate
 from reconcile.store import _schema as s
-from reconcile.store._config import StoreConfig
+from reconcile.store._config import DEFAULT_LOCK_TIMEOUT, StoreConfig
 from reconcile.store._json import json_safe
+from reconcile.store._lock import LockInfo, StoreLockedError, boot_id, host_name, process_gone
 from reconcile.store._state import StateChanges, StreamKey, decode_cursor, encode_cursor, key_hash
+from reconcile.store._story import EntityStory, build_story
+from reconcile.store._tracked import Suppression, TrackedFinding, Unverified
 
-__all__ = ["HistoryEntry", "RunRecord", "RunStatus", "Store"]
+__all__ = ["HistoryEntry", "RunRecord", "RunStatus", "Store", "StoreOverview", "upgrade_schema"]
 
 log = logging.getLogger("reconcile.store")
 
@@ -33,6 +41,9 @@ ACTIVE = (FindingStatus.new, FindingStatus.open, FindingStatus.reopened)
 
 # Rows per IN (...) list: well under every backend's limit on bound parameters.
 _CHUNK = 500
+
+#: The single row of the run_lock table.
+_LOCK_NAME = "run"
 
 
 class RunStatus(StrEnum):
@@ -95,6 +106,30 @@ class HistoryEntry(BaseModel):
     at: dt.datetime
 
 
+class StoreOverview(BaseModel):
+    """The state of a store at a glance (``reconcile db status``, the metrics file).
+
+    Attributes:
+        revision: The schema revision.
+        open_findings: Unresolved findings.
+        suppressed: Unresolved findings with a suppression in force now.
+        unverified: Unresolved findings flagged unverified.
+        last_run: The latest run (None in a new store).
+        last_success: The latest succeeded run.
+        lock: Who holds the run lock (None when no run is running).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    revision: str
+    open_findings: int
+    suppressed: int
+    unverified: int
+    last_run: RunRecord | None = None
+    last_success: RunRecord | None = None
+    lock: LockInfo | None = None
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
@@ -152,8 +187,17 @@ def _content(finding: Finding) -> dict[str, Any]:
     }
 
 
-def _finding_from_row(row: Any) -> Finding:
-    return Finding(
+def _suppression_from_row(row: Any) -> Suppression:
+    return Suppression(
+        fingerprint=row.fingerprint, reason=row.reason, author=row.author,
+        created_at=row.created_at, until=row.until,
+    )
+
+
+def _finding_from_row(
+    row: Any, suppression: Suppression | None = None, unverified: Unverified | None = None
+) -> TrackedFinding:
+    return TrackedFinding(
         rule_id=row.rule_id,
         kind=row.kind,
         severity=Severity(row.severity),
@@ -168,7 +212,27 @@ def _finding_from_row(row: Any) -> Finding:
         status=FindingStatus(row.status),
         first_seen=row.first_seen,
         last_seen=row.last_seen,
+        suppression=suppression,
+        unverified=unverified,
     )
+
+
+def _sources_of(subject: Any, records: Any) -> set[str]:
+    """The systems a finding's records come from (its subject's included), from stored JSON."""
+    sources = {str((subject or {}).get("source"))}
+    sources.update(str(r.get("source")) for r in records or [] if isinstance(r, Mapping))
+    return sources
+
+
+def _suppression_end(until: dt.datetime | dt.date | None) -> dt.datetime | None:
+    """When a suppression lapses: a date means the end of that day (UTC)."""
+    if until is None:
+        return None
+    if isinstance(until, dt.datetime):
+        return _utc(until)
+    if isinstance(until, dt.date):
+        return dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    raise StoreError(f"until must be a date or a datetime, not {type(until).__name__}: {until!r}")
 
 
 def _run_from_row(row: Any) -> RunRecord:
@@ -211,21 +275,114 @@ def _install_sqlite_transactions(engine: sa.Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _parse_url(url: str | sa.URL) -> sa.URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise StoreError(f"{url!r} is not a database URL; write e.g. sqlite:///reconcile.db") from None
+
+
+def _shown(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _create_engine(url: sa.URL, echo: bool) -> sa.Engine:
+    options: dict[str, Any] = {
+        "echo": echo,
+        "json_serializer": lambda value: json.dumps(value, allow_nan=False, ensure_ascii=False),
+    }
+    sqlite = url.get_backend_name() == "sqlite"
+    if sqlite:
+        options["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        if _is_memory_sqlite(url):
+            # One connection shared by every use, else each would see a new empty database.
+            options["poolclass"] = StaticPool
+    else:
+        options["pool_pre_ping"] = True
+    try:
+        engine = sa.create_engine(url, **options)
+    except NoSuchModuleError as exc:
+        raise StoreError(f"no database driver for {url.drivername!r} in {_shown(url)}: {exc}") from None
+    except ModuleNotFoundError as exc:
+        backend = url.get_backend_name()
+        extra = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}.get(backend)
+        hint = f"; install it with: pip install 'reconcile-engine[{extra}]'" if extra else ""
+        raise StoreError(f"the driver for {_shown(url)} is missing ({exc.name}){hint}") from None
+    if sqlite:
+        _install_sqlite_transactions(engine)
+    return engine
+
+
+@contextmanager
+def _store_errors(url: sa.URL, action: str) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise StoreError(f"{action} failed in the store {_shown(url)}: {cause[0] if cause else exc!r}") from exc
+
+
+def upgrade_schema(url: str | sa.URL, *, echo: bool = False) -> tuple[str | None, str]:
+    """Bring a store's tables to this release's schema (``reconcile db upgrade``).
+
+    An empty database gets every table; a store at an older revision is
+    migrated in place, keeping its data. Back the store up first.
+
+    Args:
+        url: The store's SQLAlchemy URL.
+        echo: Log every SQL statement.
+
+    Returns:
+        The revision before (None for an empty database) and after.
+
+    Raises:
+        StoreError: the store is newer than this release, or a migration failed.
+    """
+    parsed = _parse_url(url)
+    engine = _create_engine(parsed, echo)
+    try:
+        with _store_errors(parsed, "reading the schema revision"), engine.connect() as conn:
+            before = _migrate.current_revision(conn)
+        if before is not None and before not in _migrate.REVISIONS:
+            raise StoreError(_newer_message(parsed, before))
+        if before == _migrate.HEAD:
+            return before, before
+        with _store_errors(parsed, f"upgrading the schema from {before or 'nothing'} to {_migrate.HEAD}"):
+            before, after = _migrate.upgrade(engine)
+        log.info("store %s upgraded from %s to %s", _shown(parsed), before or "nothing", after)
+        return before, after or _migrate.HEAD
+    finally:
+        engine.dispose()
+
+
+def _newer_message(url: sa.URL, revision: str) -> str:
+    return (
+        f"the store {_shown(url)} has schema revision {revision}, newer than this reconcile "
+        f"understands ({_migrate.HEAD}); upgrade reconcile"
+    )
+
+
 class Store:
     """Findings remembered across runs, in any database SQLAlchemy reaches.
 
-    The tables are created on first use. Every write is one transaction:
-    :meth:`finish_run` records the lifecycle of every finding, its history,
-    the sources' health and the quarantined rows together or not at all.
+    A new, empty database gets the tables on first use; a store created by an
+    older release must be upgraded first (``reconcile db upgrade``). Every
+    write is one transaction: :meth:`finish_run` records the lifecycle of
+    every finding, its history, the sources' health, the quarantined rows and
+    the carried-over state together or not at all. One run at a time holds
+    the store's run lock (:meth:`begin_run`).
 
     Args:
         url: SQLAlchemy URL, such as ``sqlite:///reconcile.db``,
             ``postgresql+psycopg://user@host/db`` or ``mysql+pymysql://user@host/db``.
         echo: Log every SQL statement.
+        lock_timeout: A run lock whose heartbeat is older than this was left
+            by a run that was killed, and is taken over (default 2 hours).
 
     Raises:
         StoreError: the URL is invalid, the driver is missing, the database
-            cannot be reached, or the store was created by a newer release.
+            cannot be reached, the store must be upgraded
+            (``reconcile db upgrade``), or it was created by a newer release.
 
     Example::
 
@@ -234,28 +391,37 @@ class Store:
         findings, resolved = store.finish_run(run_id, findings=found, health=health)
     """
 
-    def __init__(self, url: str | sa.URL, *, echo: bool = False) -> None:
-        try:
-            self._url = make_url(url)
-        except ArgumentError:
-            raise StoreError(
-                f"{url!r} is not a database URL; write e.g. sqlite:///reconcile.db"
-            ) from None
-        self.engine = self._create_engine(echo)
-        self._create_schema()
+    def __init__(
+        self,
+        url: str | sa.URL,
+        *,
+        echo: bool = False,
+        lock_timeout: dt.timedelta = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        self._url = _parse_url(url)
+        if lock_timeout <= dt.timedelta(0):
+            raise StoreError(f"the lock timeout must be positive, not {lock_timeout}")
+        self.lock_timeout = lock_timeout
+        self._holder = uuid.uuid4().hex
+        self._beats: dict[int, threading.Event] = {}
+        self.engine = _create_engine(self._url, echo)
+        self._open_schema()
 
     @classmethod
     def from_config(cls, config: StoreConfig) -> Store:
         """A store from the ``store:`` section of a configuration."""
-        return cls(config.url, echo=config.echo)
+        return cls(config.url, echo=config.echo, lock_timeout=config.lock_timeout)
 
     @property
     def url(self) -> str:
         """The store's URL with any password hidden."""
-        return self._url.render_as_string(hide_password=True)
+        return _shown(self._url)
 
     def close(self) -> None:
-        """Close every pooled connection (the store can still be used afterwards)."""
+        """Stop heartbeats and close every pooled connection (the store can still be used)."""
+        for stop in list(self._beats.values()):
+            stop.set()
+        self._beats.clear()
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -269,40 +435,10 @@ class Store:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _create_engine(self, echo: bool) -> sa.Engine:
-        url = self._url
-        options: dict[str, Any] = {
-            "echo": echo,
-            "json_serializer": lambda value: json.dumps(value, allow_nan=False, ensure_ascii=False),
-        }
-        sqlite = url.get_backend_name() == "sqlite"
-        if sqlite:
-            options["connect_args"] = {"timeout": 30, "check_same_thread": False}
-            if _is_memory_sqlite(url):
-                # One connection shared by every use, else each would see a new empty database.
-                options["poolclass"] = StaticPool
-        else:
-            options["pool_pre_ping"] = True
-        try:
-            engine = sa.create_engine(url, **options)
-        except NoSuchModuleError as exc:
-            raise StoreError(f"no database driver for {url.drivername!r} in {self.url}: {exc}") from None
-        except ModuleNotFoundError as exc:
-            backend = url.get_backend_name()
-            extra = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}.get(backend)
-            hint = f"; install it with: pip install 'reconcile-engine[{extra}]'" if extra else ""
-            raise StoreError(f"the driver for {self.url} is missing ({exc.name}){hint}") from None
-        if sqlite:
-            _install_sqlite_transactions(engine)
-        return engine
-
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
-        try:
+        with _store_errors(self._url, action):
             yield
-        except SQLAlchemyError as exc:
-            cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            raise StoreError(f"{action} failed in the store {self.url}: {cause[0] if cause else exc!r}") from exc
 
     @contextmanager
     def _write(self, action: str) -> Iterator[sa.Connection]:
@@ -316,21 +452,43 @@ class Store:
         with self._errors(action), self.engine.connect() as conn:
             yield conn
 
+    def _open_schema(self) -> None:
+        with self._read("reading the schema revision") as conn:
+            revision = _migrate.current_revision(conn)
+            version = self._meta_version(conn) if revision is not None else None
+        if version is not None and version > s.SCHEMA_VERSION:
+            raise StoreError(
+                f"the store {self.url} has schema version {version}, newer than this "
+                f"reconcile understands ({s.SCHEMA_VERSION}); upgrade reconcile"
+            )
+        if revision == _migrate.HEAD:
+            return
+        if revision is None:
+            self._create_schema()
+        elif revision in _migrate.REVISIONS:
+            raise StoreError(
+                f"the store {self.url} has schema revision {revision}; this reconcile needs "
+                f"{_migrate.HEAD}. Back the store up, then run: reconcile db upgrade -c reconcile.yaml "
+                f"(or --url with the store's URL)"
+            )
+        else:
+            raise StoreError(_newer_message(self._url, revision))
+
+    @staticmethod
+    def _meta_version(conn: sa.Connection) -> int | None:
+        value = conn.execute(
+            sa.select(s.store_meta.c.value).where(s.store_meta.c.key == "schema_version")
+        ).scalar_one_or_none()
+        return None if value is None else int(value)
+
     def _create_schema(self) -> None:
         with self._write("creating the tables") as conn:
+            if _migrate.current_revision(conn) is not None:  # another process just created it
+                return
             s.metadata.create_all(conn)
-            version = conn.execute(
-                sa.select(s.store_meta.c.value).where(s.store_meta.c.key == "schema_version")
-            ).scalar_one_or_none()
-            if version is None:
-                conn.execute(
-                    s.store_meta.insert().values(key="schema_version", value=str(s.SCHEMA_VERSION))
-                )
-            elif int(version) > s.SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store {self.url} has schema version {version}, newer than this "
-                    f"reconcile understands ({s.SCHEMA_VERSION}); upgrade reconcile"
-                )
+            conn.execute(s.store_meta.insert().values(key="schema_version", value=str(s.SCHEMA_VERSION)))
+            _migrate.stamp_head(conn)
+        log.info("created the store's tables in %s (schema %s)", self.url, _migrate.HEAD)
 
     @staticmethod
     def _lock(conn: sa.Connection) -> None:
@@ -352,6 +510,119 @@ class Store:
             raise StoreError(f"there is no run {run_id} in the store")
         return row
 
+    # ------------------------------------------------------------------ the run lock
+
+    @staticmethod
+    def _lock_row(conn: sa.Connection, *, for_update: bool = False) -> LockInfo | None:
+        query = sa.select(s.run_lock).where(s.run_lock.c.name == _LOCK_NAME)
+        if for_update:
+            query = query.with_for_update()
+        row = conn.execute(query).one_or_none()
+        if row is None:
+            return None
+        return LockInfo(
+            run_id=row.run_id, holder=row.holder, host=row.host, pid=row.pid, boot_id=row.boot_id,
+            acquired_at=row.acquired_at, heartbeat_at=row.heartbeat_at,
+        )
+
+    def lock_holder(self) -> LockInfo | None:
+        """Who holds the run lock now (None when no run is running)."""
+        with self._read("reading the run lock") as conn:
+            return self._lock_row(conn)
+
+    def _stale(self, lock: LockInfo, now: dt.datetime) -> str | None:
+        """Why a held lock may be taken over, or None while its holder may be alive."""
+        if now - lock.heartbeat_at > self.lock_timeout:
+            return f"its heartbeat is older than the lock timeout ({self.lock_timeout})"
+        if process_gone(lock):
+            return f"its process {lock.pid} is gone from this host"
+        return None
+
+    def _abandon(self, conn: sa.Connection, lock: LockInfo, why: str, now: dt.datetime) -> None:
+        """Mark the run behind a stale lock failed and drop the lock (in the caller's transaction)."""
+        conn.execute(
+            s.runs.update()
+            .where((s.runs.c.id == lock.run_id) & (s.runs.c.status == RunStatus.running.value))
+            .values(
+                status=RunStatus.failed.value,
+                finished_at=now,
+                error=f"abandoned: the run stopped without finishing ({lock.describe(now)}); "
+                f"its lock was taken over because {why}",
+            )
+        )
+        conn.execute(s.run_lock.delete().where(s.run_lock.c.name == _LOCK_NAME))
+
+    def release_lock(self) -> LockInfo | None:
+        """Release the run lock by hand (``reconcile db unlock``), whoever holds it.
+
+        The run holding it is marked failed. Only for a lock left by a run
+        that is known to be dead: a run that is still alive and loses its lock
+        cannot commit (its :meth:`finish_run` is refused).
+
+        Returns:
+            Who held it (None if nobody did).
+        """
+        now = _now()
+        with self._write("releasing the run lock") as conn:
+            self._lock(conn)
+            lock = self._lock_row(conn, for_update=True)
+            if lock is not None:
+                self._abandon(conn, lock, "it was released by hand (reconcile db unlock)", now)
+        if lock is not None:
+            log.warning("released the run lock of %s by hand", lock.describe(now))
+        return lock
+
+    def _beat(self, run_id: int) -> bool:
+        """Refresh the heartbeat of this store's lock; False once the lock is no longer ours."""
+        with self._write("refreshing the run lock's heartbeat") as conn:
+            updated = conn.execute(
+                s.run_lock.update()
+                .where(
+                    (s.run_lock.c.name == _LOCK_NAME)
+                    & (s.run_lock.c.run_id == run_id)
+                    & (s.run_lock.c.holder == self._holder)
+                )
+                .values(heartbeat_at=_now())
+            ).rowcount
+        return bool(updated)
+
+    def heartbeat(self, run_id: int) -> None:
+        """Tell the store that ``run_id`` is alive (done by a background thread after begin_run).
+
+        Raises:
+            StoreError: this store object does not hold the lock for that run
+                (any more): the lock was taken over or released.
+        """
+        if not self._beat(run_id):
+            raise StoreError(f"run {run_id} does not hold the run lock of {self.url} (any more)")
+
+    def _start_heartbeat(self, run_id: int) -> None:
+        if _is_memory_sqlite(self._url):
+            return  # no other process can see this store, and its one connection is not shared
+        interval = min(max(self.lock_timeout.total_seconds() / 4, 0.2), 60.0)
+        stop = threading.Event()
+        self._beats[run_id] = stop
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    if not self._beat(run_id):
+                        return
+                except Exception as exc:  # a missed beat is retried; the timeout is generous
+                    log.debug("run %d: heartbeat failed: %s", run_id, exc)
+
+        threading.Thread(target=beat, name=f"reconcile-heartbeat-{run_id}", daemon=True).start()
+
+    def _stop_heartbeat(self, run_id: int) -> None:
+        stop = self._beats.pop(run_id, None)
+        if stop is not None:
+            stop.set()
+
+    def _release(self, conn: sa.Connection, run_id: int) -> None:
+        conn.execute(
+            s.run_lock.delete().where((s.run_lock.c.name == _LOCK_NAME) & (s.run_lock.c.run_id == run_id))
+        )
+
     # ------------------------------------------------------------------ runs
 
     def begin_run(
@@ -361,45 +632,192 @@ class Store:
         *,
         started_at: dt.datetime | None = None,
     ) -> int:
-        """Record a new run as running and return its id.
+        """Record a new run as running, take the store's run lock, and return the run's id.
+
+        While the run is running, a background thread refreshes the lock's
+        heartbeat; :meth:`finish_run` and :meth:`fail_run` give the lock back.
 
         Args:
             as_of: The run's reference time; first/last seen and resolution
                 times of findings are this time. A naive datetime is UTC.
             config_digest: Hash of the configuration (``Config.digest()``).
             started_at: When the run started (default: now).
+
+        Raises:
+            StoreLockedError: another run holds the lock (its run, host and
+                pid are in the message and on ``exc.holder``).
         """
+        now = _now()
         row: dict[str, Any] = {
             "status": RunStatus.running.value,
             "as_of": _utc(as_of),
-            "started_at": _utc(started_at) if started_at is not None else _now(),
+            "started_at": _utc(started_at) if started_at is not None else now,
             "config_digest": config_digest[: s.FINGERPRINT_LEN],
             "timings": {},
             "counts": {},
         }
+        taken_over: tuple[LockInfo, str] | None = None
         with self._write("starting a run") as conn:
+            self._lock(conn)
+            held = self._lock_row(conn, for_update=True)
+            if held is not None:
+                why = self._stale(held, now)
+                if why is None:
+                    raise StoreLockedError(self.url, held, self.lock_timeout)
+                self._abandon(conn, held, why, now)
+                taken_over = (held, why)
             key = conn.execute(s.runs.insert().values(**row)).inserted_primary_key
             assert key is not None
             run_id = int(key[0])
-        log.info("run %d started (as of %s)", run_id, row["as_of"].isoformat())
+            conn.execute(
+                s.run_lock.insert().values(
+                    name=_LOCK_NAME, run_id=run_id, holder=self._holder, host=host_name(),
+                    pid=os.getpid(), boot_id=boot_id(), acquired_at=now, heartbeat_at=now,
+                )
+            )
+        if taken_over is not None:
+            log.warning(
+                "run %d took over the store's lock from %s: %s; that run is marked failed",
+                run_id, taken_over[0].describe(now), taken_over[1],
+                extra={"run_id": run_id, "abandoned_run_id": taken_over[0].run_id},
+            )
+        self._start_heartbeat(run_id)
+        log.info("run %d started (as of %s)", run_id, row["as_of"].isoformat(), extra={"run_id": run_id})
         return run_id
 
-    def fail_run(self, run_id: int, error: str) -> None:
-        """Mark a running run failed, with the reason; nothing else changes.
+    def _check_holds_lock(self, conn: sa.Connection, run_id: int, action: str) -> None:
+        lock = self._lock_row(conn, for_update=True)
+        if lock is None or lock.run_id != run_id:
+            by = f"; it is now held by {lock.describe()}" if lock is not None else ""
+            raise StoreError(
+                f"run {run_id} no longer holds the store's run lock (it was taken over as stale "
+                f"or released by hand{by}), so it cannot {action}; nothing was written. If runs "
+                f"take longer than {self.lock_timeout} without a heartbeat, raise store.lock_timeout"
+            )
+
+    def fail_run(self, run_id: int, error: str, *, health: Iterable[SourceHealth] = ()) -> int:
+        """Mark a running run failed, with the reason, and give the run lock back.
+
+        No finding changes status and no cursor or snapshot moves. When
+        ``health`` names unhealthy sources, the unresolved findings whose
+        records come from one of them are marked **unverified** (with this
+        run and the reason): the run could not check them. The health itself
+        is kept with the run, so the failed run can be reported.
+
+        Args:
+            run_id: A running run.
+            error: Why it failed.
+            health: The sources' health as far as the run got.
+
+        Returns:
+            How many findings were marked unverified.
 
         Raises:
             StoreError: the run does not exist or is not running.
         """
-        with self._write(f"marking run {run_id} failed") as conn:
-            row = self._run_row(conn, run_id)
-            if row.status != RunStatus.running:
-                raise StoreError(f"run {run_id} is {row.status}; only a running run can be marked failed")
-            conn.execute(
-                s.runs.update()
-                .where(s.runs.c.id == run_id)
-                .values(status=RunStatus.failed.value, finished_at=_now(), error=str(error))
+        health = list(health)
+        for h in health:
+            _check_name(h.source, "source name")
+        marked = 0
+        try:
+            with self._write(f"marking run {run_id} failed") as conn:
+                self._lock(conn)
+                row = self._run_row(conn, run_id)
+                if row.status != RunStatus.running:
+                    raise StoreError(f"run {run_id} is {row.status}; only a running run can be marked failed")
+                conn.execute(
+                    s.runs.update()
+                    .where(s.runs.c.id == run_id)
+                    .values(
+                        status=RunStatus.failed.value, finished_at=_now(), error=str(error),
+                        counts={"sources": len(health), "unhealthy_sources": sum(not h.healthy for h in health)},
+                    )
+                )
+                self._insert_health(conn, run_id, health)
+                unhealthy = {h.source: h.error for h in health if not h.healthy}
+                if unhealthy:
+                    marked = self._mark_unverified(conn, run_id, row.as_of, unhealthy, set())
+                    conn.execute(
+                        s.runs.update().where(s.runs.c.id == run_id).values(
+                            counts={"sources": len(health), "unhealthy_sources": len(unhealthy),
+                                    "unverified": marked}
+                        )
+                    )
+                self._release(conn, run_id)
+        finally:
+            self._stop_heartbeat(run_id)
+        log.info("run %d failed: %s", run_id, error, extra={"run_id": run_id})
+        if marked:
+            log.warning(
+                "run %d: %d unresolved finding(s) marked unverified (a source they come from was unhealthy)",
+                run_id, marked, extra={"run_id": run_id, "unverified": marked},
             )
-        log.info("run %d failed: %s", run_id, error)
+        return marked
+
+    @staticmethod
+    def _insert_health(conn: sa.Connection, run_id: int, health: Sequence[SourceHealth]) -> None:
+        if not health:
+            return
+        conn.execute(
+            s.source_health.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "source": h.source,
+                    "healthy": h.healthy,
+                    "rows_read": h.rows_read,
+                    "rows_used": h.rows_used,
+                    "rows_quarantined": h.rows_quarantined,
+                    "duration_s": float(h.duration_s),
+                    "error": h.error,
+                    "streams": json_safe(h.streams),
+                }
+                for h in health
+            ],
+        )
+
+    @staticmethod
+    def _mark_unverified(
+        conn: sa.Connection,
+        run_id: int,
+        as_of: dt.datetime,
+        unhealthy: Mapping[str, str | None],
+        seen: Collection[str],
+    ) -> int:
+        """Flag unresolved, unseen findings that come from an unhealthy source; return how many."""
+        f, u = s.findings, s.unverified
+        rows = conn.execute(
+            sa.select(f.c.fingerprint, f.c.subject, f.c.records).where(
+                f.c.status.in_([a.value for a in ACTIVE])
+            )
+        ).all()
+        reasons: dict[str, str] = {}
+        for row in rows:
+            if row.fingerprint in seen:
+                continue
+            hit = sorted(_sources_of(row.subject, row.records) & set(unhealthy))
+            if hit:
+                reasons[row.fingerprint] = "; ".join(
+                    f"source {name!r} was unhealthy in run {run_id}"
+                    + (f": {unhealthy[name]}" if unhealthy[name] else "")
+                    for name in hit
+                )
+        if not reasons:
+            return 0
+        fingerprints = sorted(reasons)
+        since: dict[str, dt.datetime] = {}
+        for chunk in _chunks(fingerprints):
+            for found in conn.execute(sa.select(u.c.fingerprint, u.c.since).where(u.c.fingerprint.in_(chunk))):
+                since[found.fingerprint] = found.since
+            conn.execute(u.delete().where(u.c.fingerprint.in_(chunk)))
+        conn.execute(
+            u.insert(),
+            [
+                {"fingerprint": fp, "run_id": run_id, "reason": reasons[fp], "since": since.get(fp, as_of)}
+                for fp in fingerprints
+            ],
+        )
+        return len(fingerprints)
 
     def finish_run(
         self,
@@ -473,15 +891,52 @@ class Store:
         for q in quarantine:
             _check_name(q.source, "source name")
             _check_name(q.stream, "stream name")
-        all_healthy = all(h.healthy for h in health)
         rules = set(rule_ids) if rule_ids is not None else None
 
+        try:
+            return self._finish(
+                run_id, by_fingerprint, health, quarantine, started_at, timings, entities, links, rules, state
+            )
+        finally:
+            # Finished or not, a run whose finish failed is failed next (fail_run); the
+            # heartbeat stops either way so a dead writer's lock can go stale.
+            if self._run_status(run_id) != RunStatus.running:
+                self._stop_heartbeat(run_id)
+
+    def _run_status(self, run_id: int) -> RunStatus | None:
+        try:
+            with self._read(f"reading run {run_id}") as conn:
+                value = conn.execute(sa.select(s.runs.c.status).where(s.runs.c.id == run_id)).scalar()
+        except StoreError:
+            return None
+        return None if value is None else RunStatus(value)
+
+    def _finish(
+        self,
+        run_id: int,
+        by_fingerprint: dict[str, Finding],
+        health: list[SourceHealth],
+        quarantine: list[QuarantinedRow],
+        started_at: dt.datetime | None,
+        timings: Mapping[str, float] | None,
+        entities: int | None,
+        links: int | None,
+        rules: set[str] | None,
+        state: StateChanges | None,
+    ) -> tuple[list[Finding], list[Finding]]:
+        all_healthy = all(h.healthy for h in health)
         with self._write(f"finishing run {run_id}") as conn:
             self._lock(conn)
             run = self._run_row(conn, run_id)
             if run.status != RunStatus.running:
                 raise StoreError(f"run {run_id} is {run.status}; only a running run can be finished")
+            self._check_holds_lock(conn, run_id, "commit its findings")
             as_of: dt.datetime = run.as_of
+            suppressed = {
+                fp: sup
+                for fp, sup in self._suppressions_of(conn, list(by_fingerprint)).items()
+                if sup.active_at(as_of)
+            }
 
             active = {
                 row.fingerprint: row
@@ -550,8 +1005,10 @@ class Store:
                 tally[status.value] += 1
                 if before != status:
                     history.append(self._history_row(fp, run_id, before, status, reason, as_of))
-                out = finding.model_copy(
-                    update={"status": status, "first_seen": first_seen, "last_seen": as_of}
+                out = TrackedFinding.model_validate(
+                    {**finding.model_dump(exclude={"fingerprint", "suppression", "unverified"}),
+                     "status": status, "first_seen": first_seen, "last_seen": as_of,
+                     "suppression": suppressed.get(fp)}
                 )
                 snapshots.append(
                     {"run_id": run_id, "fingerprint": fp, "position": len(seen),
@@ -585,6 +1042,14 @@ class Store:
                 log.info(
                     "run %d: a source was unhealthy, so no finding is resolved by absence", run_id
                 )
+            if all_healthy:
+                conn.execute(s.unverified.delete())  # every source answered: all is verified again
+            else:
+                for chunk in _chunks(list(by_fingerprint)):
+                    conn.execute(s.unverified.delete().where(s.unverified.c.fingerprint.in_(chunk)))
+                tally["unverified"] = self._mark_unverified(
+                    conn, run_id, as_of, {h.source: h.error for h in health if not h.healthy}, by_fingerprint
+                )
 
             if inserts:
                 conn.execute(s.findings.insert(), inserts)
@@ -607,24 +1072,7 @@ class Store:
                 conn.execute(s.finding_history.insert(), history)
             if snapshots:
                 conn.execute(s.run_findings.insert(), snapshots)
-            if health:
-                conn.execute(
-                    s.source_health.insert(),
-                    [
-                        {
-                            "run_id": run_id,
-                            "source": h.source,
-                            "healthy": h.healthy,
-                            "rows_read": h.rows_read,
-                            "rows_used": h.rows_used,
-                            "rows_quarantined": h.rows_quarantined,
-                            "duration_s": float(h.duration_s),
-                            "error": h.error,
-                            "streams": json_safe(h.streams),
-                        }
-                        for h in health
-                    ],
-                )
+            self._insert_health(conn, run_id, health)
             if quarantine:
                 conn.execute(
                     s.quarantine.insert(),
@@ -644,6 +1092,7 @@ class Store:
             counts = {
                 "findings": len(seen),
                 **tally,
+                "suppressed": len(suppressed),
                 "quarantined": len(quarantine),
                 "sources": len(health),
                 "unhealthy_sources": sum(not h.healthy for h in health),
@@ -663,9 +1112,12 @@ class Store:
             if state:
                 self._apply_state(conn, run_id, state)
             conn.execute(s.runs.update().where(s.runs.c.id == run_id).values(**finished))
+            pause_point("store:commit")  # a test kills the process here, mid-transaction
+            self._release(conn, run_id)
         log.info(
-            "run %d finished: %d new, %d open, %d reopened, %d resolved",
-            run_id, tally["new"], tally["open"], tally["reopened"], tally["resolved"],
+            "run %d finished: %d new, %d open, %d reopened, %d resolved, %d suppressed",
+            run_id, tally["new"], tally["open"], tally["reopened"], tally["resolved"], len(suppressed),
+            extra={"run_id": run_id, "counts": counts},
         )
         return seen, resolved
 
@@ -813,10 +1265,40 @@ class Store:
         with self._read(f"reading run {run_id}") as conn:
             return _run_from_row(self._run_row(conn, run_id))
 
+    def _flags(
+        self, conn: sa.Connection, fingerprints: Sequence[str], at: dt.datetime
+    ) -> tuple[dict[str, Suppression], dict[str, Unverified]]:
+        """Suppressions in force at ``at`` and unverified flags of some findings."""
+        suppressions = {fp: sup for fp, sup in self._suppressions_of(conn, fingerprints).items() if sup.active_at(at)}
+        unverified: dict[str, Unverified] = {}
+        u = s.unverified
+        for chunk in _chunks(list(fingerprints)):
+            for row in conn.execute(sa.select(u).where(u.c.fingerprint.in_(chunk))):
+                unverified[row.fingerprint] = Unverified(run_id=row.run_id, reason=row.reason, since=row.since)
+        return suppressions, unverified
+
+    @staticmethod
+    def _suppressions_of(conn: sa.Connection, fingerprints: Sequence[str]) -> dict[str, Suppression]:
+        out: dict[str, Suppression] = {}
+        for chunk in _chunks(list(fingerprints)):
+            for row in conn.execute(sa.select(s.suppressions).where(s.suppressions.c.fingerprint.in_(chunk))):
+                out[row.fingerprint] = _suppression_from_row(row)
+        return out
+
+    def _tracked(self, conn: sa.Connection, rows: Sequence[Any]) -> list[TrackedFinding]:
+        suppressions, unverified = self._flags(conn, [r.fingerprint for r in rows], _now())
+        return [
+            _finding_from_row(row, suppressions.get(row.fingerprint), unverified.get(row.fingerprint))
+            for row in rows
+        ]
+
     def open_findings(
         self, *, owner: str | None = None, min_severity: Severity | str | None = None
-    ) -> list[Finding]:
+    ) -> list[TrackedFinding]:
         """Findings not resolved (new, open or reopened), oldest first.
+
+        Each carries its flags: ``suppression`` (a suppression in force now)
+        and ``unverified`` (a failed run could not check it).
 
         Args:
             owner: Only this team's findings.
@@ -830,23 +1312,28 @@ class Store:
             query = query.where(s.findings.c.severity.in_([v.value for v in Severity if v >= floor]))
         query = query.order_by(s.findings.c.first_seen, s.findings.c.fingerprint)
         with self._read("reading open findings") as conn:
-            return [_finding_from_row(row) for row in conn.execute(query)]
+            return self._tracked(conn, conn.execute(query).all())
 
-    def finding(self, fingerprint: str) -> Finding | None:
-        """The latest state of one finding, or None if the store never saw it."""
+    def finding(self, fingerprint: str) -> TrackedFinding | None:
+        """The latest state of one finding (with its flags), or None if the store never saw it."""
         with self._read(f"reading finding {fingerprint}") as conn:
             row = conn.execute(
                 sa.select(s.findings).where(s.findings.c.fingerprint == fingerprint)
             ).one_or_none()
-        return None if row is None else _finding_from_row(row)
+            return None if row is None else self._tracked(conn, [row])[0]
 
-    def finding_history(self, fingerprint: str) -> list[HistoryEntry]:
-        """Every status change of one finding, oldest first (empty if unknown)."""
+    @staticmethod
+    def _history(
+        conn: sa.Connection, fingerprints: Sequence[str], up_to_run: int | None = None
+    ) -> list[HistoryEntry]:
         h = s.finding_history
-        with self._read(f"reading the history of {fingerprint}") as conn:
-            rows = conn.execute(
-                sa.select(h).where(h.c.fingerprint == fingerprint).order_by(h.c.id)
-            ).all()
+        rows: list[Any] = []
+        for chunk in _chunks(list(fingerprints)):
+            query = sa.select(h).where(h.c.fingerprint.in_(chunk))
+            if up_to_run is not None:
+                query = query.where(h.c.run_id <= up_to_run)
+            rows.extend(conn.execute(query))
+        rows.sort(key=lambda row: row.id)
         return [
             HistoryEntry(
                 fingerprint=row.fingerprint,
@@ -859,22 +1346,231 @@ class Store:
             for row in rows
         ]
 
+    def finding_history(self, fingerprint: str) -> list[HistoryEntry]:
+        """Every status change of one finding, oldest first (empty if unknown)."""
+        with self._read(f"reading the history of {fingerprint}") as conn:
+            return self._history(conn, [fingerprint])
+
+    def overview(self) -> StoreOverview:
+        """Counts of unresolved findings, the latest runs and the lock holder."""
+        f, runs = s.findings, s.runs
+        now = _now()
+        with self._read("reading the store's overview") as conn:
+            active = [a.value for a in ACTIVE]
+            open_count = conn.execute(sa.select(sa.func.count()).select_from(f).where(f.c.status.in_(active))).scalar()
+            unverified = conn.execute(
+                sa.select(sa.func.count()).select_from(s.unverified.join(f, f.c.fingerprint == s.unverified.c.fingerprint))
+                .where(f.c.status.in_(active))
+            ).scalar()
+            suppressed = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(s.suppressions.join(f, f.c.fingerprint == s.suppressions.c.fingerprint))
+                .where(f.c.status.in_(active) & (s.suppressions.c.until.is_(None) | (s.suppressions.c.until > now)))
+            ).scalar()
+            last = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(1)).one_or_none()
+            good = conn.execute(
+                sa.select(runs).where(runs.c.status == RunStatus.succeeded.value).order_by(runs.c.id.desc()).limit(1)
+            ).one_or_none()
+            lock = self._lock_row(conn)
+            revision = _migrate.current_revision(conn) or _migrate.HEAD
+        return StoreOverview(
+            revision=revision, open_findings=int(open_count or 0), suppressed=int(suppressed or 0),
+            unverified=int(unverified or 0), last_run=None if last is None else _run_from_row(last),
+            last_success=None if good is None else _run_from_row(good), lock=lock,
+        )
+
+    # ------------------------------------------------------------------ suppressions
+
+    def suppress(
+        self,
+        fingerprint: str,
+        reason: str,
+        author: str,
+        until: dt.datetime | dt.date | None = None,
+    ) -> Suppression:
+        """Suppress a finding: it keeps its lifecycle but is flagged, not notified, and does not fail runs.
+
+        Suppressing a suppressed finding replaces its suppression.
+
+        Args:
+            fingerprint: The finding (as shown in every report).
+            reason: Why it needs no action, for the next person who reads it.
+            author: Who decides.
+            until: When the suppression lapses (a run whose as-of time is at or
+                after it treats the finding as unsuppressed). A date means the
+                end of that day, UTC. None: for good.
+
+        Raises:
+            StoreError: the store has no such finding, the reason is empty,
+                the author is too long, or ``until`` is already past.
+        """
+        reason = (reason or "").strip()
+        author = (author or "").strip()
+        if not reason:
+            raise StoreError("a suppression needs a reason (say why this finding needs no action)")
+        if not author:
+            raise StoreError("a suppression needs an author (who decided)")
+        _check_name(author, "author")
+        now = _now()
+        end = _suppression_end(until)
+        if end is not None and end <= now:
+            raise StoreError(f"the suppression would end at {end.isoformat()}, which is already past")
+        with self._write(f"suppressing {fingerprint}") as conn:
+            known = conn.execute(
+                sa.select(s.findings.c.fingerprint).where(s.findings.c.fingerprint == fingerprint)
+            ).scalar_one_or_none()
+            if known is None:
+                raise StoreError(
+                    f"the store {self.url} has no finding {fingerprint!r}; copy the fingerprint from a "
+                    f"report (JSON, CSV or HTML) or from: reconcile entity ENTITY_ID"
+                )
+            conn.execute(s.suppressions.delete().where(s.suppressions.c.fingerprint == fingerprint))
+            values = {"fingerprint": fingerprint, "reason": reason, "author": author, "created_at": now,
+                      "until": end}
+            conn.execute(s.suppressions.insert().values(**values))
+        log.info("finding %s suppressed by %s until %s: %s", fingerprint, author,
+                 end.isoformat() if end else "further notice", reason)
+        return Suppression.model_validate(values)
+
+    def unsuppress(self, fingerprint: str) -> bool:
+        """Lift a finding's suppression; False if it had none."""
+        with self._write(f"lifting the suppression of {fingerprint}") as conn:
+            removed = conn.execute(
+                s.suppressions.delete().where(s.suppressions.c.fingerprint == fingerprint)
+            ).rowcount
+        return bool(removed)
+
+    def suppressions(self, *, include_lapsed: bool = True) -> list[Suppression]:
+        """Every suppression, newest first; lapsed ones (past ``until``) only with ``include_lapsed``."""
+        with self._read("listing suppressions") as conn:
+            rows = conn.execute(
+                sa.select(s.suppressions).order_by(s.suppressions.c.created_at.desc(), s.suppressions.c.fingerprint)
+            ).all()
+        now = _now()
+        found = [_suppression_from_row(row) for row in rows]
+        return found if include_lapsed else [sup for sup in found if sup.active_at(now)]
+
+    # ------------------------------------------------------------------ one entity's story
+
+    def entity_story(self, entity_id: str, *, up_to_run: int | None = None) -> EntityStory:
+        """One customer's findings with their history on one timeline, and their records per system.
+
+        Args:
+            entity_id: The matched entity's id (as in findings and reports),
+                or a record id ``source:record_type:key`` of one of its records.
+            up_to_run: Tell the story as it stood after this run (its
+                findings as that run saw them, history up to it).
+
+        Returns:
+            The story; empty (no findings, no records) when the store knows
+            no finding about that entity.
+        """
+        f = s.findings
+        with self._read(f"reading the story of {entity_id}") as conn:
+            entity_ids = {entity_id}
+            if up_to_run is None:
+                rows = conn.execute(sa.select(f).where(f.c.entity_id == entity_id)).all()
+                if not rows and entity_id.count(":") >= 2:
+                    entity_ids = self._entities_of_record(conn, entity_id)
+                    rows = (
+                        conn.execute(sa.select(f).where(f.c.entity_id.in_(sorted(entity_ids)))).all()
+                        if entity_ids else []
+                    )
+                findings: list[TrackedFinding] = self._tracked(conn, rows)
+            else:
+                findings = [
+                    finding for finding in self._run_findings(conn, up_to_run)[0]
+                    if finding.entity_id == entity_id
+                ]
+            fingerprints = [finding.fingerprint for finding in findings]
+            history = self._history(conn, fingerprints, up_to_run)
+            refs = [ref for finding in findings for ref in (finding.subject, *finding.records)]
+            snapshots = self._snapshot_records(conn, refs)
+        return build_story(entity_id, findings, history, snapshots)
+
+    def stories_for(self, result: RunResult, *, min_findings: int = 2, limit: int = 50) -> list[EntityStory]:
+        """The stories of the customers with several findings in a run (for its HTML report).
+
+        Findings are as the run saw them; history goes up to the run.
+
+        Args:
+            result: The run (from :func:`reconcile.run` or :meth:`run_result`).
+            min_findings: Only entities with at least this many findings.
+            limit: At most this many stories, the customers with most findings first.
+        """
+        groups: dict[str, list[TrackedFinding]] = {}
+        for finding in result.findings:
+            if finding.entity_id is not None:
+                tracked = finding if isinstance(finding, TrackedFinding) else TrackedFinding.model_validate(
+                    finding.model_dump(exclude={"fingerprint"})
+                )
+                groups.setdefault(finding.entity_id, []).append(tracked)
+        chosen = sorted(
+            (eid for eid, found in groups.items() if len(found) >= min_findings),
+            key=lambda eid: (-len(groups[eid]), -max(f.severity.rank for f in groups[eid]), eid),
+        )[:limit]
+        if not chosen:
+            return []
+        fingerprints = [f.fingerprint for eid in chosen for f in groups[eid]]
+        refs = [ref for eid in chosen for f in groups[eid] for ref in (f.subject, *f.records)]
+        with self._read("reading customer stories") as conn:
+            history = self._history(conn, fingerprints, result.run_id)
+            snapshots = self._snapshot_records(conn, refs)
+        return [build_story(eid, groups[eid], history, snapshots) for eid in chosen]
+
+    @staticmethod
+    def _entities_of_record(conn: sa.Connection, rid: str) -> set[str]:
+        f = s.findings
+        found: set[str] = set()
+        for row in conn.execute(sa.select(f.c.entity_id, f.c.subject, f.c.records).where(f.c.entity_id.is_not(None))):
+            refs = [row.subject or {}, *(row.records or [])]
+            if any(f"{r.get('source')}:{r.get('record_type')}:{r.get('key')}" == rid for r in refs):
+                found.add(row.entity_id)
+        return found
+
+    @staticmethod
+    def _snapshot_records(conn: sa.Connection, refs: Iterable[RecordRef]) -> dict[str, dict[str, Any]]:
+        """The snapshot's full canonical record of each reference that has one, by rid."""
+        wanted: dict[tuple[str, str], dict[str, str]] = {}
+        for ref in refs:
+            wanted.setdefault((ref.source, ref.record_type), {})[key_hash(ref.key)] = ref.rid
+        snap = s.snapshots
+        out: dict[str, dict[str, Any]] = {}
+        for (source, record_type), by_hash in wanted.items():
+            hashes = sorted(by_hash)
+            for chunk in _chunks(hashes):
+                for row in conn.execute(
+                    sa.select(snap.c.key_hash, snap.c.data).where(
+                        (snap.c.source == source) & (snap.c.record_type == record_type)
+                        & snap.c.key_hash.in_(chunk)
+                    )
+                ):
+                    out[by_hash[row.key_hash]] = dict(row.data or {})
+        return out
+
+    def _run_findings(self, conn: sa.Connection, run_id: int) -> tuple[list[TrackedFinding], list[TrackedFinding]]:
+        rows = conn.execute(
+            sa.select(s.run_findings.c.status, s.run_findings.c.finding)
+            .where(s.run_findings.c.run_id == run_id)
+            .order_by(s.run_findings.c.position)
+        ).all()
+        findings = [TrackedFinding.model_validate(r.finding) for r in rows if r.status != "resolved"]
+        resolved = [TrackedFinding.model_validate(r.finding) for r in rows if r.status == "resolved"]
+        return findings, resolved
+
     def run_result(self, run_id: int) -> RunResult:
         """A past run rebuilt from the store, ready to be reported again.
 
-        The findings are as that run saw them (story, records, status), the
-        resolved ones those it resolved. A failed run has no findings.
+        The findings are as that run saw them (story, records, status,
+        suppression), the resolved ones those it resolved. A failed run has
+        no findings, only the health of its sources.
 
         Raises:
             StoreError: there is no such run.
         """
         with self._read(f"reading run {run_id}") as conn:
             run = _run_from_row(self._run_row(conn, run_id))
-            snapshots = conn.execute(
-                sa.select(s.run_findings.c.status, s.run_findings.c.finding)
-                .where(s.run_findings.c.run_id == run_id)
-                .order_by(s.run_findings.c.position)
-            ).all()
+            findings, resolved = self._run_findings(conn, run_id)
             health_rows = conn.execute(
                 sa.select(s.source_health)
                 .where(s.source_health.c.run_id == run_id)
@@ -883,16 +1579,14 @@ class Store:
             quarantine_rows = conn.execute(
                 sa.select(s.quarantine).where(s.quarantine.c.run_id == run_id).order_by(s.quarantine.c.id)
             ).all()
-        findings = [Finding.model_validate(r.finding) for r in snapshots if r.status != "resolved"]
-        resolved = [Finding.model_validate(r.finding) for r in snapshots if r.status == "resolved"]
         return RunResult(
             run_id=run.id,
             as_of=run.as_of,
             started_at=run.started_at,
             finished_at=run.finished_at,
             status=run.status.value,
-            findings=findings,
-            resolved=resolved,
+            findings=list(findings),
+            resolved=list(resolved),
             health=[
                 SourceHealth(
                     source=h.source,

@@ -59,7 +59,7 @@ def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
     with pytest.raises(StoreError) as err:
         Store("postgresql+psycopg://user:s3cret-pw@127.0.0.1:1/db")
     message = str(err.value)
-    assert "creating the tables failed in the store postgresql+psycopg://user:***@127.0.0.1:1/db" in message
+    assert "reading the schema revision failed in the store postgresql+psycopg://user:***@127.0.0.1:1/db" in message
     assert "s3cret-pw" not in message
 
 
