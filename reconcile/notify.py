@@ -7,8 +7,19 @@ Configured in the ``notify:`` section of ``reconcile.yaml``::
         url: ${RECONCILE_WEBHOOK_URL}
         min_severity: high
 
+      email:
+        host: smtp.example.com
+        port: 587
+        security: starttls            # starttls | ssl | none
+        username: reconcile
+        password: ${SMTP_PASSWORD}
+        sender: reconcile@example.com
+        recipients: [billing-team@example.com]
+        min_severity: high
+
 A webhook receives one JSON ``POST`` per run that has new or reopened
-findings at or above ``min_severity`` (suppressed findings left out). It is
+findings at or above ``min_severity`` (suppressed findings left out); an
+email channel sends one plain-text message with the same findings. It is
 retried on network errors, timeouts, 429 and 5xx answers, with a doubling
 pause. A notification is never sent for a failed run, and one that cannot
 be delivered is logged as an error: it never fails the run, whose findings
@@ -20,11 +31,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import smtplib
+import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import Annotated, Any
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -37,10 +52,13 @@ from reconcile.store._tracked import is_suppressed
 
 __all__ = [
     "PAYLOAD_VERSION",
+    "EmailConfig",
     "NotifyConfig",
     "Outcome",
     "WebhookConfig",
     "build_payload",
+    "build_email",
+    "send_email",
     "send_notifications",
     "send_webhook",
 ]
@@ -98,23 +116,60 @@ class WebhookConfig(BaseModel):
         return value
 
 
+class EmailConfig(BaseModel):
+    """An SMTP email channel for new and reopened findings.
+
+    Attributes:
+        host: The SMTP server.
+        port: Its port (default 587, the submission port).
+        security: ``starttls`` (default), ``ssl`` (implicit TLS, usually port
+            465) or ``none`` (a relay on a trusted network).
+        username / password: Login, if the server needs one; write the
+            password as ``${SMTP_PASSWORD}`` so it stays in the environment.
+        sender: The From address.
+        recipients: The To addresses (at least one).
+        subject_prefix: Put before the subject (default ``[reconcile]``).
+        min_severity: Only findings at or above it (default ``high``).
+        timeout / retries / backoff: As for the webhook.
+        max_findings: At most this many findings listed in one message.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    sender: str = Field(min_length=3, pattern=r"@")
+    recipients: list[Annotated[str, Field(pattern=r"@")]] = Field(min_length=1)
+    subject_prefix: str = "[reconcile]"
+    min_severity: Severity = Severity.high
+    timeout: Seconds = dt.timedelta(seconds=30)
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff: Seconds = dt.timedelta(seconds=5)
+    max_findings: int = Field(default=200, ge=1)
+
+
 class NotifyConfig(BaseModel):
     """The ``notify:`` section: where new and reopened findings are announced.
 
     Attributes:
         webhook: A JSON webhook (none by default).
+        email: An SMTP email channel (none by default).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     webhook: WebhookConfig | None = None
+    email: EmailConfig | None = None
 
 
 class Outcome(BaseModel):
     """What became of one notification.
 
     Attributes:
-        channel: ``webhook``.
+        channel: ``webhook`` or ``email``.
         sent: Whether it was delivered.
         findings: How many findings it announced.
         attempts: How many attempts were made (0 when there was nothing to send).
@@ -223,6 +278,87 @@ def send_webhook(
     return Outcome(channel="webhook", sent=False, findings=count, attempts=attempts, error=error)
 
 
+def build_email(result: RunResult, findings: list[Finding], config: EmailConfig) -> EmailMessage:
+    """The plain-text message announcing ``findings`` (same order and limit as the webhook)."""
+    payload = build_payload(result, findings, config.min_severity, config.max_findings)
+    counts = payload["counts"]
+    where = f"run {result.run_id}" if result.run_id is not None else "a run"
+    lines = [
+        f"{counts['new']} new and {counts['reopened']} reopened finding(s) at or above "
+        f"{config.min_severity.value} in {where}, as of {payload['run']['as_of']}.",
+        "",
+    ]
+    for item in payload["findings"]:
+        lines.append(f"{item['severity'].upper()} {item['status']} - {item['owner']} - {item['kind']}")
+        lines.append(f"  {item['story']}")
+        lines.append(f"  record {item['subject']}, fingerprint {item['fingerprint']}")
+        lines.append("")
+    if payload["truncated"]:
+        lines.append(f"... and {len(findings) - config.max_findings} more; see the run's report.")
+    for fmt, path in sorted(payload["run"]["reports"].items()):
+        lines.append(f"Report ({fmt}): {path}")
+    message = EmailMessage()
+    message["Subject"] = f"{config.subject_prefix} {payload['text'].removeprefix('reconcile: ')}".strip()
+    message["From"] = config.sender
+    message["To"] = ", ".join(config.recipients)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=config.sender.rsplit("@", 1)[-1])
+    if result.run_id is not None:
+        message["X-Reconcile-Run"] = str(result.run_id)
+    message.set_content("\n".join(lines))
+    return message
+
+
+def _permanent(exc: BaseException) -> bool:
+    """Whether an SMTP error is final: a 5xx answer, or no STARTTLS/AUTH support."""
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(code >= 500 for code in codes)
+    code = getattr(exc, "smtp_code", None)
+    return isinstance(code, int) and code >= 500
+
+
+def send_email(
+    config: EmailConfig, message: EmailMessage, *, sleep: Callable[[float], None] = time.sleep
+) -> Outcome:
+    """Send ``message`` through the configured SMTP server, retrying transient failures; never raises."""
+    count = int(message.get("X-Reconcile-Findings", "0") or 0)
+    error = "not attempted"
+    attempts = 0
+    where = f"{config.host}:{config.port}"
+    for attempt in range(config.retries + 1):
+        if attempt:
+            sleep(config.backoff.total_seconds() * 2 ** (attempt - 1))
+        attempts += 1
+        try:
+            timeout = config.timeout.total_seconds()
+            client: smtplib.SMTP
+            if config.security == "ssl":
+                client = smtplib.SMTP_SSL(config.host, config.port, timeout=timeout,
+                                          context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(config.host, config.port, timeout=timeout)
+            with client:
+                if config.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                if config.username:
+                    client.login(config.username, config.password or "")
+                client.send_message(message)
+        except (smtplib.SMTPException, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if _permanent(exc):
+                break  # the server refuses for good (5xx): retrying will not help
+        else:
+            log.info("email via %s: announced %d finding(s) (attempt %d)", where, count, attempts)
+            return Outcome(channel="email", sent=True, findings=count, attempts=attempts)
+        log.warning("email via %s: attempt %d of %d failed: %s", where, attempts, config.retries + 1, error)
+    log.error("email via %s: gave up after %d attempt(s): %s; the run's findings are committed all the same",
+              where, attempts, error)
+    return Outcome(channel="email", sent=False, findings=count, attempts=attempts, error=error)
+
+
 def send_notifications(
     result: RunResult, config: NotifyConfig, *, sleep: Callable[[float], None] = time.sleep
 ) -> list[Outcome]:
@@ -246,4 +382,17 @@ def send_notifications(
         except Exception as exc:  # a notification must never fail a committed run
             log.error("webhook %s: not sent: %s: %s", _shown(hook.url), type(exc).__name__, exc)
             outcomes.append(Outcome(channel="webhook", sent=False, error=f"{type(exc).__name__}: {exc}"))
+    if config.email is not None:
+        mail = config.email
+        try:
+            findings = _news(result, mail.min_severity)
+            if not findings:
+                outcomes.append(Outcome(channel="email", sent=False))
+            else:
+                message = build_email(result, findings, mail)
+                message["X-Reconcile-Findings"] = str(min(len(findings), mail.max_findings))
+                outcomes.append(send_email(mail, message, sleep=sleep))
+        except Exception as exc:  # a notification must never fail a committed run
+            log.error("email via %s: not sent: %s: %s", mail.host, type(exc).__name__, exc)
+            outcomes.append(Outcome(channel="email", sent=False, error=f"{type(exc).__name__}: {exc}"))
     return outcomes
