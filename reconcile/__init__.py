@@ -40,6 +40,11 @@ _EXPORTS = {
     "normalise_table": "reconcile.normalise",
     "write_reports": "reconcile.report",
     "Store": "reconcile.store",
+    "StoreLockedError": "reconcile.store",
+    "EntityStory": "reconcile.store",
+    "Suppression": "reconcile.store",
+    "TrackedFinding": "reconcile.store",
+    "NotifyConfig": "reconcile.notify",
     "StoreConfig": "reconcile.store",
     "Finding": "reconcile.findings",
     "FindingStatus": "reconcile.findings",
@@ -68,11 +73,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
     from reconcile.match import MatchingConfig, MatchResult, resolve
     from reconcile.normalise import normalise_table
+    from reconcile.notify import NotifyConfig
     from reconcile.pipeline import run
     from reconcile.report import write_reports
     from reconcile.results import QuarantinedRow, RunResult, SourceHealth
     from reconcile.rules.base import Rule, RuleContext
-    from reconcile.store import Store, StoreConfig
+    from reconcile.store import (
+        EntityStory,
+        Store,
+        StoreConfig,
+        StoreLockedError,
+        Suppression,
+        TrackedFinding,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -92,16 +105,18 @@ __all__ = [
     "Adapter",
     "Config",
     "ConfigError",
+    "EntityStory",
     "ExitCode",
     "Finding",
     "FindingStatus",
     "MatchResult",
     "MatchingConfig",
+    "NotifyConfig",
     "PluginError",
     "QuarantinedRow",
     "RawRow",
-    "RecordRef",
     "ReconcileError",
+    "RecordRef",
     "Rule",
     "RuleContext",
     "RunError",
@@ -113,7 +128,10 @@ __all__ = [
     "Store",
     "StoreConfig",
     "StoreError",
+    "StoreLockedError",
     "StreamConfig",
+    "Suppression",
+    "TrackedFinding",
     "__version__",
     "load_config",
     "normalise_table",

@@ -6,6 +6,11 @@ import reconcile
 
 EXPECTED = {
     "Adapter",
+    "EntityStory",
+    "NotifyConfig",
+    "StoreLockedError",
+    "Suppression",
+    "TrackedFinding",
     "Config",
     "ConfigError",
     "ExitCode",
