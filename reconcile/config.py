@@ -12,6 +12,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,8 @@ from reconcile.match import MatchingConfig
 from reconcile.model import RECORD_TYPES
 from reconcile.packs import load_yaml_pack
 from reconcile.rules.base import Rule
+from reconcile.secrets import expand_tree, redact
+from reconcile.notify import NotifyConfig
 from reconcile.store import StoreConfig
 
 __all__ = ["Config", "NormaliseConfig", "ReportsConfig", "load_config", "parse_config"]
@@ -68,6 +71,7 @@ class Config(BaseModel):
         rules: Rules, each merged over the pack rule with the same id, or new.
         store: Where findings are remembered across runs.
         reports: Which reports to write.
+        notify: Where new and reopened findings are announced (webhook, email).
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -81,6 +85,7 @@ class Config(BaseModel):
     rules: list[dict[str, Any]] = Field(default_factory=list)
     store: StoreConfig = Field(default_factory=StoreConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     # Set by the loader, not by the file.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -95,6 +100,18 @@ class Config(BaseModel):
     def resolve_path(self, path: str | Path) -> Path:
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    # Secrets expanded from ${ENV} (and database passwords) never show when
+    # the configuration is printed or logged.
+    def __repr__(self) -> str:
+        return redact(super().__repr__())
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
+
+
+# Rows given from Python (records, dataframe sources) are data, not configuration.
+_IN_MEMORY_DATA = re.compile(r"sources\.[^.]+\.streams\.[^.]+\.(?:records|frame)")
 
 
 def _loc(parts: tuple[Any, ...] | list[Any]) -> str:
@@ -150,7 +167,10 @@ def _validate_source(
         except KeyError as exc:
             problems.append((f"{loc}.spec", str(exc.args[0])))
             return None
-        spec = dict(spec or {})
+        spec = expand_tree(
+            dict(spec or {}),
+            lambda path, msg: problems.append((f"adapters/{spec_name}.yaml: {path}", msg)),
+        )
         spec.pop("description", None)
         data = _deep_merge(spec, data)
     classes = adapter_classes()
@@ -191,12 +211,22 @@ def _check_streams(config: SourceConfig, loc: str, problems: list[tuple[str, str
 def parse_config(data: Any, *, origin: str = "<config>", base_dir: Path | None = None) -> Config:
     """Validate a configuration given as a Python mapping (as read from YAML).
 
+    ``${ENV_VAR}`` and ``${ENV_VAR:-default}`` in any string are expanded
+    first (see :mod:`reconcile.secrets`).
+
     Raises:
         ConfigError: listing every problem with its location.
     """
     problems: list[tuple[str, str]] = []
     if not isinstance(data, Mapping):
         raise ConfigError([(origin, "the configuration must be a YAML mapping")])
+    # ${ENV_VAR} and ${ENV_VAR:-default} in any string; an unset variable is
+    # an error naming the field and the variable, never a value.
+    data = expand_tree(
+        data,
+        lambda path, msg: problems.append((f"{origin}: {path}", msg)),
+        skip=_IN_MEMORY_DATA.fullmatch,
+    )
     data = dict(data)
     raw_sources = data.pop("sources", None)
     sources: dict[str, SourceConfig] = {}

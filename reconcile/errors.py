@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reconcile.secrets import redact
+
 __all__ = [
     "ConfigError",
     "PluginError",
@@ -29,6 +31,8 @@ class ConfigError(ReconcileError):
     """
 
     def __init__(self, problems: list[tuple[str, str]]):
+        # A secret expanded from the environment never shows in a message.
+        problems = [(redact(loc), redact(msg)) for loc, msg in problems]
         self.problems = problems
         lines = [f"{loc}: {msg}" for loc, msg in problems]
         super().__init__(
@@ -37,11 +41,16 @@ class ConfigError(ReconcileError):
 
 
 class SourceError(ReconcileError):
-    """A source could not be read (unreachable, missing file, bad query)."""
+    """A source could not be read (unreachable, missing file, bad query).
+
+    The message names the source; secrets (passwords expanded from the
+    environment, the password of a database URL) are replaced by ``***``.
+    """
 
     def __init__(self, source: str, message: str):
         self.source = source
-        super().__init__(f"source {source!r}: {message}")
+        self.message = redact(message)
+        super().__init__(f"source {source!r}: {self.message}")
 
 
 class StoreError(ReconcileError):

@@ -5,26 +5,52 @@ or to a :class:`FieldMapping` (several columns joined, a constant, a transform
 with a format, a code table). When no transform is given, the canonical
 field's type chooses one (a ``date`` field parses dates, a ``bool`` field
 parses ``Y``/``N``...), so most mappings are plain column names.
+
+Rows are mapped one at a time by :meth:`RowMapper.map` (the reference), or a
+batch at a time by :meth:`RowMapper.map_columns`, which applies the same
+scalar conversions column by column: once per distinct value for columns
+with few distinct values, and with C-speed shortcuts where the driver already
+delivers the right type. Both give the same values and the same errors.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import itertools
+import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter, methodcaller
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reconcile.model import CanonicalRecord
 
-__all__ = ["FieldMapping", "FieldSpec", "MappingError", "RowMapper", "Transform"]
+__all__ = ["ColumnSource", "FieldMapping", "FieldSpec", "MappingError", "RowMapper", "Transform"]
 
-Transform = Literal["str", "int", "float", "bool", "date", "datetime", "upper", "lower"]
+Transform = Literal[
+    "str", "int", "float", "bool", "date", "datetime", "upper", "lower", "family_name", "given_name"
+]
 
 _TRUE = {"y", "yes", "true", "t", "1", "on", "enabled"}
 _FALSE = {"n", "no", "false", "f", "0", "off", "disabled"}
+
+# The Python type each transform produces.
+TRANSFORM_TYPES: dict[str, type] = {
+    "str": str,
+    "upper": str,
+    "lower": str,
+    "family_name": str,
+    "given_name": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "date": dt.date,
+    "datetime": dt.datetime,
+}
 
 
 class FieldMapping(BaseModel):
@@ -32,9 +58,25 @@ class FieldMapping(BaseModel):
 
     Exactly one of ``column``, ``columns`` or ``const`` says where the value
     comes from. ``transform`` converts it (default: chosen by the canonical
-    field's type), ``format`` is the ``strptime`` format for dates, ``map`` is a
-    code table applied after the transform, and ``default`` replaces a missing
-    value or, with ``map``, a code the table does not know.
+    field's type; with ``map``, the raw text is looked up), ``format`` is the
+    ``strptime`` format (or a list of formats, tried in order) for dates,
+    ``decimal`` the decimal separator of numbers, ``map`` a code table and
+    ``default`` replaces a missing value or, with ``map``, a code the table
+    does not know.
+
+    Attributes:
+        column: The source column.
+        columns: Several source columns, joined with ``join`` (blanks skipped).
+        join: The separator for ``columns``.
+        const: A constant value.
+        transform: ``str``, ``int``, ``float``, ``bool``, ``date``,
+            ``datetime``, ``upper``, ``lower``, ``family_name`` or
+            ``given_name`` (split ``LAST, FIRST`` or ``FIRST LAST``).
+        format: ``strptime`` format(s) for ``date`` and ``datetime``.
+        decimal: ``"."`` (``1,234.50``) or ``","`` (``1.234,50``) for numbers.
+        map: Code table, matched case-insensitively: ``{FTTH-1000: fiber_1g}``.
+        default: The value for an empty source value, or for a code ``map``
+            does not know (without it, an unknown code quarantines the row).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -44,9 +86,17 @@ class FieldMapping(BaseModel):
     join: str = " "
     const: Any = None
     transform: Transform | None = None
-    format: str | None = None
-    map: dict[str, Any] | None = None
+    format: str | list[str] | None = None
+    decimal: Literal[".", ","] = "."
+    map: dict[Any, Any] | None = None
     default: Any = None
+
+    @field_validator("format")
+    @classmethod
+    def _formats_not_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one format")
+        return value
 
     @model_validator(mode="after")
     def _one_origin(self) -> FieldMapping:
@@ -56,6 +106,8 @@ class FieldMapping(BaseModel):
                 "give exactly one of 'column', 'columns' or 'const' "
                 f"(got {', '.join(origins) or 'none'})"
             )
+        if self.format is not None and self.transform not in (None, "date", "datetime"):
+            raise ValueError(f"'format' is for the date and datetime transforms, not {self.transform!r}")
         return self
 
 
@@ -75,13 +127,30 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _to_str(value: Any, _fmt: str | None) -> str:
+# Converters: (value, formats, decimal) -> canonical value; raise ValueError/TypeError.
+
+
+def _to_str(value: Any, _fmts: tuple[str, ...] = (), _dec: str = ".") -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
 
 
-def _to_int(value: Any, _fmt: str | None) -> int:
+_THOUSANDS_SPACES = str.maketrans("", "", " \u00a0\u202f\u2009'_")
+_CURRENCY = "$€£¥"
+
+
+def _number_text(value: Any, decimal: str) -> str:
+    text = str(value).strip().strip(_CURRENCY).strip()
+    if text.startswith(("-", "+")) and text[1:2] in _CURRENCY:
+        text = text[0] + text[2:]
+    text = text.translate(_THOUSANDS_SPACES)
+    if decimal == ",":
+        return text.replace(".", "").replace(",", ".")
+    return text.replace(",", "")
+
+
+def _to_int(value: Any, _fmts: tuple[str, ...] = (), decimal: str = ".") -> int:
     if isinstance(value, bool):
         raise ValueError("a boolean is not an integer")
     if isinstance(value, int):
@@ -90,22 +159,18 @@ def _to_int(value: Any, _fmt: str | None) -> int:
         if not value.is_integer():
             raise ValueError(f"{value!r} is not a whole number")
         return int(value)
-    text = str(value).strip().replace(",", "")
-    return int(text)
+    return int(_number_text(value, decimal))
 
 
-def _to_float(value: Any, _fmt: str | None) -> float:
+def _to_float(value: Any, _fmts: tuple[str, ...] = (), decimal: str = ".") -> float:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
     if isinstance(value, int | float):
         return float(value)
-    text = str(value).strip().replace(",", "")
-    if text.startswith("$"):
-        text = text[1:]
-    return float(text)
+    return float(_number_text(value, decimal))
 
 
-def _to_bool(value: Any, _fmt: str | None) -> bool:
+def _to_bool(value: Any, _fmts: tuple[str, ...] = (), _dec: str = ".") -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float) and value in (0, 1):
@@ -118,13 +183,41 @@ def _to_bool(value: Any, _fmt: str | None) -> bool:
     raise ValueError(f"{value!r} is not a yes/no value (Y/N, true/false, 1/0, yes/no)")
 
 
-def _to_datetime(value: Any, fmt: str | None) -> dt.datetime:
+# strptime is slow; for the commonest formats a strict pattern check followed
+# by the C parser gives the same result (anything else goes to strptime).
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fullmatch
+_COMPACT_DATE = re.compile(r"[0-9]{8}").fullmatch
+_ISO_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}").fullmatch
+
+
+def _strptime(text: str, fmt: str) -> dt.datetime:
+    if fmt == "%Y-%m-%d" and _ISO_DATE(text):
+        return dt.datetime.fromisoformat(text)
+    if fmt == "%Y%m%d" and _COMPACT_DATE(text):
+        return dt.datetime(int(text[:4]), int(text[4:6]), int(text[6:]))
+    if fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S") and _ISO_SECONDS(text) and text[10] == fmt[8]:
+        return dt.datetime.fromisoformat(text)
+    return dt.datetime.strptime(text, fmt)
+
+
+def _parse_formats(text: str, fmts: tuple[str, ...]) -> dt.datetime:
+    if len(fmts) == 1:
+        return _strptime(text, fmts[0])
+    for fmt in fmts:
+        try:
+            return _strptime(text, fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"matches none of the formats {', '.join(fmts)}")
+
+
+def _to_datetime(value: Any, fmts: tuple[str, ...] = (), _dec: str = ".") -> dt.datetime:
     if isinstance(value, dt.datetime):
         parsed = value
     elif isinstance(value, dt.date):
         parsed = dt.datetime(value.year, value.month, value.day)
-    elif fmt:
-        parsed = dt.datetime.strptime(str(value).strip(), fmt)
+    elif fmts:
+        parsed = _parse_formats(str(value).strip(), fmts)
     else:
         text = str(value).strip()
         if text.endswith("Z"):
@@ -136,35 +229,59 @@ def _to_datetime(value: Any, fmt: str | None) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
-def _to_date(value: Any, fmt: str | None) -> dt.date:
+def _to_date(value: Any, fmts: tuple[str, ...] = (), _dec: str = ".") -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
-    if fmt:
-        return dt.datetime.strptime(str(value).strip(), fmt).date()
+    if fmts:
+        return _parse_formats(str(value).strip(), fmts).date()
     text = str(value).strip()
     if len(text) > 10 and text[10] in "T ":
-        return _to_datetime(text, None).date()
+        return _to_datetime(text).date()
     return dt.date.fromisoformat(text)
 
 
-_TRANSFORMS: dict[str, Callable[[Any, str | None], Any]] = {
+def split_name(text: str) -> tuple[str | None, str | None]:
+    """``(family, given)`` of ``"LAST, FIRST M"`` or ``"FIRST M LAST"``.
+
+    A name with a comma is family name first; without one the last word is
+    the family name. One word is a family name alone.
+    """
+    if "," in text:
+        family, _, given = text.partition(",")
+    else:
+        words = text.split()
+        if len(words) < 2:
+            return (words[0] if words else None), None
+        family, given = words[-1], " ".join(words[:-1])
+    return (" ".join(family.split()) or None), (" ".join(given.split()) or None)
+
+
+def _to_family(value: Any, _fmts: tuple[str, ...] = (), _dec: str = ".") -> str | None:
+    return split_name(_to_str(value))[0]
+
+
+def _to_given(value: Any, _fmts: tuple[str, ...] = (), _dec: str = ".") -> str | None:
+    return split_name(_to_str(value))[1]
+
+
+_TRANSFORMS: dict[str, Callable[[Any, tuple[str, ...], str], Any]] = {
     "str": _to_str,
     "int": _to_int,
     "float": _to_float,
     "bool": _to_bool,
     "date": _to_date,
     "datetime": _to_datetime,
-    "upper": lambda v, f: _to_str(v, f).upper(),
-    "lower": lambda v, f: _to_str(v, f).lower(),
+    "upper": lambda v, f, d: _to_str(v).upper(),
+    "lower": lambda v, f, d: _to_str(v).lower(),
+    "family_name": _to_family,
+    "given_name": _to_given,
 }
 
 
 def _default_transform(annotation: Any) -> str:
     """Pick the transform a canonical field's type calls for."""
-    if isinstance(annotation, str):  # postponed annotations are resolved by pydantic
-        annotation = eval(annotation, vars(dt), {})  # pragma: no cover
     args = typing.get_args(annotation)
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -183,49 +300,125 @@ def _default_transform(annotation: Any) -> str:
     return "str"
 
 
-class _CompiledField:
-    __slots__ = ("name", "columns", "join", "const", "has_const", "convert", "fmt", "table", "default", "transform")
+_FAIL: Any = type("_Fail", (), {"__repr__": lambda self: "<failed>"})()
+_NONE_TYPE = type(None)
+_NUMBER_TYPES = {int, float, decimal.Decimal}
+# Columns with at most this many distinct values are converted once per value.
+_MEMO_LIMIT = 50_000
 
-    def __init__(self, name: str, spec: FieldSpec, annotation: Any):
+
+class ColumnSource:
+    """The columns of a batch of rows, each taken out when a field needs it.
+
+    Args:
+        columns: The column names, in the order of each row's values; None
+            when ``rows`` holds one mapping per row.
+        rows: The rows: sequences of values (as a DB-API cursor returns
+            them) or mappings of column name to value.
+    """
+
+    __slots__ = ("_index", "_rows")
+
+    def __init__(self, columns: Sequence[str] | None, rows: Sequence[Any]):
+        self._rows = rows
+        self._index: dict[str, int] | None = None
+        if columns is not None:
+            self._index = {}
+            for i, name in enumerate(columns):
+                self._index.setdefault(name, i)  # a repeated name: the first one
+
+    def _getter(self, column: str) -> Callable[[Any], Any] | None:
+        if self._index is None:
+            return methodcaller("get", column)
+        at = self._index.get(column)
+        return itemgetter(at) if at is not None else None
+
+    def values(self, column: str) -> list[Any]:
+        """Every row's value of ``column`` (None where a row lacks it)."""
+        getter = self._getter(column)
+        return list(map(getter, self._rows)) if getter is not None else [None] * len(self._rows)
+
+    def each(self, column: str) -> Iterator[Any]:
+        """The same values as :meth:`values`, one at a time (to convert without a list between)."""
+        getter = self._getter(column)
+        return map(getter, self._rows) if getter is not None else itertools.repeat(None, len(self._rows))
+
+
+class _CompiledField:
+    """One canonical field's mapping, ready to apply to rows or columns."""
+
+    def __init__(self, name: str, spec: FieldSpec | Mapping[str, Any], annotation: Any):
         self.name = name
-        mapping = FieldMapping(column=spec) if isinstance(spec, str) else spec
+        mapping = (
+            FieldMapping(column=spec)
+            if isinstance(spec, str)
+            else spec
+            if isinstance(spec, FieldMapping)
+            else FieldMapping.model_validate(spec)  # as written in YAML
+        )
         self.columns: list[str] = (
             [mapping.column] if mapping.column is not None else list(mapping.columns or [])
         )
         self.join = mapping.join
         self.has_const = mapping.column is None and mapping.columns is None
         self.const = mapping.const
-        self.transform = mapping.transform or _default_transform(annotation)
-        self.convert = _TRANSFORMS[self.transform]
-        self.fmt = mapping.format
-        self.table = (
+        # A code table looks up the source's text unless a transform is asked for.
+        self.transform: str = mapping.transform or (
+            "str" if mapping.map is not None else _default_transform(annotation)
+        )
+        self.out_type = TRANSFORM_TYPES[self.transform]
+        self._convert = _TRANSFORMS[self.transform]
+        fmt = mapping.format
+        self.formats: tuple[str, ...] = (fmt,) if isinstance(fmt, str) else tuple(fmt or ())
+        self.decimal = mapping.decimal
+        self.table: dict[str, Any] | None = (
             {str(k).strip().lower(): v for k, v in mapping.map.items()}
             if mapping.map is not None
             else None
         )
+        self._table_keys = sorted(str(k) for k in mapping.map) if mapping.map is not None else []
         self.default = mapping.default
+        # Distinct source value -> canonical value (or _FAIL), for str sources.
+        self._memo: dict[Any, Any] | None = {}
+        self._memo_failed = False
+        self._memo_none = False
 
-    def __call__(self, row: Mapping[str, Any]) -> Any:
+    @property
+    def foreign_values(self) -> list[Any]:
+        """Values this field can yield that no converter made: table entries and the default."""
+        values = list(self.table.values()) if self.table is not None else []
+        if self.default is not None:
+            values.append(self.default)
+        return values
+
+    # -- one value ---------------------------------------------------------
+
+    def origin(self, row: Mapping[str, Any]) -> Any:
         if self.has_const:
-            value: Any = self.const
-        elif len(self.columns) == 1:
-            value = row.get(self.columns[0])
-        else:
-            parts = [row.get(c) for c in self.columns]
-            kept = [str(p).strip() for p in parts if not _blank(p)]
-            value = self.join.join(kept) if kept else None
+            return self.const
+        if len(self.columns) == 1:
+            return row.get(self.columns[0])
+        return self._joined([row.get(c) for c in self.columns])
+
+    def _joined(self, parts: Sequence[Any]) -> Any:
+        kept = [str(p).strip() for p in parts if not _blank(p)]
+        return self.join.join(kept) if kept else None
+
+    def convert(self, value: Any) -> Any:
+        """The canonical value of one source value; raises :class:`MappingError`."""
         if _blank(value):
             return self.default
         try:
-            converted = self.convert(value, self.fmt)
+            converted = self._convert(value, self.formats, self.decimal)
         except (ValueError, TypeError, OverflowError) as exc:
             shown = repr(value)
             if len(shown) > 60:
                 shown = shown[:57] + "..."
+            fmts = " or ".join(repr(f) for f in self.formats)
             raise MappingError(
                 self.name,
                 f"cannot read {shown} as {self.transform}"
-                + (f" with format {self.fmt!r}" if self.fmt else "")
+                + (f" with format {fmts}" if self.formats else "")
                 + f": {exc}",
             ) from None
         if self.table is not None:
@@ -234,9 +427,118 @@ class _CompiledField:
                 return self.table[code]
             if self.default is not None:
                 return self.default
-            known = ", ".join(sorted(self.table)[:12])
+            known = ", ".join(self._table_keys[:12]) + (", ..." if len(self._table_keys) > 12 else "")
             raise MappingError(self.name, f"code {converted!r} is not in the code table ({known})")
         return converted
+
+    def __call__(self, row: Mapping[str, Any]) -> Any:
+        return self.convert(self.origin(row))
+
+    # -- a column of values -------------------------------------------------
+
+    def _safe(self, value: Any) -> Any:
+        try:
+            return self.convert(value)
+        except MappingError:
+            return _FAIL
+
+    def column(self, source: ColumnSource, n: int) -> tuple[list[Any], bool, bool]:
+        """The canonical values of ``n`` rows, with :data:`_FAIL` where one cannot be mapped.
+
+        Returns:
+            The values (a new list); whether any may be None (so the caller
+            fills defaults or rejects rows only when it has to); whether any
+            may be :data:`_FAIL`.
+        """
+        if self.has_const:
+            value = self._safe(self.const)
+            return [value] * n, value is None, value is _FAIL
+        if len(self.columns) > 1:
+            cols = [source.values(c) for c in self.columns]
+            out = [self._safe(self._joined(parts)) for parts in zip(*cols, strict=True)]
+            return out, True, True
+        column = self.columns[0]
+        memo = self._memo
+        if memo is not None:
+            try:
+                out = list(map(memo.__getitem__, source.each(column)))
+            except (KeyError, TypeError):
+                pass
+            else:
+                return out, self._memo_none, self._memo_failed
+        if self.transform == "str" and self.table is None:
+            try:
+                out = list(map(str.strip, source.each(column)))
+            except TypeError:
+                pass
+            else:
+                if not all(out):
+                    default = self.default
+                    return [v if v else default for v in out], default is None, False
+                return out, False, False
+        col = source.values(column)
+        shortcut = self._typed(col)
+        if shortcut is not None:
+            return shortcut[0], shortcut[1], False
+        if memo is not None and self._learn(col):
+            return list(map(memo.__getitem__, col)), self._memo_none, self._memo_failed
+        return [self._safe(v) for v in col], True, True
+
+    def _learn(self, col: Sequence[Any]) -> bool:
+        """Convert each new distinct value of ``col`` once; False if the column is unfit for that."""
+        memo = self._memo
+        assert memo is not None
+        try:
+            distinct = set(col)
+        except TypeError:  # unhashable values (lists from JSON)
+            return False
+        new = distinct.difference(memo)
+        # Only str and None keys: 1 == 1.0 == True would share one entry.
+        if any(type(v) is not str and v is not None for v in new):
+            return False
+        if len(memo) + len(new) > _MEMO_LIMIT:
+            self._memo = None
+            return False
+        for value in new:
+            converted = self._safe(value)
+            memo[value] = converted
+            if converted is _FAIL:
+                self._memo_failed = True
+            elif converted is None:
+                self._memo_none = True
+        return True
+
+    def _typed(self, col: Sequence[Any]) -> tuple[list[Any], bool] | None:
+        """C-speed conversion when the values already have the right type, else None.
+
+        Only where the converter is known to return such a value unchanged
+        (a str stripped, an int, float, bool or date as it is).
+        """
+        if self.table is not None:
+            return None
+        transform = self.transform
+        default = self.default
+        if transform not in ("str", "int", "float", "bool", "date"):
+            return None
+        kinds = set(map(type, col))
+        has_none = _NONE_TYPE in kinds
+        kinds.discard(_NONE_TYPE)
+        if transform == "str":
+            if kinds <= {str}:
+                return [default if v is None else (v.strip() or default) for v in col], default is None
+            return None
+        if not kinds or kinds == {self.out_type}:
+            if not has_none:
+                return list(col), False
+            if default is None:
+                return list(col), True
+            return [default if v is None else v for v in col], False
+        if transform == "float" and not has_none and kinds <= _NUMBER_TYPES:
+            try:
+                return list(map(float, col)), False
+            except (ValueError, OverflowError):  # a signalling NaN, a huge Decimal: one by one
+                return None
+        return None
 
 
 class RowMapper:
@@ -244,22 +546,25 @@ class RowMapper:
 
     Args:
         model: The canonical record class.
-        fields: Canonical field name -> column name or :class:`FieldMapping`.
+        fields: Canonical field name -> column name or :class:`FieldMapping`
+            (or the mapping as written in YAML).
     """
 
-    def __init__(self, model: type[CanonicalRecord], fields: Mapping[str, FieldSpec]):
+    def __init__(self, model: type[CanonicalRecord], fields: Mapping[str, FieldSpec | Mapping[str, Any]]):
         self.model = model
-        self._fields = [
+        self.fields = [
             _CompiledField(name, spec, model.model_fields[name].annotation)
             for name, spec in fields.items()
         ]
 
     @property
     def source_columns(self) -> list[str]:
-        return sorted({c for f in self._fields for c in f.columns})
+        """Every source column the mapping reads, sorted."""
+        return sorted({c for f in self.fields for c in f.columns})
 
     def column_of(self, field: str) -> str | None:
-        for compiled in self._fields:
+        """The one source column a canonical field is read from, if it is read from one."""
+        for compiled in self.fields:
             if compiled.name == field and len(compiled.columns) == 1:
                 return compiled.columns[0]
         return None
@@ -267,8 +572,32 @@ class RowMapper:
     def map(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Return the canonical values of ``row``; raise :class:`MappingError`."""
         out: dict[str, Any] = {}
-        for compiled in self._fields:
+        for compiled in self.fields:
             value = compiled(row)
             if value is not None:
                 out[compiled.name] = value
         return out
+
+    def map_columns(self, source: ColumnSource, n: int) -> tuple[dict[str, list[Any]], set[int], set[str]]:
+        """Map ``n`` rows column by column.
+
+        Args:
+            source: The rows' source columns.
+            n: The number of rows.
+
+        Returns:
+            Canonical field -> values; the indexes of rows where a value could
+            not be mapped (map those rows with :meth:`map` for the reason);
+            the fields whose values include None.
+        """
+        out: dict[str, list[Any]] = {}
+        failed: set[int] = set()
+        with_none: set[str] = set()
+        for compiled in self.fields:
+            values, has_none, may_fail = compiled.column(source, n)
+            if may_fail and _FAIL in values:
+                failed.update(i for i, v in enumerate(values) if v is _FAIL)
+            if has_none:
+                with_none.add(compiled.name)
+            out[compiled.name] = values
+        return out, failed, with_none

@@ -1,57 +1,232 @@
-"""The ``sql`` adapter: any SQLAlchemy URL, a table or a read-only query."""
+"""The ``sql`` adapter: any SQLAlchemy URL, a table or a read-only query.
+
+A table stream is read with a ``SELECT`` that SQLAlchemy builds from the
+reflected table, the optional column list and the structured ``where``
+filters (bound parameters, never SQL assembled from strings). A query stream
+runs the configured query as it is. Either way the rows come through the
+driver's own cursor in chunks of ``chunk_size``: a server-side cursor on
+PostgreSQL (psycopg's named cursors) and MariaDB/MySQL (``SSCursor``), so a
+table of any size streams in constant memory; SQLite steps through the rows
+as they are fetched.
+
+Everything is read in a read-only transaction where the database has one:
+PostgreSQL ``SET TRANSACTION READ ONLY``, MariaDB/MySQL ``START TRANSACTION
+READ ONLY``, and SQLite files are opened with ``mode=ro``. A query that tries
+to write fails, and the source is unhealthy.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import decimal
+import logging
+import math
 import sqlite3
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import sqlalchemy as sa
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
 
-from reconcile.errors import SourceError
-from reconcile.extract.base import Adapter, RawRow, SourceConfig, StreamConfig
+from reconcile.errors import ConfigError, SourceError
+from reconcile.extract.base import (
+    Adapter,
+    RawRow,
+    RowBatch,
+    SourceConfig,
+    StreamConfig,
+    undecodable,
+)
+from reconcile.extract.mapping import RowMapper
+from reconcile.model import record_model
+from reconcile.secrets import redact, register
 
-__all__ = ["SqlAdapter", "SqlSourceConfig", "SqlStreamConfig"]
+__all__ = ["SqlAdapter", "SqlFilter", "SqlPoolConfig", "SqlSourceConfig", "SqlStreamConfig"]
+
+log = logging.getLogger("reconcile.extract.sql")
+
+FilterOp = Literal["=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null", "like"]
+_LIST_OPS = {"in", "not in"}
+_NULL_OPS = {"is null", "is not null"}
+
+
+class SqlFilter(BaseModel):
+    """One condition of a table stream's ``where`` list (all must hold).
+
+    Attributes:
+        column: The table column.
+        op: ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``not in``,
+            ``is null``, ``is not null`` or ``like``.
+        value: The value compared with (a list for ``in``/``not in``, none
+            for the null tests). Text is read as the column's type, so
+            ``"2026-01-01"`` compares with a date column as a date.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(min_length=1)
+    op: FilterOp = "="
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> SqlFilter:
+        if self.op in _NULL_OPS:
+            if self.value is not None:
+                raise ValueError(f"op {self.op!r} takes no value")
+        elif self.op in _LIST_OPS:
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"op {self.op!r} needs a non-empty list as value, such as [A, S]")
+        elif self.value is None or isinstance(self.value, list | dict):
+            raise ValueError(f"op {self.op!r} needs one value (for a missing value use 'is null')")
+        return self
 
 
 class SqlStreamConfig(StreamConfig):
-    """A table (by name, optionally schema-qualified) or a read-only query."""
+    """A table (by name, optionally schema-qualified) or a read-only query.
+
+    Attributes:
+        table: The table (or view) to read.
+        schema: The table's schema (PostgreSQL) or database (MariaDB/MySQL).
+        columns: Read only these columns of the table (default: all).
+        where: Conditions on the table's rows; every one must hold.
+        query: A query run as it is, instead of a table.
+    """
 
     table: str | None = None
     schema_name: str | None = Field(default=None, alias="schema")
+    columns: list[str] | None = Field(default=None, min_length=1)
+    where: list[SqlFilter] = Field(default_factory=list)
     query: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
     def _table_or_query(self) -> SqlStreamConfig:
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of 'table' or 'query'")
+        if self.query is not None and (self.columns is not None or self.where or self.schema_name):
+            raise ValueError("'columns', 'where' and 'schema' go with 'table'; a query selects its own")
         return self
+
+
+class SqlPoolConfig(BaseModel):
+    """Connection pool settings (PostgreSQL, MariaDB/MySQL; SQLite needs none).
+
+    Attributes:
+        size: Connections kept open.
+        max_overflow: Connections opened beyond ``size`` when all are busy.
+        timeout: Seconds to wait for a free connection.
+        recycle: Replace connections older than this many seconds (None: never).
+        pre_ping: Test a connection before using it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = Field(default=2, ge=1)
+    max_overflow: int = Field(default=2, ge=0)
+    timeout: float = Field(default=30.0, gt=0)
+    recycle: int | None = Field(default=None, ge=1)
+    pre_ping: bool = True
 
 
 class SqlSourceConfig(SourceConfig):
     """Configuration of a ``sql`` source.
 
     Attributes:
-        url: SQLAlchemy URL; a relative SQLite path is relative to the config file.
-        chunk_size: Rows fetched per round trip (server-side cursors where the
-            driver has them).
+        url: SQLAlchemy URL; a relative SQLite path is relative to the config
+            file. Put the password in an environment variable:
+            ``postgresql+psycopg://app:${BILLING_DB_PASSWORD}@db/billing``.
+        chunk_size: Rows fetched per round trip.
+        connect_timeout: Seconds to wait for a connection (SQLite: for a lock).
+        statement_timeout: Seconds a statement (or one fetch of a chunk) may
+            run before the database cancels it (None: no limit).
+        read_only: Read in a read-only transaction (PostgreSQL, MariaDB/MySQL)
+            or open SQLite files read-only.
+        pool: Connection pool settings.
+        connect_args: Extra arguments for the driver's ``connect()``.
     """
 
     kind: Literal["sql"] = "sql"
     url: str
     streams: dict[str, SqlStreamConfig] = Field(min_length=1)  # type: ignore[assignment]
     chunk_size: int = Field(default=10_000, ge=1)
+    connect_timeout: float | None = Field(default=30.0, gt=0)
+    statement_timeout: float | None = Field(default=None, gt=0)
+    read_only: bool = True
+    pool: SqlPoolConfig = Field(default_factory=SqlPoolConfig)
+    connect_args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _hide_password(self) -> SqlSourceConfig:
+        # A password written in the URL is as secret as one from ${ENV}.
+        with contextlib.suppress(ArgumentError):
+            register(make_url(self.url).password)
+        return self
 
 
-def _redact(url: str) -> str:
+def _shown(url: str) -> str:
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return redact(make_url(url).render_as_string(hide_password=True))
     except ArgumentError:
         return "<invalid url>"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return redact(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _coerce(value: Any, column: sa.Column[Any]) -> Any:
+    """A filter value from YAML as the column's Python type (text is parsed)."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    if not isinstance(value, str) or python_type is str:
+        return value
+    text = value.strip()
+    if python_type is dt.datetime:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if python_type is dt.date:
+        return dt.date.fromisoformat(text)
+    if python_type is int:
+        return int(text)
+    if python_type is float:
+        return float(text)
+    if python_type is decimal.Decimal:
+        return decimal.Decimal(text)
+    if python_type is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes", "y"):
+            return True
+        if lowered in ("false", "0", "no", "n"):
+            return False
+        raise ValueError(f"{value!r} is not a boolean")
+    return value
+
+
+def _condition(column: sa.Column[Any], op: str, value: Any) -> sa.ColumnElement[bool]:
+    if op == "is null":
+        return column.is_(None)
+    if op == "is not null":
+        return column.is_not(None)
+    if op == "in":
+        return column.in_(value)
+    if op == "not in":
+        return column.not_in(value)
+    if op == "like":
+        return column.like(value)
+    comparisons = {
+        "=": column.__eq__, "!=": column.__ne__, "<": column.__lt__,
+        "<=": column.__le__, ">": column.__gt__, ">=": column.__ge__,
+    }
+    return comparisons[op](value)
 
 
 class SqlAdapter(Adapter):
@@ -67,29 +242,50 @@ class SqlAdapter(Adapter):
 
     _engine: sa.Engine | None = None
 
+    # -- connecting ----------------------------------------------------------
+
     def _sqlite_path(self, url: sa.URL) -> Path | None:
         if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
             return None
         return self.resolve_path(url.database)
 
     def engine(self) -> sa.Engine:
+        """The engine of this source, created on first use."""
         if self._engine is not None:
             return self._engine
+        config = self.config
         try:
-            url = make_url(self.config.url)
+            url = make_url(config.url)
         except ArgumentError as exc:
-            raise SourceError(self.name, f"invalid database URL {_redact(self.config.url)}: {exc}") from None
+            raise SourceError(self.name, f"invalid database URL {_shown(config.url)}: {exc}") from None
+        register(url.password)
         path = self._sqlite_path(url)
         try:
             if path is not None:
                 if not path.is_file():
                     raise SourceError(self.name, f"SQLite database {path} does not exist")
-                uri = f"file:{path.as_posix()}?mode=ro"
-                self._engine = sa.create_engine(
-                    "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)
-                )
+                mode = "ro" if config.read_only else "rw"  # never "rwc": a read never creates a file
+                uri = f"file:{path.as_posix()}?mode={mode}"
+                timeout = config.connect_timeout or 5.0
+
+                def connect() -> sqlite3.Connection:
+                    return sqlite3.connect(  # type: ignore[no-any-return]
+                        uri, uri=True, check_same_thread=False, timeout=timeout, **config.connect_args
+                    )
+
+                self._engine = sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.NullPool)
+            elif url.get_backend_name() == "sqlite":
+                self._engine = sa.create_engine(url, poolclass=sa.pool.StaticPool)
             else:
-                self._engine = sa.create_engine(url, pool_pre_ping=True)
+                self._engine = sa.create_engine(
+                    url,
+                    pool_size=config.pool.size,
+                    max_overflow=config.pool.max_overflow,
+                    pool_timeout=config.pool.timeout,
+                    pool_recycle=config.pool.recycle if config.pool.recycle is not None else -1,
+                    pool_pre_ping=config.pool.pre_ping,
+                    connect_args=self._connect_args(url),
+                )
         except NoSuchModuleError as exc:
             raise SourceError(self.name, f"no driver for {url.drivername}: {exc}") from None
         except ModuleNotFoundError as exc:
@@ -98,37 +294,338 @@ class SqlAdapter(Adapter):
             raise SourceError(self.name, f"database driver missing ({exc.name}){hint}") from None
         return self._engine
 
-    def _statement(self, conn: sa.Connection, stream: SqlStreamConfig) -> Any:
-        if stream.query is not None:
-            return sa.text(stream.query)
+    def _connect_args(self, url: sa.URL) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        timeout = self.config.connect_timeout
+        backend, driver = url.get_backend_name(), url.get_driver_name()
+        if timeout is not None:
+            if backend == "postgresql":
+                args["connect_timeout"] = max(2, math.ceil(timeout))  # libpq: whole seconds, at least 2
+            elif backend in ("mysql", "mariadb"):
+                args["connect_timeout"] = max(1, math.ceil(timeout)) if driver == "mysqldb" else timeout
+        args.update(self.config.connect_args)
+        return args
+
+    def _begin(self, conn: sa.Connection) -> None:
+        """Start the read: a read-only transaction and the statement timeout, where supported."""
+        config = self.config
+        backend = conn.dialect.name
+        timeout = config.statement_timeout
+        if backend == "postgresql":
+            if config.read_only:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            if timeout is not None:
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
+        elif backend in ("mysql", "mariadb"):
+            if timeout is not None:
+                if getattr(conn.dialect, "is_mariadb", False):
+                    conn.exec_driver_sql(f"SET SESSION max_statement_time = {float(timeout)!r}")
+                else:
+                    conn.exec_driver_sql(f"SET SESSION max_execution_time = {max(1, round(timeout * 1000))}")
+            if config.read_only:
+                conn.exec_driver_sql("START TRANSACTION READ ONLY")
+        elif backend != "sqlite" and config.read_only:
+            log.debug(
+                "source %s: %s has no read-only transactions here; use a read-only account",
+                self.name, backend,
+            )
+
+    # -- what to run -----------------------------------------------------------
+
+    def _where(self, record_type: str, part: str) -> str:
+        return f"sources.{self.name}.streams.{record_type}.{part}"
+
+    def _table_statement(
+        self, conn: sa.Connection, record_type: str, stream: SqlStreamConfig
+    ) -> sa.Select[Any]:
         assert stream.table is not None
+        shown = f"{stream.schema_name}.{stream.table}" if stream.schema_name else stream.table
         try:
             table = sa.Table(stream.table, sa.MetaData(), schema=stream.schema_name, autoload_with=conn)
         except NoSuchTableError:
-            raise SourceError(self.name, f"table {stream.table!r} does not exist") from None
-        return sa.select(table)
+            raise SourceError(self.name, f"table {shown!r} does not exist") from None
+        have = list(table.columns.keys())
+        listing = ", ".join(have)
+        problems: list[tuple[str, str]] = []
+        for i, name in enumerate(stream.columns or []):
+            if name not in table.columns:
+                problems.append((
+                    self._where(record_type, f"columns[{i}]"),
+                    f"no column {name!r} in table {shown}; it has: {listing}",
+                ))
+        selected = [table.columns[c] for c in (stream.columns or have) if c in table.columns]
+        selected_names = {c.name for c in selected}
+        conditions = []
+        for i, condition in enumerate(stream.where):
+            column = table.columns.get(condition.column)
+            if column is None:
+                problems.append((
+                    self._where(record_type, f"where[{i}].column"),
+                    f"no column {condition.column!r} in table {shown}; it has: {listing}",
+                ))
+                continue
+            try:
+                value = (
+                    [_coerce(v, column) for v in condition.value]
+                    if condition.op in _LIST_OPS
+                    else None
+                    if condition.op in _NULL_OPS
+                    else _coerce(condition.value, column)
+                )
+            except (ValueError, TypeError, decimal.InvalidOperation) as exc:
+                problems.append((
+                    self._where(record_type, f"where[{i}].value"),
+                    f"not a value of column {condition.column!r} ({column.type}): {exc}",
+                ))
+                continue
+            conditions.append(_condition(column, condition.op, value))
+        problems += self._missing_columns(record_type, stream, selected_names, f"table {shown}")
+        if problems:
+            raise ConfigError(problems)
+        statement = sa.select(*selected).where(*conditions)
+        return self._since(statement, table, record_type, stream, conn.dialect.name)
 
-    def read(self, record_type: str, stream: StreamConfig) -> Iterator[RawRow]:
+    def _since(
+        self, statement: sa.Select[Any], table: sa.Table, record_type: str, stream: SqlStreamConfig, backend: str
+    ) -> sa.Select[Any]:
+        """Let the database skip rows older than the cursor, where it compares as Python does.
+
+        The base class filters again, so this only saves reading; it is left
+        out where the database could order values differently (text, SQLite).
+        """
+        since = self.since.get(record_type)
+        cursor = stream.cursor
+        if since is None or cursor is None or cursor.column not in table.columns:
+            return statement
+        column = table.columns[cursor.column]
+        # A row without a cursor value is read (the base class keeps it too).
+        if cursor.type == "integer" and isinstance(column.type, sa.Integer) and isinstance(since, int):
+            return statement.where(sa.or_(column >= since, column.is_(None)))
+        if (
+            cursor.type == "timestamp"
+            and isinstance(column.type, sa.DateTime)
+            and backend != "sqlite"
+            and isinstance(since, dt.datetime)
+        ):
+            value = since if column.type.timezone else since.astimezone(dt.UTC).replace(tzinfo=None)
+            return statement.where(sa.or_(column >= value, column.is_(None)))
+        return statement
+
+    def _missing_columns(
+        self, record_type: str, stream: SqlStreamConfig, have: set[str] | Sequence[str], what: str
+    ) -> list[tuple[str, str]]:
+        """Mapped (and cursor, soft-delete) columns the table or query does not have."""
+        mapper = RowMapper(record_model(record_type), stream.fields)
+        listing = ", ".join(sorted(have)) or "none"
+        problems = []
+        for compiled in mapper.fields:
+            for column in compiled.columns:
+                if column not in have:
+                    problems.append((
+                        self._where(record_type, f"fields.{compiled.name}"),
+                        f"{what} has no column {column!r}; it has: {listing}",
+                    ))
+        for part, extra in (("cursor.column", stream.cursor), ("deleted.column", stream.deleted)):
+            if extra is not None and extra.column not in have:
+                problems.append((
+                    self._where(record_type, part), f"{what} has no column {extra.column!r}; it has: {listing}"
+                ))
+        return problems
+
+    def _compiled(self, statement: sa.Select[Any], dialect: sa.Dialect) -> tuple[str, Any]:
+        """SQL text and driver parameters, as SQLAlchemy would pass them to the driver."""
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        params = compiled.construct_params()
+        binds = compiled.binds
+        processed = {}
+        for name, value in params.items():
+            # Expanded IN parameters are named after theirs: status_1_1 <- status_1.
+            bind = binds.get(name)
+            if bind is None:
+                bind = binds.get(name.rsplit("_", 1)[0])
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect) if bind is not None else None
+            processed[name] = processor(value) if processor is not None else value
+        if compiled.positiontup is not None:
+            return compiled.string, tuple(processed[name] for name in compiled.positiontup)
+        return compiled.string, processed
+
+    # -- reading ---------------------------------------------------------------
+
+    def _cursor(self, dbapi_connection: Any, dialect: sa.Dialect) -> Any:
+        """A server-side cursor where the driver has one."""
+        driver = dialect.driver
+        if dialect.name == "postgresql" and driver in ("psycopg", "psycopg2"):
+            cursor = dbapi_connection.cursor(name=f"reconcile_{uuid.uuid4().hex[:12]}")
+            cursor.itersize = self.config.chunk_size
+            return cursor
+        if dialect.name in ("mysql", "mariadb"):
+            if driver == "pymysql":
+                import pymysql.cursors
+
+                return dbapi_connection.cursor(pymysql.cursors.SSCursor)
+            if driver == "mysqldb":
+                import MySQLdb.cursors
+
+                return dbapi_connection.cursor(MySQLdb.cursors.SSCursor)
+        return dbapi_connection.cursor()
+
+    def read_batches(self, record_type: str, stream: StreamConfig) -> Iterator[RowBatch | RawRow]:
         assert isinstance(stream, SqlStreamConfig)
         engine = self.engine()
+        shown = _shown(self.config.url)
+        dbapi = getattr(engine.dialect, "loaded_dbapi", None)
+        dbapi_error: type[BaseException] = getattr(dbapi, "Error", sqlite3.Error)
+        what = f"table {stream.table!r}" if stream.table is not None else "the query"
+        log.debug("source %s: reading %s from %s", self.name, what, shown)
+        timer: _SqliteTimer | None = None
         try:
-            with engine.connect() as conn:
-                statement = self._statement(conn, stream)
-                result = conn.execution_options(
-                    stream_results=True, yield_per=self.config.chunk_size
-                ).execute(statement)
-                columns = list(result.keys())
-                for number, row in enumerate(result, start=1):
-                    yield RawRow(position=f"row {number}", data=dict(zip(columns, row, strict=True)))
-        except SourceError:
-            raise
+            conn = engine.connect()
         except SQLAlchemyError as exc:
-            message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise SourceError(
-                self.name, f"reading {record_type} from {_redact(self.config.url)} failed: {message}"
-            ) from None
+            raise SourceError(self.name, f"cannot connect to {shown}: {_first_line(exc)}") from None
+        try:
+            self._begin(conn)
+            if stream.table is not None:
+                sql, params = self._compiled(self._table_statement(conn, record_type, stream), conn.dialect)
+            else:
+                assert stream.query is not None
+                sql, params = stream.query, None
+            dbapi_connection: Any = conn.connection.dbapi_connection
+            if conn.dialect.name == "sqlite" and not dbapi_connection.in_transaction:
+                dbapi_connection.execute("BEGIN")  # one snapshot for the whole read
+            cursor = self._cursor(dbapi_connection, conn.dialect)
+            if conn.dialect.name == "sqlite":
+                timer = _SqliteTimer(dbapi_connection, self.config.statement_timeout)
+            try:
+                if timer:
+                    timer.start()
+                if params is None:
+                    cursor.execute(sql)
+                else:
+                    cursor.execute(sql, params)
+                if cursor.description is None:
+                    raise SourceError(
+                        self.name, f"{record_type}: the query returned no rows to read (is it a SELECT?)"
+                    )
+                columns = [d[0] for d in cursor.description]
+                if stream.query is not None:
+                    problems = self._missing_columns(record_type, stream, columns, "the query")
+                    if problems:
+                        raise ConfigError(problems)
+                size = self.config.chunk_size
+                read = 0
+                lenient = False
+                while True:
+                    if timer:
+                        timer.start()
+                    try:
+                        rows = cursor.fetchmany(size)
+                    except sqlite3.OperationalError as exc:
+                        if lenient or conn.dialect.name != "sqlite" or "decode" not in str(exc):
+                            raise
+                        # A text value that is not UTF-8: read on from this row keeping
+                        # such values as they are, so only their rows are quarantined.
+                        # The read transaction begun below sees the same rows again.
+                        cursor.close()
+                        dbapi_connection.text_factory = _lenient_text
+                        cursor = dbapi_connection.cursor()
+                        cursor.execute(sql) if params is None else cursor.execute(sql, params)
+                        skip = read
+                        while skip and (got := cursor.fetchmany(min(size, skip))):
+                            skip -= len(got)
+                        lenient = True
+                        continue
+                    if not rows:
+                        break
+                    if lenient:
+                        yield from _screen(columns, rows, read)
+                    else:
+                        yield RowBatch(columns, rows, range(read + 1, read + 1 + len(rows)), "row")
+                    read += len(rows)
+            finally:
+                if timer:
+                    timer.stop()
+                if conn.dialect.name == "sqlite":
+                    dbapi_connection.text_factory = str
+                # Closing after a failed statement may fail too; the rollback below cleans up.
+                with contextlib.suppress(dbapi_error):
+                    cursor.close()
+        except (SourceError, ConfigError):
+            raise
+        except (SQLAlchemyError, dbapi_error) as exc:
+            reason = _first_line(exc)
+            if timer is not None and timer.expired:
+                reason = f"took longer than statement_timeout={self.config.statement_timeout}s ({reason})"
+            raise SourceError(self.name, f"reading {record_type} ({what}) from {shown} failed: {reason}") from None
+        finally:
+            try:
+                conn.rollback()
+                with contextlib.suppress(Exception):
+                    conn.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+            finally:
+                conn.close()
+
+    def read(self, record_type: str, stream: StreamConfig) -> Iterator[RawRow]:
+        for item in self.read_batches(record_type, stream):
+            if isinstance(item, RawRow):
+                yield item
+                continue
+            for i in range(len(item.rows)):
+                yield RawRow(position=item.label(i), data=item.data(i))
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _screen(columns: list[str], rows: list[Any], read: int) -> Iterator[RowBatch | RawRow]:
+    """Rows read leniently: those holding undecodable text as RawRows naming the column."""
+    good: list[Any] = []
+    positions: list[int] = []
+    for k, row in enumerate(rows):
+        bad = next(
+            ((name, shown) for name, value in zip(columns, row, strict=True)
+             if isinstance(value, str) and (shown := undecodable(value, "UTF-8"))),
+            None,
+        )
+        if bad is None:
+            good.append(row)
+            positions.append(read + k + 1)
+            continue
+        if good:
+            yield RowBatch(columns, good, positions, "row")
+            good, positions = [], []
+        data = dict(zip(columns, row, strict=True))
+        yield RawRow(f"row {read + k + 1}", data, f"column {bad[0]!r}: {bad[1]}", bad[0])
+    if good:
+        yield RowBatch(columns, good, positions, "row")
+
+
+class _SqliteTimer:
+    """A statement timeout for SQLite: the progress handler interrupts a step that runs too long."""
+
+    def __init__(self, connection: sqlite3.Connection, seconds: float | None):
+        self.connection = connection
+        self.seconds = seconds
+        self.deadline = 0.0
+
+    def start(self) -> None:
+        if self.seconds is None:
+            return
+        self.deadline = time.monotonic() + self.seconds
+        self.connection.set_progress_handler(self._check, 10_000)
+
+    @property
+    def expired(self) -> bool:
+        return self.seconds is not None and time.monotonic() > self.deadline
+
+    def _check(self) -> int:
+        return 1 if time.monotonic() > self.deadline else 0
+
+    def stop(self) -> None:
+        if self.seconds is not None:
+            self.connection.set_progress_handler(None, 0)

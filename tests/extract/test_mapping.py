@@ -3,11 +3,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconcile.extract.mapping import FieldMapping, MappingError, RowMapper
-from reconcile.model import Account, Payment, Subscription
+from reconcile.model import Account, Contact, Payment, Subscription, Vehicle
 
 
 def test_plain_columns_and_type_driven_transforms() -> None:
@@ -91,3 +91,188 @@ def test_anything_else_is_not_a_boolean(value: str) -> None:
     with pytest.raises(MappingError) as err:
         mapper.map({"id": "1", "ap": value})
     assert err.value.field == "autopay"
+
+
+# -- transforms -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "decimal", "expected"),
+    [
+        ("1,234.50", ".", 1234.5),
+        ("$1,010.5", ".", 1010.5),
+        ("-$12", ".", -12.0),
+        ("1.234,56", ",", 1234.56),
+        ("€ 12,50", ",", 12.5),
+        ("12,5 €", ",", 12.5),
+        ("1 234,5", ",", 1234.5),
+        ("1'234.5", ".", 1234.5),
+        ("-0,75", ",", -0.75),
+    ],
+)
+def test_number_parsing_with_either_decimal_separator(text: str, decimal: str, expected: float) -> None:
+    mapper = RowMapper(Payment, {"payment_id": "id", "account_id": "a", "attempted_at": "at", "status": "s",
+                                 "amount": FieldMapping(column="amt", decimal=decimal)})
+    row = {"id": "1", "a": "A", "at": "2026-01-01", "s": "ok", "amt": text}
+    assert mapper.map(row)["amount"] == pytest.approx(expected)
+
+
+def test_integers_with_a_decimal_comma_and_thousands() -> None:
+    spec = FieldMapping(column="n", transform="int", decimal=",")
+    mapper = RowMapper(Vehicle, {"vehicle_id": "id", "vin": "v", "year": spec})
+    assert mapper.map({"id": "1", "v": "X", "n": "2.024"})["year"] == 2024
+    with pytest.raises(MappingError) as err:
+        mapper.map({"id": "1", "v": "X", "n": "20,5"})
+    assert err.value.field == "year"
+
+
+def test_several_date_formats_are_tried_in_order() -> None:
+    spec = FieldMapping(column="d", format=["%Y%m%d", "%d/%m/%Y"])
+    mapper = RowMapper(Account, {"account_id": "id", "opened_at": spec})
+    assert mapper.map({"id": "1", "d": "20240305"})["opened_at"] == dt.date(2024, 3, 5)
+    assert mapper.map({"id": "1", "d": "05/03/2024"})["opened_at"] == dt.date(2024, 3, 5)
+    with pytest.raises(MappingError) as err:
+        mapper.map({"id": "1", "d": "March 5"})
+    assert "'%Y%m%d' or '%d/%m/%Y'" in err.value.reason
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "expected"),
+    [
+        ("%Y%m%d", "20240229", dt.date(2024, 2, 29)),
+        ("%Y-%m-%d", "2024-02-29", dt.date(2024, 2, 29)),
+        ("%Y-%m-%d", "2024-2-9", dt.date(2024, 2, 9)),  # strptime is lenient about digits
+        ("%d.%m.%Y", "29.02.2024", dt.date(2024, 2, 29)),
+    ],
+)
+def test_date_formats_give_what_strptime_gives(fmt: str, text: str, expected: dt.date) -> None:
+    mapper = RowMapper(Account, {"account_id": "id", "opened_at": FieldMapping(column="d", format=fmt)})
+    assert mapper.map({"id": "1", "d": text})["opened_at"] == expected
+
+
+@pytest.mark.parametrize("text", ["20240230", "2024-02-30", "20241301"])
+def test_impossible_dates_are_errors(text: str) -> None:
+    fmt = "%Y%m%d" if "-" not in text else "%Y-%m-%d"
+    mapper = RowMapper(Account, {"account_id": "id", "opened_at": FieldMapping(column="d", format=fmt)})
+    with pytest.raises(MappingError):
+        mapper.map({"id": "1", "d": text})
+
+
+@pytest.mark.parametrize(
+    ("name", "family", "given"),
+    [
+        ("SMITH, ROBERT J", "SMITH", "ROBERT J"),
+        ("  van der Berg ,  Anna  ", "van der Berg", "Anna"),
+        ("Robert J Smith", "Smith", "Robert J"),
+        ("Cher", "Cher", None),
+        ("SMITH,", "SMITH", None),
+    ],
+)
+def test_splitting_last_first_names(name: str, family: str | None, given: str | None) -> None:
+    mapper = RowMapper(Contact, {
+        "contact_id": "id",
+        "family_name": FieldMapping(column="holder", transform="family_name"),
+        "given_name": FieldMapping(column="holder", transform="given_name"),
+    })
+    mapped = mapper.map({"id": "1", "holder": name})
+    assert mapped.get("family_name") == family
+    assert mapped.get("given_name") == given
+
+
+def test_concatenating_columns_skips_blanks() -> None:
+    spec = FieldMapping(columns=["line1", "line2", "line3"], join=", ")
+    mapper = RowMapper(Contact, {"contact_id": "id", "street": spec})
+    assert mapper.map({"id": "1", "line1": "1 Main St", "line2": " ", "line3": "Rear"})["street"] == "1 Main St, Rear"
+    assert "street" not in mapper.map({"id": "1", "line1": None, "line2": "", "line3": None})
+
+
+def test_constants_are_converted_like_values() -> None:
+    mapper = RowMapper(Account, {"account_id": "id", "autopay": FieldMapping(const="Y"),
+                                 "opened_at": FieldMapping(const="2020-01-31")})
+    assert mapper.map({"id": "1"}) == {"account_id": "1", "autopay": True, "opened_at": dt.date(2020, 1, 31)}
+
+
+def test_a_code_table_looks_up_the_source_text() -> None:
+    """Without a transform a code table sees the raw code, so it can map onto any type."""
+    mapper = RowMapper(Account, {"account_id": "id", "autopay": FieldMapping(column="ap", map={"AUTO": True, "MAN": False})})
+    assert mapper.map({"id": "1", "ap": "auto"})["autopay"] is True
+    assert mapper.map({"id": "1", "ap": " MAN "})["autopay"] is False
+    with pytest.raises(MappingError) as err:
+        mapper.map({"id": "1", "ap": "CHEQUE"})
+    assert (err.value.field, err.value.reason) == ("autopay", "code 'CHEQUE' is not in the code table (AUTO, MAN)")
+
+
+def test_unmapped_code_is_quarantined_naming_field_and_code() -> None:
+    spec = FieldMapping(column="plan", map={"FTTH-1000": "fiber_1g"})
+    mapper = RowMapper(Subscription, {"subscription_id": "id", "account_id": "a", "product": spec})
+    assert mapper.map({"id": "1", "a": "A", "plan": "ftth-1000"})["product"] == "fiber_1g"
+    with pytest.raises(MappingError) as err:
+        mapper.map({"id": "1", "a": "A", "plan": "FTTH-2000"})
+    assert err.value.field == "product"
+    assert "'FTTH-2000'" in err.value.reason
+
+
+def test_format_goes_with_dates_only() -> None:
+    with pytest.raises(ValueError, match="'format' is for the date and datetime transforms"):
+        FieldMapping(column="a", transform="int", format="%Y")
+
+
+# -- the column path gives what the row path gives --------------------------------------
+
+_VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(["", " ", "Y", "n", "A", "C", "x", "2024-03-05", "20240305", "05/03/2024", "1,5", "12.50",
+                     "$3", "SMITH, ANN", "Ann Lee", " padded ", "2026-01-02 03:04:05", "2026-01-02T03:04:05Z",
+                     "nan", "1e400"]),
+    st.text(max_size=8),
+    st.integers(min_value=-3, max_value=3),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2030, 1, 1)),
+    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2030, 1, 1)),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-1000, max_value=1000),
+)
+
+_SPECS: dict[str, object] = {
+    "account_id": "c0",
+    "name": FieldMapping(column="c1", transform="upper"),
+    "family_name": FieldMapping(column="c1", transform="family_name"),
+    "given_name": FieldMapping(column="c1", transform="given_name"),
+    "email": FieldMapping(columns=["c2", "c3"], join="."),
+    "status": FieldMapping(column="c2", map={"A": "active", "C": "closed", "": "weird"}, default="other"),
+    "autopay": "c3",
+    "autopay_method": FieldMapping(column="c4", transform="lower", default="none"),
+    "opened_at": FieldMapping(column="c4", format=["%Y%m%d", "%d/%m/%Y"]),
+    "closed_at": "c5",
+    "country": FieldMapping(const="US"),
+    "birth_date": FieldMapping(column="c5", transform="date"),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.tuples(*[_VALUES] * 6), min_size=1, max_size=40))
+def test_columns_map_as_rows_do(rows: list[tuple[object, ...]]) -> None:
+    from reconcile.extract.mapping import _FAIL, ColumnSource
+
+    columns = [f"c{i}" for i in range(6)]
+    mapper = RowMapper(Account, _SPECS)  # type: ignore[arg-type]
+    reference = RowMapper(Account, _SPECS)  # type: ignore[arg-type]
+    # Twice: the second time the distinct values are known already.
+    for _ in range(2):
+        values, failed, with_none = mapper.map_columns(ColumnSource(columns, rows), len(rows))
+        for i, row in enumerate(rows):
+            try:
+                expected = reference.map(dict(zip(columns, row, strict=True)))
+            except MappingError:
+                assert i in failed
+                continue
+            assert i not in failed
+            got = {name: column[i] for name, column in values.items() if column[i] is not None}
+            assert got.keys() == expected.keys()
+            for name, value in expected.items():
+                assert type(got[name]) is type(value), (name, got[name], value)
+                assert got[name] == value or (value != value and got[name] != got[name]), name
+            for name, column in values.items():
+                assert column[i] is not _FAIL
+                if column[i] is None:
+                    assert name in with_none, name
