@@ -90,9 +90,10 @@ def build_tables(results: Iterable[ExtractResult]) -> dict[str, pd.DataFrame]:
     """One DataFrame per record type, across sources, with the meta columns."""
     parts: dict[str, list[pd.DataFrame]] = {}
     for result in results:
-        for record_type, rows in result.records.items():
+        for record_type in result.record_types:
             model = RECORD_TYPES[record_type]
-            frame = pd.DataFrame.from_records(rows, columns=list(model.model_fields))
+            # Built from the extract's columns: no dict per row.
+            frame = result.frame(record_type)
             frame["_source"] = result.source
             frame["_key"] = frame[model.key_field].astype(str)
             frame["_rid"] = result.source + ":" + record_type + ":" + frame["_key"]
