@@ -1293,7 +1293,13 @@ class Store:
         ]
 
     def open_findings(
-        self, *, owner: str | None = None, min_severity: Severity | str | None = None
+        self,
+        *,
+        owner: str | None = None,
+        min_severity: Severity | str | None = None,
+        kind: str | None = None,
+        older_than: dt.timedelta | None = None,
+        as_of: dt.datetime | None = None,
     ) -> list[TrackedFinding]:
         """Findings not resolved (new, open or reopened), oldest first.
 
@@ -1303,8 +1309,17 @@ class Store:
         Args:
             owner: Only this team's findings.
             min_severity: Only findings at or above this severity.
+            kind: Only findings of this rule kind.
+            older_than: Only findings first seen at least this long before
+                ``as_of`` (their age counts from first seen).
+            as_of: The time ages are measured at (default: now, UTC).
         """
         query = sa.select(s.findings).where(s.findings.c.status.in_([a.value for a in ACTIVE]))
+        if kind is not None:
+            query = query.where(s.findings.c.kind == kind)
+        if older_than is not None:
+            moment = _utc(as_of) if as_of is not None else _now()
+            query = query.where(s.findings.c.first_seen <= moment - older_than)
         if owner is not None:
             query = query.where(s.findings.c.owner == owner)
         if min_severity is not None:
