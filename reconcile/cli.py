@@ -416,6 +416,138 @@ def demo(size: int, seed: int, directory: Path) -> None:
     sys.exit(ExitCode.OK)
 
 
+# ---------------------------------------------------------------------- explain
+
+
+def _stored_model(config: Any) -> tuple[Any, str]:
+    """The matching model the last run kept, read without changing anything (None if none)."""
+    from sqlalchemy.engine import make_url
+
+    from reconcile.errors import StoreError
+    from reconcile.pipeline import MODEL_ARTIFACT
+    from reconcile.store import Store
+
+    url = make_url(config.store.url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            return None, "no store: estimated now"
+        path = config.resolve_path(url.database)
+        if not path.is_file():  # opening it would create it
+            return None, f"no store at {path}: estimated now"
+        url = url.set(database=str(path))
+    try:
+        with Store(str(url), lock_timeout=config.store.lock_timeout) as store:
+            model = store.artifact(MODEL_ARTIFACT)
+    except StoreError as exc:
+        log.warning("the stored matching model could not be read (%s); estimating one", exc)
+        return None, f"the store could not be read ({exc}): estimated now"
+    return model, "the store's model" if model is not None else "the store holds no model: estimated now"
+
+
+@cli.command("explain")
+@click.argument("rid_a")
+@click.argument("rid_b")
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), default=Path("reconcile.yaml"),
+              show_default=True, help="The configuration file.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def explain_command(rid_a: str, rid_b: str, config_path: Path, as_json: bool) -> None:
+    """Why two records are (or are not) the same customer, field by field.
+
+    RID_A and RID_B are record ids, source:record_type:key (as in reports).
+    A dependent record (a payment, an invoice...) stands for the identity
+    record it belongs to. Reads the sources and matches them as a run
+    would, reusing the store's matching model; writes nothing.
+    """
+    from reconcile.match._evidence import _Parents
+    from reconcile.pipeline import build_tables, extract_sources, match_entities, normalise_tables
+
+    for rid in (rid_a, rid_b):
+        if len(rid.split(":")) < 3:
+            raise click.BadParameter(f"{rid!r} is not a record id; give source:record_type:key", param_hint="RID")
+    config = _load_or_exit(config_path)
+    extracted = extract_sources(config)
+    unhealthy = [r.health for r in extracted if r.health is not None and not r.health.healthy]
+    if unhealthy:
+        _error_console().print(
+            "[bold red]run error:[/] " + escape("; ".join(h.error or f"source {h.source!r} unhealthy" for h in unhealthy))
+        )
+        sys.exit(ExitCode.RUN_ERROR)
+    model, model_note = _stored_model(config)
+    tables, matched = match_entities(normalise_tables(build_tables(extracted), config), config, model)
+    if model is not None and not matched.stats.get("model", {}).get("reused"):
+        model_note = f"the store's model was not reused ({matched.stats.get('model', {}).get('reason')}): estimated now"
+    parents = _Parents(tables, set(matched.entity_of.index.astype(str)))
+    chosen: list[str] = []
+    stands_for: dict[str, str] = {}
+    for rid in (rid_a, rid_b):
+        found = parents.identity_rid(rid, rid.split(":")[1])
+        if found is None:
+            frame = tables.get(rid.split(":")[1])
+            exists = frame is not None and "_rid" in frame.columns and bool((frame["_rid"] == rid).any())
+            raise click.BadParameter(
+                f"{rid!r}: " + ("a record whose parent identity record was not found"
+                                if exists else "no such record in the configured sources"),
+                param_hint="RID",
+            )
+        if found != rid:
+            stands_for[rid] = found
+        chosen.append(found)
+    if chosen[0] == chosen[1]:
+        raise click.BadParameter(f"{rid_a!r} and {rid_b!r} are the same identity record ({chosen[0]})",
+                                 param_hint="RID")
+    why = matched.explain(chosen[0], chosen[1])
+    entities = {rid: str(matched.entity_of[rid]) for rid in (why.rid_l, why.rid_r)}
+    path = matched.path(why.rid_l, why.rid_r)
+    if as_json:
+        click.echo(json.dumps({
+            **why.model_dump(mode="json"), "entities": entities, "path": path,
+            "stands_for": stands_for, "model": model_note,
+        }, indent=2, ensure_ascii=False))
+        return
+    _print_explanation(_console(), why, entities, path, stands_for, model_note)
+
+
+def _print_explanation(out: Console, why: Any, entities: dict[str, str], path: list[str],
+                       stands_for: dict[str, str], model_note: str) -> None:
+    from rich.table import Table
+
+    for rid, identity in stands_for.items():
+        out.print(f"{escape(rid)} belongs to {escape(identity)}; explaining that record.")
+    if why.linked:
+        verdict = (f"[green]linked[/] by the deterministic rule {escape(why.method.partition(':')[2])!r}"
+                   if why.method.startswith("deterministic") else "[green]linked[/] (probabilistic)")
+    elif why.same_entity:
+        verdict = "[green]same customer[/] through other records: " + escape(" -> ".join(path))
+    else:
+        verdict = "[red]not linked[/]" + ("" if why.candidate else " (no rule or blocking pass proposed the pair)")
+    out.print(f"[bold]{escape(why.rid_l)}[/]  <->  [bold]{escape(why.rid_r)}[/]: {verdict}")
+    out.print(f"match probability {why.probability:.6f} (threshold {why.threshold:g}); "
+              f"score {why.score:+.2f} bits = prior {why.prior_weight:+.2f} + evidence {why.score - why.prior_weight:+.2f}")
+    if why.deterministic_rule is not None:
+        note = f", vetoed by {', '.join(why.vetoed_by)}" if why.vetoed_by else ""
+        out.print(f"deterministic rule {escape(why.deterministic_rule)!r} applies{escape(note)}")
+    if why.veto:
+        out.print(f"no probabilistic link: {escape(', '.join(why.veto))} clearly disagree (veto)")
+    for number, (rid, entity) in enumerate(entities.items(), start=1):
+        out.print(f"  record {number}: {escape(rid)}, in entity {escape(entity)}")
+    table = Table(show_lines=False)
+    table.add_column("Field", no_wrap=True)
+    table.add_column("Record 1", overflow="fold")
+    table.add_column("Record 2", overflow="fold")
+    table.add_column("Level", no_wrap=True)
+    table.add_column("Weight (bits)", justify="right")
+    table.add_column("m", justify="right")
+    table.add_column("u", justify="right")
+    for f in why.fields:
+        table.add_row(
+            escape(f.comparison), escape("—" if f.value_l is None else f.value_l),
+            escape("—" if f.value_r is None else f.value_r), escape(f.level), f"{f.weight:+.2f}",
+            "" if f.m is None else f"{f.m:.4g}", "" if f.u is None else f"{f.u:.3g}",
+        )
+    out.print(table)
+    out.print(f"[dim]model: {escape(model_note)}[/]")
+
+
 # ---------------------------------------------------------------------- the store's commands
 
 

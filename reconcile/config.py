@@ -25,10 +25,10 @@ from reconcile.extract import SourceConfig, adapter_classes
 from reconcile.findings import Severity
 from reconcile.match import MatchingConfig
 from reconcile.model import RECORD_TYPES
+from reconcile.notify import NotifyConfig
 from reconcile.packs import load_yaml_pack
 from reconcile.rules.base import Rule
 from reconcile.secrets import expand_tree, redact
-from reconcile.notify import NotifyConfig
 from reconcile.store import StoreConfig
 
 __all__ = ["Config", "NormaliseConfig", "ReportsConfig", "load_config", "parse_config"]

@@ -15,6 +15,7 @@ import logging
 import sys
 from typing import IO, Any, Literal
 
+from reconcile.secrets import RedactingFilter
 from reconcile.store._json import json_safe
 
 __all__ = ["LOG_FORMATS", "JsonFormatter", "TextFormatter", "configure_logging"]
@@ -93,5 +94,7 @@ def configure_logging(
         root.removeHandler(handler)
     handler = _Handler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    # Secrets expanded from ${ENV} in the configuration never reach a log line.
+    handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level)

@@ -25,7 +25,7 @@ from reconcile.errors import RunError, StoreError
 from reconcile.extract import ExtractResult, build_adapter
 from reconcile.findings import Finding
 from reconcile.incremental import apply_snapshots, check_row_counts, plan_cursors
-from reconcile.match import MatchResult, resolve
+from reconcile.match import MatchResult, attach_match_evidence, resolve
 from reconcile.model import PARTY_FIELDS, RECORD_TYPES
 from reconcile.normalise import normalise_table
 from reconcile.results import QuarantinedRow, RunResult, SourceHealth
@@ -335,6 +335,8 @@ def run(
         with _timed(timings, "rules", progress):
             open_findings = store.open_findings() if store is not None else []
             findings = evaluate(tables, config.built_rules, as_of, open_findings)
+            # Why each finding's records are one customer: finding.detail["match"].
+            attach_match_evidence(findings, tables, matched)
         pause_point("run:evaluated")
         with _timed(timings, "persist", progress):
             if store is not None and result.run_id is not None:

@@ -196,3 +196,20 @@ def test_rows_given_from_python_are_data_not_configuration(tmp_path: Path) -> No
     )
     assert config.sources["app"].streams["contact"].records is rows  # type: ignore[attr-defined]
     assert rows[0]["name"] == "${NOT_A_VARIABLE}"
+
+
+def test_log_lines_of_the_cli_handler_never_show_a_secret() -> None:
+    import io
+    import logging
+
+    from reconcile.logs import configure_logging
+    from reconcile.secrets import register
+
+    register("hunter2-very-secret")
+    for fmt in ("text", "json"):
+        stream = io.StringIO()
+        configure_logging(1, fmt, stream)
+        logging.getLogger("reconcile.test").info("connecting with %s", "hunter2-very-secret")
+        assert "hunter2-very-secret" not in stream.getvalue()
+        assert "***" in stream.getvalue()
+    configure_logging(0, "text")

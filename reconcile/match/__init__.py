@@ -33,6 +33,7 @@ from reconcile.match._config import (
     SortedNeighbourhoodPass,
     StringComparison,
 )
+from reconcile.match._evidence import attach_match_evidence
 from reconcile.match._model import FieldModel, LinkageModel
 from reconcile.match._resolve import FieldEvidence, LinkExplanation, MatchResult, resolve
 
@@ -54,6 +55,7 @@ __all__ = [
     "MatchingConfig",
     "SortedNeighbourhoodPass",
     "StringComparison",
+    "attach_match_evidence",
     "connected_components",
     "resolve",
 ]

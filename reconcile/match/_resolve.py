@@ -132,6 +132,44 @@ class LinkExplanation(BaseModel):
                 return evidence
         raise KeyError(f"no comparison {comparison!r}; compared: {[f.comparison for f in self.fields]}")
 
+    def compact(self) -> dict[str, Any]:
+        """The explanation as small JSON-safe data, for a finding's evidence or ``--json``.
+
+        Keys: ``rid_l``, ``rid_r``, ``linked``, ``method`` (``deterministic``,
+        ``probabilistic`` or None), ``rule`` (the deterministic rule that
+        links the pair, or None), ``same_entity``, ``score`` (bits),
+        ``probability``, ``threshold``, ``veto`` and ``fields``: per
+        comparison with a value on either side, ``comparison``, ``value_l``,
+        ``value_r``, ``level`` and ``weight`` (bits).
+        """
+        method, rule = None, None
+        if self.method is not None:
+            method, _, rule_name = self.method.partition(":")
+            rule = rule_name or None
+        return {
+            "rid_l": self.rid_l,
+            "rid_r": self.rid_r,
+            "linked": self.linked,
+            "method": method,
+            "rule": rule,
+            "same_entity": self.same_entity,
+            "score": round(float(self.score), 2),
+            "probability": round(float(self.probability), 6),
+            "threshold": float(self.threshold),
+            "veto": list(self.veto),
+            "fields": [
+                {
+                    "comparison": f.comparison,
+                    "value_l": f.value_l,
+                    "value_r": f.value_r,
+                    "level": f.level,
+                    "weight": round(float(f.weight), 2),
+                }
+                for f in self.fields
+                if f.value_l is not None or f.value_r is not None
+            ],
+        }
+
     def text(self) -> str:
         """A plain-text table of the evidence, for a terminal or a log."""
         verdict = (
@@ -208,6 +246,7 @@ class MatchResult:
         self.stats = stats
         self.config = config
         self._explainer = explainer
+        self._neighbours: dict[str, list[str]] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -224,6 +263,46 @@ class MatchResult:
             KeyError: a rid is not an identity record of this result.
         """
         return self._explainer(rid_a, rid_b)
+
+    def path(self, rid_a: str, rid_b: str) -> list[str]:
+        """The shortest chain of accepted links from one record to another.
+
+        ``[rid_a, ..., rid_b]``: each neighbour pair is a row of ``links``.
+        Empty when the records are in different entities; ``[rid_a]`` when
+        they are the same record.
+
+        Raises:
+            KeyError: a rid is not an identity record of this result.
+        """
+        for rid in (rid_a, rid_b):
+            if rid not in self.entity_of.index:
+                raise KeyError(f"{rid!r} is not an identity record of this match result")
+        if rid_a == rid_b:
+            return [rid_a]
+        if self.entity_of[rid_a] != self.entity_of[rid_b]:
+            return []
+        if self._neighbours is None:
+            neighbours: dict[str, list[str]] = {}
+            for left, right in zip(self.links["rid_l"].tolist(), self.links["rid_r"].tolist(), strict=True):
+                neighbours.setdefault(left, []).append(right)
+                neighbours.setdefault(right, []).append(left)
+            self._neighbours = neighbours
+        came_from: dict[str, str | None] = {rid_a: None}
+        frontier = [rid_a]
+        while frontier and rid_b not in came_from:
+            following = []
+            for rid in frontier:
+                for other in self._neighbours.get(rid, ()):
+                    if other not in came_from:
+                        came_from[other] = rid
+                        following.append(other)
+            frontier = following
+        if rid_b not in came_from:  # clustering constraints can drop links; entities still come from links
+            return []
+        chain = [rid_b]
+        while (previous := came_from[chain[-1]]) is not None:
+            chain.append(previous)
+        return chain[::-1]
 
     def members(self, entity: str) -> list[str]:
         """The rids of one entity, sorted."""

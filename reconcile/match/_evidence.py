@@ -1,0 +1,139 @@
+"""The match evidence of findings: why a finding's records are one customer.
+
+A finding names records of several systems (a billing account, a CRM
+contact, a payment of that account...). The rules trust matching to have put
+them in one entity; :func:`attach_match_evidence` writes down why, in
+``finding.detail["match"]``, so a person reading the finding can check it.
+See ``docs/matching.md`` ("Findings' evidence").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from reconcile.findings import Finding
+from reconcile.match._resolve import MatchResult
+
+__all__ = ["MAX_EVIDENCE_LINKS", "attach_match_evidence", "finding_evidence"]
+
+log = logging.getLogger("reconcile.match")
+
+#: Links explained per finding at most; the rest are counted in ``omitted``.
+MAX_EVIDENCE_LINKS = 4
+
+#: How many parent hops lead from a dependent record to its identity record at most.
+_MAX_DEPTH = 4
+
+
+class _Parents:
+    """rid -> ``_parent_rid`` of dependent records, built per record type when first asked."""
+
+    def __init__(self, tables: Mapping[str, pd.DataFrame], identity: set[str]):
+        self.tables = tables
+        self.identity = identity
+        self.by_type: dict[str, dict[str, str]] = {}
+
+    def identity_rid(self, rid: str, record_type: str) -> str | None:
+        for _ in range(_MAX_DEPTH):
+            if rid in self.identity:
+                return rid
+            parents = self.by_type.get(record_type)
+            if parents is None:
+                parents = self.by_type[record_type] = self._load(record_type)
+            parent = parents.get(rid)
+            if parent is None:
+                return None
+            rid = parent
+            record_type = parent.split(":")[1] if parent.count(":") >= 2 else ""
+        return None
+
+    def _load(self, record_type: str) -> dict[str, str]:
+        frame = self.tables.get(record_type)
+        if frame is None or frame.empty or "_parent_rid" not in frame.columns:
+            return {}
+        known = frame[frame["_parent_rid"].notna()]
+        return dict(zip(known["_rid"].astype(str), known["_parent_rid"].astype(str), strict=True))
+
+
+def finding_evidence(
+    finding: Finding,
+    matched: MatchResult,
+    parents: _Parents,
+    cache: dict[tuple[str, str], dict[str, Any]] | None = None,
+) -> dict[str, Any] | None:
+    """The match evidence of one finding, or None when its records are one identity record.
+
+    The anchor is the subject's identity record (the subject itself, or the
+    identity record it depends on); every other identity record among the
+    finding's records is joined to it by the shortest chain of accepted
+    links, and each link of the chains is explained once.
+    """
+    cache = {} if cache is None else cache
+    anchors: list[str] = []
+    for ref in [finding.subject, *finding.records]:
+        rid = parents.identity_rid(ref.rid, ref.record_type)
+        if rid is not None and rid not in anchors:
+            anchors.append(rid)
+    if len(anchors) < 2:
+        return None
+    anchor, others = anchors[0], anchors[1:]
+    pairs: list[tuple[str, str]] = []
+    unlinked: list[str] = []
+    for other in others:
+        chain = matched.path(anchor, other)
+        if not chain:
+            unlinked.append(other)
+            pairs.append((anchor, other))  # explain it anyway: why it is *not* linked
+            continue
+        for left, right in zip(chain, chain[1:], strict=False):
+            pair = (min(left, right), max(left, right))
+            if pair not in pairs:
+                pairs.append(pair)
+    shown = pairs[:MAX_EVIDENCE_LINKS]
+    links = []
+    for pair in shown:
+        explained = cache.get(pair)
+        if explained is None:
+            explained = cache[pair] = matched.explain(*pair).compact()
+        links.append(explained)
+    evidence: dict[str, Any] = {"records": anchors, "links": links, "omitted": len(pairs) - len(shown)}
+    if unlinked:
+        evidence["not_linked"] = unlinked
+    return evidence
+
+
+def attach_match_evidence(
+    findings: Iterable[Finding],
+    tables: Mapping[str, pd.DataFrame],
+    matched: MatchResult,
+) -> int:
+    """Put the match evidence into ``finding.detail["match"]`` of every finding spanning records.
+
+    Only findings whose records come from two or more identity records (after
+    following dependent records to their parents) get it. A detail that
+    already holds ``match`` is left alone. The fingerprint does not use the
+    detail, so findings keep their identity.
+
+    Returns:
+        How many findings got evidence.
+    """
+    parents = _Parents(tables, set(matched.entity_of.index.astype(str)))
+    cache: dict[tuple[str, str], dict[str, Any]] = {}
+    count = 0
+    for finding in findings:
+        if "match" in finding.detail:
+            log.debug("finding %s already has detail['match']; evidence not added", finding.fingerprint)
+            continue
+        try:
+            evidence = finding_evidence(finding, matched, parents, cache)
+        except (KeyError, ValueError) as exc:  # a record matching never saw: no evidence, never a failure
+            log.debug("no match evidence for finding %s: %s", finding.fingerprint, exc)
+            continue
+        if evidence is not None:
+            finding.detail["match"] = evidence
+            count += 1
+    return count
