@@ -454,6 +454,11 @@ class MatchingConfig(BaseModel):
             ``rid_r``, ``is_match``): ``m`` is then counted from the labelled
             matches instead of estimated by EM. Null (the default) for
             estimation without labels.
+        classifier: How scored pairs get their match probability:
+            ``fellegi_sunter`` (default) or ``logistic``, a logistic
+            regression fitted on the labelled pairs' comparison levels (it
+            needs labels: ``training_pairs`` or ``resolve(..., labels=)``).
+            Deterministic rules, the veto and clustering are the same for both.
         reestimate: When ``resolve`` is given a previous model: ``auto``
             reuses it unless the settings it depends on changed or it is
             older than ``reestimate_every_days``; ``always`` estimates anew;
@@ -475,6 +480,7 @@ class MatchingConfig(BaseModel):
     estimation: EstimationConfig = Field(default_factory=EstimationConfig)
     clustering: ClusteringConfig = Field(default_factory=ClusteringConfig)
     training_pairs: Path | None = None
+    classifier: Literal["fellegi_sunter", "logistic"] = "fellegi_sunter"
     reestimate: Literal["auto", "always", "never"] = "auto"
     reestimate_every_days: float | None = Field(default=7.0, gt=0)
 

@@ -10,7 +10,9 @@ The stages, each on whole arrays:
 4. Deterministic links: pairs a rule links, unless one of its
    ``unless_disagree`` comparisons is at "else".
 5. The Fellegi-Sunter model, estimated without labels; each candidate's
-   match probability; pairs from the threshold on link.
+   match probability; pairs from the threshold on link. With
+   ``classifier: logistic``, a logistic regression fitted on the labelled
+   pairs gives the probability instead.
 6. Clustering: connected components of the links (strongest first under
    constraints), named ``E`` + a hash of the component's smallest rid.
 """
@@ -31,6 +33,7 @@ from reconcile.match._blocking import block_pairs, key_codes, pass_pairs, union_
 from reconcile.match._cluster import connected_components, constrained_components, entity_ids
 from reconcile.match._compare import Column, Comparator, build_comparator
 from reconcile.match._config import AddressComparison, BlockingKey, MatchingConfig
+from reconcile.match._logistic import LogisticClassifier, fit_logistic
 from reconcile.match._model import (
     LinkageModel,
     estimate,
@@ -60,7 +63,10 @@ class FieldEvidence(BaseModel):
         level_index: The level's number: 0 is "else", the highest is exact,
             -1 is missing.
         weight: The evidence in bits (log2 of the Bayes factor): positive
-            for a match, negative against, 0 when missing.
+            for a match, negative against, 0 when missing. With
+            ``classifier: logistic``, the logistic coefficient of the level
+            in bits (natural-log coefficient / ln 2); ``m``, ``u`` and
+            ``value_frequency`` are then None.
         m: Share of matching pairs at this level (None when missing).
         u: Share of non-matching pairs at this level; for exact agreement
             with term frequencies, the value's own ``u``.
@@ -224,6 +230,10 @@ class MatchResult:
             deterministic links) and ``method`` (``deterministic:<rule>`` or
             ``probabilistic``).
         model: The estimated Fellegi-Sunter model (None without comparisons).
+            With ``classifier: logistic`` it is still estimated (and can be
+            reused), but the logistic regression, re-fitted from the labels
+            on every run, scores the pairs; its coefficients are in
+            ``stats["classifier"]``.
         stats: Counts and timings of the stages.
         config: The settings used.
     """
@@ -490,7 +500,8 @@ def resolve(
             is ``result.model``; ``result.stats["model"]`` says whether it
             was reused and why (not).
         labels: Labelled pairs (``rid_l``, ``rid_r``, ``is_match``) to count
-            ``m`` from; default: ``config.training_pairs``, if set.
+            ``m`` from (and, with ``classifier: logistic``, to fit the
+            classifier on); default: ``config.training_pairs``, if set.
         now: The time to date a new model and to age a reused one by
             (default: now, UTC).
 
@@ -500,10 +511,16 @@ def resolve(
     Raises:
         ValueError: ``_rid`` is missing or not unique, a column the settings
             read is missing (the message says which and why), the training
-            pairs are unusable, or ``reestimate: never`` meets a model
+            pairs are unusable or missing under ``classifier: logistic``,
+            or ``reestimate: never`` meets a model
             estimated under other settings.
     """
     config = config if config is not None else MatchingConfig()
+    if config.classifier == "logistic" and labels is None and config.training_pairs is None:
+        raise ValueError(
+            "matching.classifier: logistic needs labelled pairs: set matching.training_pairs (a CSV of "
+            "rid_l, rid_r, is_match) or pass resolve(..., labels=frame); or use classifier: fellegi_sunter"
+        )
     now = now if now is not None else dt.datetime.now(dt.UTC)
     previous = LinkageModel.from_dict(dict(model)) if isinstance(model, Mapping) else model
     fingerprint = config.model_fingerprint()
@@ -574,18 +591,27 @@ def resolve(
     model_used: LinkageModel | None = None
     frequencies: list[np.ndarray | None] = []
     labelled_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    classifier: LogisticClassifier | None = None
     if comparators:
-        if reuse and previous is not None:
+        reusing = reuse and previous is not None
+        table = None
+        if not reusing or config.classifier == "logistic":
+            table = labels if labels is not None else _read_training_pairs(config)
+        if table is not None:
+            label_lo, label_hi, is_match, stats["training"] = _labelled_pairs(table, rids)
+            labelled_pairs = (label_lo, label_hi, is_match)
+        if config.classifier == "logistic" and labelled_pairs is not None:
+            label_levels = np.stack([c.compare(label_lo, label_hi) for c in comparators], axis=1)
+            classifier = fit_logistic(comparators, label_levels, is_match, seed=config.estimation.seed)
+            stats["classifier"] = classifier.to_dict()
+        if reusing:
             _check_fits(previous, comparators)
             model_used = previous
         else:
             share = float(deterministic.mean()) if len(left) else 0.0
-            table = labels if labels is not None else _read_training_pairs(config)
             labelled = None
-            if table is not None:
-                label_lo, label_hi, is_match, stats["training"] = _labelled_pairs(table, rids)
+            if labelled_pairs is not None:
                 labelled = np.stack([c.compare(label_lo[is_match], label_hi[is_match]) for c in comparators], axis=1)
-                labelled_pairs = (label_lo, label_hi, is_match)
             model_used = estimate(
                 comparators, levels, n, config.estimation, deterministic_share=share, groups=groups,
                 labelled_matches=labelled,
@@ -597,7 +623,10 @@ def resolve(
             value_frequencies(c, params) if params.term_frequency else None
             for c, params in zip(comparators, model_used.fields, strict=True)
         ]
-        scores = score_pairs(model_used, comparators, levels, left, frequencies)
+        if classifier is not None:
+            scores = classifier.scores(levels)
+        else:
+            scores = score_pairs(model_used, comparators, levels, left, frequencies)
         probabilities = probability(scores)
     else:
         scores = np.zeros(len(left))
@@ -676,10 +705,15 @@ def resolve(
         # How the fitted model classifies its own labelled pairs at the threshold.
         label_lo, label_hi, is_match = labelled_pairs
         label_levels = np.stack([c.compare(label_lo, label_hi) for c in comparators], axis=1)
-        linked = probability(score_pairs(model_used, comparators, label_levels, label_lo, frequencies))
+        label_scores = (
+            classifier.scores(label_levels) if classifier is not None
+            else score_pairs(model_used, comparators, label_levels, label_lo, frequencies)
+        )
+        linked = probability(label_scores)
         stats["training"]["agreement"] = float(((linked >= config.threshold) == is_match).mean())
     explainer = _Explainer(
         rids=rids, comparators=comparators, model=model_used, frequencies=frequencies, config=config, rules=rules,
+        classifier=classifier,
         rule_keys=rule_keys, by_name=by_name, candidates=left * np.int64(max(n, 1)) + right,
         link_keys=left[chosen] * np.int64(max(n, 1)) + right[chosen],
         link_methods=links["method"].to_numpy(dtype=object), entities=entities,
@@ -697,7 +731,7 @@ class _Explainer:
     def __init__(self, *, rids: np.ndarray, comparators: list[Comparator], model: LinkageModel | None,
                  frequencies: list[np.ndarray | None], config: MatchingConfig, rules: dict[str, Any], rule_keys: dict[str, tuple[np.ndarray, np.ndarray]],
                  by_name: dict[str, int], candidates: np.ndarray, link_keys: np.ndarray,
-                 link_methods: np.ndarray, entities: np.ndarray):
+                 link_methods: np.ndarray, entities: np.ndarray, classifier: LogisticClassifier | None = None):
         self.rids = rids
         self.position = {rid: i for i, rid in enumerate(rids.tolist())}
         self.comparators = comparators
@@ -712,6 +746,7 @@ class _Explainer:
         self.link_keys = link_keys[order]
         self.link_methods = link_methods[order]
         self.entities = entities
+        self.classifier = classifier
 
     def _index(self, rid: str) -> int:
         try:
@@ -734,12 +769,16 @@ class _Explainer:
         fields: list[FieldEvidence] = []
         total = 0.0
         prior_weight = self.model.prior_weight if self.model is not None else 0.0
+        if self.classifier is not None:
+            prior_weight = self.classifier.intercept
         levels: dict[str, int] = {}
         for f, comparator in enumerate(self.comparators):
             level = int(comparator.compare(left, right)[0])
             levels[comparator.name] = level
             weight, m, u, frequency = 0.0, None, None, None
-            if self.model is not None and level >= 0:
+            if self.classifier is not None:
+                weight = self.classifier.weight(f, level)  # the level's logistic coefficient, in bits
+            elif self.model is not None and level >= 0:
                 params = self.model.fields[f]
                 m, u = float(params.m[level]), float(params.u[level])
                 weight = float(params.weights[level])

@@ -1,0 +1,114 @@
+"""Time a full run of the demo world stage by stage, with peak memory and the read floor.
+
+For each size, a demo world is generated (or reused from ``--cache``), then in
+a fresh child process:
+
+1. the **floor**: every source row read with the driver alone (``sqlite3``
+   for the databases, the ``csv`` module for CSV, ``json`` for JSON Lines),
+   nothing mapped;
+2. a full ``reconcile.run`` (store and reports included) whose per-stage
+   timings (extract, normalise, match, rules, persist, report) are recorded,
+   with the child's peak resident set size.
+
+    python benchmarks/full_run.py --sizes 10000 100000 --json benchmarks/results/full_run.json
+
+Issue 8's targets (2 cores): the 1,000,000-customer world in at most 10
+minutes and 8 GB, and at most 3x the read-only floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def floor(directory: Path) -> dict[str, float | int]:
+    """Read every row of every source file with the plain driver; return seconds and rows."""
+    started = time.perf_counter()
+    rows = 0
+    for path in sorted(directory.iterdir()):
+        if path.suffix == ".db" and path.name != "reconcile.db":
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+                tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+                for table in tables:
+                    for _ in conn.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - names from sqlite_master
+                        rows += 1
+        elif path.suffix == ".csv":
+            with path.open(newline="", encoding="utf-8") as fh:
+                rows += sum(1 for _ in csv.reader(fh)) - 1
+        elif path.suffix == ".jsonl":
+            with path.open(encoding="utf-8") as fh:
+                rows += sum(1 for line in fh if json.loads(line) is not None)
+    return {"seconds": round(time.perf_counter() - started, 2), "rows": rows}
+
+
+def _child(directory: Path) -> None:
+    """Run in a child process: the floor, then a full run; print JSON."""
+    import reconcile
+
+    out: dict[str, object] = {"floor": floor(directory)}
+    started = time.perf_counter()
+    result = reconcile.run(directory / "reconcile.yaml")
+    out["run_seconds"] = round(time.perf_counter() - started, 2)
+    out["stages"] = result.timings
+    out["findings"] = len(result.findings)
+    out["rows_read"] = sum(h.rows_read for h in result.health)
+    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    from reconcile.demo import score
+
+    scored = score(result.findings, directory / "truth")
+    out["precision"] = scored.precision()
+    out["recall"] = scored.recall()
+    print(json.dumps(out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cache", type=Path, help="keep generated worlds here (one folder per size)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child)
+        return 0
+    results = []
+    for size in args.sizes:
+        base = args.cache or Path(tempfile.mkdtemp(prefix="reconcile-full-run-"))
+        directory = base / f"world-{size}-{args.seed}"
+        if not (directory / "reconcile.yaml").is_file():
+            subprocess.run([sys.executable, "-m", "reconcile.demo", "--size", str(size), "--seed",
+                            str(args.seed), "--dir", str(directory)], check=True, stdout=subprocess.DEVNULL)
+        for stale in (directory / "reconcile.db", directory / "reports"):
+            if stale.is_file():
+                stale.unlink()
+        child = subprocess.run([sys.executable, __file__, "--child", str(directory)], check=True,
+                               capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        figures = json.loads(child.stdout.strip().splitlines()[-1])
+        figures["size"] = size
+        figures["ratio_to_floor"] = round(figures["run_seconds"] / max(figures["floor"]["seconds"], 1e-9), 2)
+        results.append(figures)
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in figures["stages"].items())
+        print(f"{size:>9,} customers: run {figures['run_seconds']:.1f} s ({stages}); floor "
+              f"{figures['floor']['seconds']:.1f} s for {figures['floor']['rows']:,} rows "
+              f"({figures['ratio_to_floor']}x); peak {figures['peak_rss_mib']:,.0f} MiB; "
+              f"precision {figures['precision']:.3f} recall {figures['recall']:.3f}", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=2) + "\n",
+                             encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
