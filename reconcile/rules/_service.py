@@ -576,10 +576,13 @@ class MonitoringGapRule(BuiltinRule):
         subs = subs[is_in(subs["status"], self.subscription_statuses) & subs["product"].isin(self.products)]
         subs = subs.assign(
             _ekey=entity_key(subs), _conf=confidence(subs), _acct=parent_rid(subs, "subscription")
-        ).sort_values(["_ekey", "_rid"])
+        ).sort_values(["_ekey", "_key", "_rid"])  # by key first: never by the source's name
 
         on_line = devices.merge(
-            lines[["_device", "_rid", "_ekey"]].rename(columns={"_rid": "_line"}), on="_device"
+            lines[["_device", "_rid", "_key", "_ekey"]].rename(
+                columns={"_rid": "_line", "_key": "_line_key"}
+            ),
+            on="_device",
         )
         on_line = on_line[on_line["_ekey"].isin(subs["_ekey"])]
         if on_line.empty:
@@ -594,8 +597,9 @@ class MonitoringGapRule(BuiltinRule):
         alerted = sent.loc[sent["_t"] >= sent["_hb"], "_rid"]
         on_line = on_line[~on_line["_rid"].isin(alerted)]
 
-        # One finding per device: the first (by rid) active line and subscription carry the story.
-        on_line = on_line.sort_values(["_rid", "_line"]).drop_duplicates("_rid")
+        # One finding per device: the first (by key, then rid) active line and
+        # subscription carry the story, so the choice never depends on source names.
+        on_line = on_line.sort_values(["_rid", "_line_key", "_line"]).drop_duplicates("_rid")
         line_rows = group_rows(lines[lines["_rid"].isin(on_line["_line"])], "_rid", (*LINE_FIELDS, "_conf"))
         subs = subs[subs["_ekey"].isin(on_line["_ekey"])].drop_duplicates("_ekey")
         sub_rows = group_rows(subs, "_ekey", (*SUBSCRIPTION_FIELDS, "_conf", "_acct"))
@@ -603,7 +607,7 @@ class MonitoringGapRule(BuiltinRule):
         accounts = accounts[accounts["_rid"].isin(subs["_acct"])]
         accounts = group_rows(accounts.assign(_conf=confidence(accounts)), "_rid",
                               ("account_id", "name", "status", "_conf"))
-        earlier = alerts[alerts["_device"].isin(on_line["_device"])].sort_values(["_t", "_rid"])
+        earlier = alerts[alerts["_device"].isin(on_line["_device"])].sort_values(["_t", "_key", "_rid"])
         earlier = earlier.drop_duplicates("_device", keep="last")
         earlier = group_rows(earlier.assign(_conf=confidence(earlier)), "_device", (*ALERT_FIELDS, "_t", "_conf"))
         fields = (*DEVICE_FIELDS, "_hb", "_conf", "_line", "_ekey", "_device")
