@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from reconcile.normalise._text import as_text, fold
@@ -229,6 +230,9 @@ _GLUED = re.compile(r"^(apt|ste|unit|suite|apartment|rm|bldg|fl|no)(\d[a-z0-9-]*
 
 _DROPPED = re.compile(r"['\u2019`.]")
 _NOT_WORD = re.compile(r"[^a-z0-9#/\s-]+")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_NOT_ALNUM_ANY_CASE = re.compile(r"[^0-9A-Za-z]+")
+_FRACTION = re.compile(r"\d+/\d+")
 _US_REGIONS = frozenset({"US", "PR", "VI", "GU", "AS", "MP"})
 
 
@@ -246,7 +250,7 @@ def _tokens(text: str) -> list[str]:
 
 
 def _identifier(words: list[str]) -> str:
-    return re.sub(r"[^a-z0-9]+", "", "".join(words))
+    return _NOT_ALNUM.sub("", "".join(words))
 
 
 def _unit_parts(tokens: list[str]) -> list[str]:
@@ -365,7 +369,7 @@ def _canonical_words(tokens: list[str]) -> list[str]:
     rest = list(tokens)
     if any(c.isdigit() for c in rest[0]):
         number.append(rest.pop(0))
-        if rest and re.fullmatch(r"\d+/\d+", rest[0]):
+        if rest and _FRACTION.fullmatch(rest[0]):
             number.append(rest.pop(0))
     post_dir = post_type = pre_dir = None
     if len(rest) >= 2 and rest[-1] in DIRECTIONALS:
@@ -383,10 +387,14 @@ def _canonical_words(tokens: list[str]) -> list[str]:
     return [*number, *(w for w in (pre_dir,) if w), *rest, *(w for w in (post_type, post_dir) if w)]
 
 
-def _split(street_text: str | None) -> tuple[str | None, list[str]]:
-    """The canonical street line and the unit identifiers it held."""
+@functools.lru_cache(maxsize=1 << 18)
+def _split(street_text: str | None) -> tuple[str | None, tuple[str, ...]]:
+    """The canonical street line and the unit identifiers it held.
+
+    Cached: the same street line recurs across tables (and systems).
+    """
     if street_text is None:
-        return None, []
+        return None, ()
     tokens = _tokens(street_text)
     parts: list[str] = []
     at = _designator_at(tokens)
@@ -400,7 +408,7 @@ def _split(street_text: str | None) -> tuple[str | None, list[str]]:
         if kept and not _looks_like_unit(kept[-1]):
             parts = _unit_parts(words[trailing:]) + parts
             words = kept
-    return " ".join(words) or None, parts
+    return " ".join(words) or None, tuple(parts)
 
 
 def street(value: object) -> str | None:
@@ -438,7 +446,7 @@ def postal_code(value: object, region: str = "US") -> str | None:
     text = as_text(value)
     if text is None:
         return None
-    compact = re.sub(r"[^0-9A-Za-z]+", "", text).upper()
+    compact = _NOT_ALNUM_ANY_CASE.sub("", text).upper()
     if region.upper() in _US_REGIONS and compact.isdigit():
         # Digits only (with spaces or dashes between): a ZIP, ZIP+4, or a ZIP
         # that lost its leading zeros. The rule depends on the digits alone,
@@ -470,7 +478,8 @@ def address(
         >>> address("123 North Maple Street", "Apartment 4B", "98101")
         ('123 n maple st', '4b', '98101')
     """
-    street_out, parts = _split(as_text(street))
+    street_out, split_parts = _split(as_text(street))
+    parts = list(split_parts)
     unit_text = as_text(unit)
     if unit_text is not None:
         parts = parts + _unit_parts(_tokens(unit_text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -21,12 +22,15 @@ _COUNTRY_ALIASES = {
 }
 
 
+_NOT_LETTERS = re.compile(r"[^a-z]+")
+
+
 def region_of(country: object, default_region: str = "US") -> str:
     """The two-letter region of a ``country`` cell (``"USA"`` -> ``"US"``), else ``default_region``."""
     text = as_text(country)
     if text is None:
         return default_region.upper()
-    key = " ".join(re.sub(r"[^a-z]+", " ", text.lower()).split())
+    key = " ".join(_NOT_LETTERS.sub(" ", text.lower()).split())
     if len(key) == 2 and key.upper() in phonenumbers.SUPPORTED_REGIONS:
         return key.upper()
     return _COUNTRY_ALIASES.get(key, default_region.upper())
@@ -49,13 +53,37 @@ def phone(value: object, default_region: str = "US") -> str | None:
     text = as_text(value)
     if text is None:
         return None
+    region = default_region.upper()
+    plain = _PLAIN_NANP.fullmatch(text)
+    if plain is not None and (plain["plus"] or region == "US"):
+        # A ten-digit North American number as most systems write it: what
+        # phonenumbers.parse would read (country code 1, these ten digits),
+        # without the parse; validity is asked of phonenumbers, once per number.
+        return _nanp(plain["area1"] or plain["area2"], plain["exchange"], plain["line"])
     try:
-        number = phonenumbers.parse(text, default_region.upper())
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# "(206) 384-0143", "206-384-0143", "206.384.0143", "2063840143", "+1 206 384 0143":
+# an area code and exchange that cannot begin with 0 or 1, so no national prefix is in play.
+_PLAIN_NANP = re.compile(
+    r"(?P<plus>\+1[ .-]?)?(?:\((?P<area1>[2-9]\d\d)\) ?|(?P<area2>[2-9]\d\d)[ .-]?)"
+    r"(?P<exchange>[2-9]\d\d)[ .-]?(?P<line>\d{4})",
+    re.ASCII,
+)
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _nanp(area: str, exchange: str, line: str) -> str | None:
+    """``+1`` and the ten digits if phonenumbers calls the number valid, else None."""
+    digits = area + exchange + line
+    number = phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
+    return "+1" + digits if phonenumbers.is_valid_number(number) else None
 
 
 _EMAIL = re.compile(

@@ -62,17 +62,18 @@ def _apply(columns: Sequence[_Coded], compute: Callable[..., Any], rows: int) ->
         key, _ = pd.factorize(key.astype(np.int64) * width + (column.codes + 1))
     key, _ = pd.factorize(key)
     _, first = np.unique(key, return_index=True)
-    results = np.empty(len(first), dtype=object)
-    for code, row in enumerate(first):
-        results[code] = compute(*(column.texts[column.codes[row]] for column in columns))
+    # Each column's value at each combination's first row, as plain lists (no numpy scalar per cell).
+    arguments = [column.texts[column.codes[first]].tolist() for column in columns]
+    # fromiter keeps tuple results as single objects (slice assignment would broadcast them).
+    results = np.fromiter(
+        (compute(*values) for values in zip(*arguments, strict=True)), dtype=object, count=len(first)
+    )
     return _Coded(np.asarray(key, dtype=np.intp), results)
 
 
 def _derive(coded: _Coded, compute: Callable[[Any], Any]) -> _Coded:
     """A coded column computed from another's distinct values."""
-    values = np.empty(len(coded.texts), dtype=object)
-    for i, value in enumerate(coded.texts):
-        values[i] = compute(value)
+    values = np.fromiter((compute(value) for value in coded.texts.tolist()), dtype=object, count=len(coded.texts))
     return _Coded(coded.codes, values)
 
 
