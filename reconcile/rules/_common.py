@@ -85,12 +85,21 @@ def entity_key(frame: pd.DataFrame) -> pd.Series:
     """
     key = _column(frame, "_entity").astype(object)
     for column in ("_parent_rid", "_rid"):
-        missing = key.isna()
-        if not missing.any():
+        mask = key.isna().to_numpy()
+        if not mask.any():
             break
-        fallback = "~" + _column(frame, column).astype("string")
-        key = key.where(~missing, fallback.astype(object))
+        key = _filled(key, mask, "~" + _column(frame, column)[mask].astype("string"))
     return key.where(key.notna(), None)
+
+
+def _filled(series: pd.Series, mask: np.ndarray, values: pd.Series) -> pd.Series:
+    """``series`` (object dtype) with the rows under ``mask`` replaced by ``values`` (one per masked row).
+
+    The fallback values are computed for the masked rows only, not the whole column.
+    """
+    out = series.to_numpy(dtype=object, copy=True)
+    out[mask] = values.astype(object).to_numpy(dtype=object)
+    return pd.Series(out, index=series.index, name=series.name, dtype=object)
 
 
 def entity_or_none(value: Any) -> str | None:
@@ -113,12 +122,14 @@ def parent_rid(frame: pd.DataFrame, record_type: str) -> pd.Series:
     if parent is None:
         return rid
     if parent.parent_field == RECORD_TYPES[parent.parent_type].key_field and parent.field in frame:
-        guess = (
-            frame["_source"].astype("string")
-            + f":{parent.parent_type}:"
-            + frame[parent.field].astype("string")
-        )
-        rid = rid.where(rid.notna(), guess.astype(object))
+        mask = rid.isna().to_numpy()
+        if mask.any():
+            guess = (
+                frame["_source"][mask].astype("string")
+                + f":{parent.parent_type}:"
+                + frame[parent.field][mask].astype("string")
+            )
+            rid = _filled(rid, mask, guess)
     return rid.where(rid.notna(), None)
 
 
@@ -201,11 +212,16 @@ def records(
 ) -> list[RecordRef]:
     """RecordRefs for the rows of a (small) frame, with the fields that exist."""
     listed = rows(frame, fields) if isinstance(frame, pd.DataFrame) else list(frame)
+    # Built without re-validation: every value is coerced here (str, plain JSON
+    # values), and record_type/role come from the rule kinds' code.
+    construct = RecordRef.model_construct
+    record_type = str(record_type)
+    role = None if role is None else str(role)
     out = []
     for row in listed:
         values = {name: _jsonable(row[name]) for name in fields if name in row}
         out.append(
-            RecordRef(
+            construct(
                 source=str(row["_source"]),
                 record_type=record_type,
                 key=str(row["_key"]),

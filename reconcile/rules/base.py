@@ -136,7 +136,12 @@ def ref(
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | bool | int):
+    kind = type(value)
+    if kind is str or value is None or kind is int or kind is bool:
+        return value
+    if kind is pd.Timestamp:  # NaT is not a Timestamp instance of this exact type
+        return value.to_pydatetime().isoformat()
+    if isinstance(value, str | bool | int):
         return value
     if isinstance(value, float) and type(value) is float:  # the common cases, without pandas
         return None if value != value else value
@@ -168,6 +173,25 @@ class _StoryFormatter(string.Formatter):
 _FORMATTER = _StoryFormatter()
 
 
+@functools.lru_cache(maxsize=256)
+def _plain_template(template: str) -> bool:
+    """True if ``str.format_map`` renders ``template`` exactly as :data:`_FORMATTER` does.
+
+    That is when every field is a plain name and no format spec nests a field;
+    anything else goes through the formatter, which rejects or handles it.
+    """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return False
+    for _, name, spec, _ in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier() or (spec and ("{" in spec or "}" in spec)):
+            return False
+    return True
+
+
 def render_story(template: str, facts: Mapping[str, Any]) -> str:
     """Render a story template with the finding's facts.
 
@@ -175,6 +199,8 @@ def render_story(template: str, facts: Mapping[str, Any]) -> str:
         KeyError: naming the missing fact and the facts that exist.
     """
     try:
+        if _plain_template(template):
+            return template.format_map(dict(facts))
         return _FORMATTER.vformat(template, (), dict(facts))
     except KeyError as exc:
         raise KeyError(
