@@ -304,7 +304,11 @@ def run(
 
         store = Store(_store_url(config), echo=config.store.echo, lock_timeout=config.store.lock_timeout)
         # Raises StoreLockedError (exit code 4) while another run holds the store.
-        result.run_id = store.begin_run(as_of, config_digest=config.digest())
+        try:
+            result.run_id = store.begin_run(as_of, config_digest=config.digest())
+        except BaseException:
+            store.close()
+            raise
         pause_point("run:begun")
     try:
         with _timed(timings, "extract", progress):
@@ -364,6 +368,8 @@ def run(
                 store.fail_run(result.run_id, str(exc), health=result.health)
             except StoreError as store_exc:  # e.g. its lock was taken over: keep the first error
                 log.error("run %d could not be marked failed: %s", result.run_id, store_exc)
+        if store is not None:
+            store.close()
         if isinstance(exc, RunError):
             exc.result = result  # type: ignore[attr-defined]
             raise
@@ -373,19 +379,23 @@ def run(
     pause_point("run:committed")
     # The run is committed; a report that cannot be written fails loudly but
     # leaves the stored run as it is (reports can be rendered again later).
-    if write_reports:
-        with _timed(timings, "report", progress):
-            from reconcile.report import write_reports as _write_reports
+    try:
+        if write_reports:
+            with _timed(timings, "report", progress):
+                from reconcile.report import write_reports as _write_reports
 
-            directory = config.resolve_path(config.reports.dir)
-            written = _write_reports(
-                result,
-                directory,
-                formats=tuple(config.reports.formats),
-                junit_min_severity=config.reports.junit_min_severity,
-                stories=store.stories_for(result) if store is not None and "html" in config.reports.formats else (),
-            )
-            result.reports = {fmt: str(path) for fmt, path in written.items()}
+                directory = config.resolve_path(config.reports.dir)
+                written = _write_reports(
+                    result,
+                    directory,
+                    formats=tuple(config.reports.formats),
+                    junit_min_severity=config.reports.junit_min_severity,
+                    stories=store.stories_for(result) if store is not None and "html" in config.reports.formats else (),
+                )
+                result.reports = {fmt: str(path) for fmt, path in written.items()}
+    finally:
+        if store is not None:
+            store.close()  # its connections; the run is committed
     # Only a committed run notifies, and a notification that cannot be sent
     # is logged, never a failure of the run.
     notify = notify_config if notify_config is not None else getattr(config, "notify", None)
