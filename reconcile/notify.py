@@ -321,10 +321,17 @@ def _permanent(exc: BaseException) -> bool:
 
 
 def send_email(
-    config: EmailConfig, message: EmailMessage, *, sleep: Callable[[float], None] = time.sleep
+    config: EmailConfig,
+    message: EmailMessage,
+    *,
+    findings: int = 0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
-    """Send ``message`` through the configured SMTP server, retrying transient failures; never raises."""
-    count = int(message.get("X-Reconcile-Findings", "0") or 0)
+    """Send ``message`` through the configured SMTP server, retrying transient failures; never raises.
+
+    ``findings`` is how many findings the message announces (for the outcome and the log).
+    """
+    count = findings
     error = "not attempted"
     attempts = 0
     where = f"{config.host}:{config.port}"
@@ -368,31 +375,27 @@ def send_notifications(
     """
     if result.status != "succeeded":
         return []
-    outcomes: list[Outcome] = []
+
+    def webhook(hook: WebhookConfig, findings: list[Finding]) -> Outcome:
+        payload = build_payload(result, findings, hook.min_severity, hook.max_findings)
+        key = f"reconcile-run-{result.run_id}" if result.run_id is not None else None
+        return send_webhook(hook, payload, idempotency_key=key, sleep=sleep)
+
+    def email(mail: EmailConfig, findings: list[Finding]) -> Outcome:
+        message = build_email(result, findings, mail)
+        return send_email(mail, message, findings=min(len(findings), mail.max_findings), sleep=sleep)
+
+    channels: list[tuple[str, str, WebhookConfig | EmailConfig, Callable[[Any, list[Finding]], Outcome]]] = []
     if config.webhook is not None:
-        hook = config.webhook
-        try:
-            findings = _news(result, hook.min_severity)
-            if not findings:
-                outcomes.append(Outcome(channel="webhook", sent=False))
-            else:
-                payload = build_payload(result, findings, hook.min_severity, hook.max_findings)
-                key = f"reconcile-run-{result.run_id}" if result.run_id is not None else None
-                outcomes.append(send_webhook(hook, payload, idempotency_key=key, sleep=sleep))
-        except Exception as exc:  # a notification must never fail a committed run
-            log.error("webhook %s: not sent: %s: %s", _shown(hook.url), type(exc).__name__, exc)
-            outcomes.append(Outcome(channel="webhook", sent=False, error=f"{type(exc).__name__}: {exc}"))
+        channels.append(("webhook", f"webhook {_shown(config.webhook.url)}", config.webhook, webhook))
     if config.email is not None:
-        mail = config.email
+        channels.append(("email", f"email via {config.email.host}", config.email, email))
+    outcomes: list[Outcome] = []
+    for channel, where, settings, send in channels:
         try:
-            findings = _news(result, mail.min_severity)
-            if not findings:
-                outcomes.append(Outcome(channel="email", sent=False))
-            else:
-                message = build_email(result, findings, mail)
-                message["X-Reconcile-Findings"] = str(min(len(findings), mail.max_findings))
-                outcomes.append(send_email(mail, message, sleep=sleep))
+            findings = _news(result, settings.min_severity)
+            outcomes.append(send(settings, findings) if findings else Outcome(channel=channel, sent=False))
         except Exception as exc:  # a notification must never fail a committed run
-            log.error("email via %s: not sent: %s: %s", mail.host, type(exc).__name__, exc)
-            outcomes.append(Outcome(channel="email", sent=False, error=f"{type(exc).__name__}: {exc}"))
+            log.error("%s: not sent: %s: %s", where, type(exc).__name__, exc)
+            outcomes.append(Outcome(channel=channel, sent=False, error=f"{type(exc).__name__}: {exc}"))
     return outcomes

@@ -29,7 +29,7 @@ import types
 import typing
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -174,6 +174,32 @@ class RowBatch:
         if self.columns is None:
             return dict(row)
         return dict(zip(self.columns, row, strict=False))
+
+
+def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested object as one row: nested keys become dotted column names (``a.b``).
+
+    The jsonl, http and parquet adapters read nested records this way, so a
+    mapping names ``MailingAddress.city`` the same whatever the format.
+    """
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, dict):
+            out.update(flatten(item, f"{name}."))
+        else:
+            out[name] = item
+    return out
+
+
+def unbatch(items: Iterable[RowBatch | RawRow]) -> Iterator[RawRow]:
+    """The rows of :meth:`Adapter.read_batches` one at a time, for an adapter that reads in bulk."""
+    for item in items:
+        if isinstance(item, RawRow):
+            yield item
+            continue
+        for i in range(len(item.rows)):
+            yield RawRow(position=item.label(i), data=item.data(i))
 
 
 class _ColumnStore:

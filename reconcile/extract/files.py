@@ -30,6 +30,8 @@ from reconcile.extract.base import (
     RowBatch,
     SourceConfig,
     StreamConfig,
+    flatten,
+    unbatch,
     undecodable,
 )
 from reconcile.extract.mapping import RowMapper
@@ -157,12 +159,7 @@ class _FileAdapter(Adapter):
         return SourceError(self.name, f"{stream.path}: the file is damaged or cut short ({exc})")
 
     def read(self, record_type: str, stream: StreamConfig) -> Iterator[RawRow]:
-        for item in self.read_batches(record_type, stream):
-            if isinstance(item, RawRow):
-                yield item
-                continue
-            for i in range(len(item.rows)):
-                yield RawRow(position=item.label(i), data=item.data(i))
+        return unbatch(self.read_batches(record_type, stream))
 
     def _missing(self, record_type: str, stream: StreamConfig, have: list[str]) -> None:
         """A mapped (cursor, soft-delete) column the file's header does not have is a configuration error."""
@@ -374,7 +371,7 @@ class JsonlAdapter(_FileAdapter):
             with contextlib.suppress(ValueError, RecursionError):
                 value = json.loads(raw.decode(encoding if number == 1 else stream.encoding, "surrogateescape"))
                 if isinstance(value, dict):
-                    data = _flatten(value)
+                    data = flatten(value)
                     for key, item in data.items():
                         if isinstance(item, str) and undecodable(item, stream.encoding):
                             return RawRow(f"line {number}", data, f"column {key!r}: {bad}", key)
@@ -390,15 +387,5 @@ class JsonlAdapter(_FileAdapter):
             return RawRow(f"line {number}", None, "invalid JSON: nested too deeply")
         if not isinstance(value, dict):
             return RawRow(f"line {number}", None, f"expected a JSON object, found {type(value).__name__}")
-        return _flatten(value)
+        return flatten(value)
 
-
-def _flatten(value: dict[str, object], prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, dict):
-            out.update(_flatten(item, f"{name}."))
-        else:
-            out[name] = item
-    return out

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reconcile._version import __version__
 from reconcile.errors import SourceError
-from reconcile.extract.base import Adapter, RawRow, SourceConfig, StreamConfig
+from reconcile.extract.base import Adapter, RawRow, SourceConfig, StreamConfig, flatten
 
 __all__ = [
     "BasicAuth",
@@ -249,17 +249,6 @@ def _at_path(body: Any, path: str | None) -> Any:
             return _MISSING
     return value
 
-
-def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    # Nested objects become dotted columns, as in the jsonl adapter.
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, dict):
-            out.update(_flatten(item, f"{name}."))
-        else:
-            out[name] = item
-    return out
 
 
 def _retry_after(value: str | None, now: dt.datetime) -> float | None:
@@ -551,4 +540,4 @@ class HttpAdapter(Adapter):
                             error=f"expected a JSON object per record, found {_describe(item)}",
                         )
                         continue
-                    yield RawRow(position=position, data=_flatten(item))
+                    yield RawRow(position=position, data=flatten(item))

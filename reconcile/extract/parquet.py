@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from reconcile.errors import SourceError
-from reconcile.extract.base import Adapter, RawRow, SourceConfig, StreamConfig
+from reconcile.extract.base import Adapter, RawRow, SourceConfig, StreamConfig, flatten
 
 __all__ = ["ParquetAdapter", "ParquetSourceConfig", "ParquetStreamConfig"]
 
@@ -56,17 +56,6 @@ def _pyarrow_parquet() -> Any:
         return None
     return pq
 
-
-def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    # Struct columns come back as dicts; dotted names match the jsonl adapter's.
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, dict):
-            out.update(_flatten(item, f"{name}."))
-        else:
-            out[name] = item
-    return out
 
 
 def _column_paths(parquet: Any) -> set[str]:
@@ -143,7 +132,7 @@ class ParquetAdapter(Adapter):
                     ):
                         for row in batch.to_pylist():
                             number += 1
-                            yield RawRow(position=f"{prefix}row {number}", data=_flatten(row))
+                            yield RawRow(position=f"{prefix}row {number}", data=flatten(row))
                 except (pa.ArrowException, OSError) as exc:
                     raise SourceError(
                         self.name, f"{shown}: reading failed after row {number}: {exc}"

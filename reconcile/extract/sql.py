@@ -41,6 +41,7 @@ from reconcile.extract.base import (
     RowBatch,
     SourceConfig,
     StreamConfig,
+    unbatch,
     undecodable,
 )
 from reconcile.extract.mapping import RowMapper
@@ -565,12 +566,7 @@ class SqlAdapter(Adapter):
                 conn.close()
 
     def read(self, record_type: str, stream: StreamConfig) -> Iterator[RawRow]:
-        for item in self.read_batches(record_type, stream):
-            if isinstance(item, RawRow):
-                yield item
-                continue
-            for i in range(len(item.rows)):
-                yield RawRow(position=item.label(i), data=item.data(i))
+        return unbatch(self.read_batches(record_type, stream))
 
     def close(self) -> None:
         if self._engine is not None:

@@ -145,6 +145,15 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]
         yield items[start : start + size]
 
 
+def _health_from_row(row: Any) -> SourceHealth:
+    """A ``source_health`` row as the run's :class:`SourceHealth`."""
+    return SourceHealth(
+        source=row.source, healthy=row.healthy, rows_read=row.rows_read, rows_used=row.rows_used,
+        rows_quarantined=row.rows_quarantined, duration_s=row.duration_s, error=row.error,
+        streams=dict(row.streams or {}),
+    )
+
+
 def _check_name(value: str, what: str) -> None:
     if len(value) > s.NAME_LEN:
         raise StoreError(
@@ -1137,7 +1146,7 @@ class Store:
         snap = s.snapshots
         for source, record_type in state.replace:
             conn.execute(snap.delete().where((snap.c.source == source) & (snap.c.record_type == record_type)))
-        for (source, record_type), keys in state.deletes.items():
+        def delete_keys(source: str, record_type: str, keys: Iterable[str]) -> None:
             hashes = [key_hash(k) for k in keys]
             for start in range(0, len(hashes), _CHUNK):
                 conn.execute(
@@ -1147,17 +1156,12 @@ class Store:
                         & snap.c.key_hash.in_(hashes[start : start + _CHUNK])
                     )
                 )
+
+        for (source, record_type), keys in state.deletes.items():
+            delete_keys(source, record_type, keys)
         for (source, record_type), records in state.upserts.items():
             if (source, record_type) not in state.replace:
-                hashes = [key_hash(k) for k in records]
-                for start in range(0, len(hashes), _CHUNK):
-                    conn.execute(
-                        snap.delete().where(
-                            (snap.c.source == source)
-                            & (snap.c.record_type == record_type)
-                            & snap.c.key_hash.in_(hashes[start : start + _CHUNK])
-                        )
-                    )
+                delete_keys(source, record_type, records)  # replaced below
             rows = [
                 {"source": source, "record_type": record_type, "key_hash": key_hash(key), "key": key,
                  "data": json_safe(data), "run_id": run_id}
@@ -1221,11 +1225,7 @@ class Store:
             ).one_or_none()
         if row is None:
             return None
-        return SourceHealth(
-            source=row.source, healthy=row.healthy, rows_read=row.rows_read, rows_used=row.rows_used,
-            rows_quarantined=row.rows_quarantined, duration_s=row.duration_s, error=row.error,
-            streams=dict(row.streams or {}),
-        )
+        return _health_from_row(row)
 
     @staticmethod
     def _history_row(
@@ -1603,16 +1603,7 @@ class Store:
             findings=list(findings),
             resolved=list(resolved),
             health=[
-                SourceHealth(
-                    source=h.source,
-                    healthy=h.healthy,
-                    rows_read=h.rows_read,
-                    rows_used=h.rows_used,
-                    rows_quarantined=h.rows_quarantined,
-                    duration_s=h.duration_s,
-                    error=h.error,
-                    streams=h.streams or {},
-                )
+                _health_from_row(h)
                 for h in health_rows
             ],
             quarantine=[

@@ -26,26 +26,12 @@ from reconcile.findings import Finding
 from reconcile.model import RECORD_TYPES
 from reconcile.rules.base import META_COLUMNS, Rule, RuleContext
 from reconcile.rules.engine import evaluate_rules
+from reconcile.rules.example import DEFAULT_SOURCES
 
 AS_OF = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
 TODAY = AS_OF.date()
 
-SOURCES = {
-    "account": "billing",
-    "subscription": "billing",
-    "invoice": "billing",
-    "payment": "billing",
-    "service_line": "inventory",
-    "contact": "crm",
-    "case": "crm",
-    "survey": "crm",
-    "recall_notice": "recalls",
-    "vehicle": "dealer",
-    "dealer_recall": "dealer",
-    "repair_order": "dealer",
-    "device_status": "telemetry",
-    "alert": "alerts",
-}
+SOURCES = DEFAULT_SOURCES  # the source each record type comes from unless a row says
 
 # Values of required fields that a test does not care about.
 DEFAULTS: dict[str, dict[str, Any]] = {
