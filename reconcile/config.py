@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
+from reconcile.engine import EngineConfig
 from reconcile.errors import ConfigError
 from reconcile.extract import SourceConfig, adapter_classes
 from reconcile.findings import Severity
@@ -72,6 +73,7 @@ class Config(BaseModel):
         store: Where findings are remembered across runs.
         reports: Which reports to write.
         notify: Where new and reopened findings are announced (webhook, email).
+        engine: Where the normalise, match and rules stages run (this process or Dask).
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -86,6 +88,7 @@ class Config(BaseModel):
     store: StoreConfig = Field(default_factory=StoreConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
 
     # Set by the loader, not by the file.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from reconcile._pause import pause_point
 from reconcile.config import Config, load_config
+from reconcile.engine import open_engine
 from reconcile.errors import RunError, StoreError
 from reconcile.extract import ExtractResult, build_adapter
 from reconcile.findings import Finding
@@ -258,6 +259,32 @@ def _timed(timings: dict[str, float], stage: str, progress: Progress | None) -> 
         timings[stage] = round(time.perf_counter() - started, 3)
 
 
+def _reconcile(
+    engine: Any,
+    extracted: list[ExtractResult],
+    config: Config,
+    store: Any,
+    state: Any,
+    as_of: dt.datetime,
+    timings: dict[str, float],
+    progress: Progress | None,
+) -> tuple[dict[str, pd.DataFrame], MatchResult, list[Finding]]:
+    """Normalise, match and evaluate the rules on the given engine."""
+    with _timed(timings, "normalise", progress):
+        tables = engine.normalise_tables(build_tables(extracted), config)
+    with _timed(timings, "match", progress):
+        previous = store.artifact(MODEL_ARTIFACT) if store is not None else None
+        tables, matched = engine.match_entities(tables, config, previous)
+        if matched.model is not None and not matched.stats.get("model", {}).get("reused"):
+            state.artifacts[MODEL_ARTIFACT] = matched.model.to_dict()
+    with _timed(timings, "rules", progress):
+        open_findings = store.open_findings() if store is not None else []
+        findings = engine.evaluate(tables, config.built_rules, as_of, open_findings)
+        # Why each finding's records are one customer: finding.detail["match"].
+        attach_match_evidence(findings, tables, matched)
+    return tables, matched, findings
+
+
 def run(
     config: Config | str | Path,
     *,
@@ -327,20 +354,12 @@ def run(
                 "; ".join(h.error or f"source {h.source!r} unhealthy" for h in unhealthy)
                 + " - nothing was changed in the store"
             )
-        with _timed(timings, "normalise", progress):
-            tables = normalise_tables(build_tables(extracted), config)
-        with _timed(timings, "match", progress):
-            previous = store.artifact(MODEL_ARTIFACT) if store is not None else None
-            tables, matched = match_entities(tables, config, previous)
-            if matched.model is not None and not matched.stats.get("model", {}).get("reused"):
-                state.artifacts[MODEL_ARTIFACT] = matched.model.to_dict()
+        with open_engine(config.engine) as engine:
+            tables, matched, findings = _reconcile(
+                engine, extracted, config, store, state, as_of, timings, progress
+            )
         result.links = len(matched.links)
         result.entities = int(matched.entity_of.nunique()) if len(matched.entity_of) else 0
-        with _timed(timings, "rules", progress):
-            open_findings = store.open_findings() if store is not None else []
-            findings = evaluate(tables, config.built_rules, as_of, open_findings)
-            # Why each finding's records are one customer: finding.detail["match"].
-            attach_match_evidence(findings, tables, matched)
         pause_point("run:evaluated")
         with _timed(timings, "persist", progress):
             if store is not None and result.run_id is not None:
