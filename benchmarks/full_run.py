@@ -51,13 +51,43 @@ def floor(directory: Path) -> dict[str, float | int]:
     return {"seconds": round(time.perf_counter() - started, 2), "rows": rows}
 
 
-def _child(directory: Path) -> None:
+def _memory() -> tuple[float, float]:
+    """This process's resident set size now and at its peak so far, in MiB (Linux)."""
+    now = peak = 0.0
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                now = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    return round(now, 1), round(peak, 1)
+
+
+def _child(directory: Path, fingerprints: Path | None) -> None:
     """Run in a child process: the floor, then a full run; print JSON."""
     import reconcile
 
     out: dict[str, object] = {"floor": floor(directory)}
+    # Memory at each stage boundary: the peak reached by the end of a stage
+    # is the high-water mark read when the next one starts.
+    marks: list[tuple[str, float, float]] = []
+
+    def progress(stage: str) -> None:
+        marks.append((stage, *_memory()))
+
     started = time.perf_counter()
-    result = reconcile.run(directory / "reconcile.yaml")
+    result = reconcile.run(directory / "reconcile.yaml", progress=progress)
+    marks.append(("end", *_memory()))
+    out["memory_mib"] = {
+        stage: {"rss_at_start": rss, "peak_by_end": marks[i + 1][2]}
+        for i, (stage, rss, _) in enumerate(marks[:-1])
+    }
+    if fingerprints is not None:
+        fingerprints.write_text(
+            "".join(sorted(f"{f.fingerprint} {f.kind} {f.subject.rid} {f.severity.value}\n"
+                           for f in result.findings)),
+            encoding="utf-8",
+        )
     out["run_seconds"] = round(time.perf_counter() - started, 2)
     out["stages"] = result.timings
     out["findings"] = len(result.findings)
@@ -77,10 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cache", type=Path, help="keep generated worlds here (one folder per size)")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--fingerprints", type=Path,
+                        help="write each finding's fingerprint, kind, subject and severity here, sorted "
+                             "(one file per size: SIZE is replaced), to compare runs")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child)
+        _child(args.child, args.fingerprints)
         return 0
     results = []
     for size in args.sizes:
@@ -92,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         for stale in (directory / "reconcile.db", directory / "reports"):
             if stale.is_file():
                 stale.unlink()
-        child = subprocess.run([sys.executable, __file__, "--child", str(directory)], check=True,
+        extra = ["--fingerprints", str(args.fingerprints).replace("SIZE", str(size))] if args.fingerprints else []
+        child = subprocess.run([sys.executable, __file__, "--child", str(directory), *extra], check=True,
                                capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
         figures = json.loads(child.stdout.strip().splitlines()[-1])
         figures["size"] = size
@@ -103,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{figures['floor']['seconds']:.1f} s for {figures['floor']['rows']:,} rows "
               f"({figures['ratio_to_floor']}x); peak {figures['peak_rss_mib']:,.0f} MiB; "
               f"precision {figures['precision']:.3f} recall {figures['recall']:.3f}", flush=True)
+        memory = ", ".join(f"{k} {v['peak_by_end']:,.0f}" for k, v in figures["memory_mib"].items())
+        print(f"{'':>9}  peak MiB by the end of each stage: {memory}", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=2) + "\n",

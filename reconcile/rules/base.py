@@ -248,6 +248,11 @@ class Rule(BaseModel):
     example: ClassVar[RuleExample | None] = None
     #: Evaluate after every rule that does not set this (it reads ``ctx.findings``).
     needs_findings: ClassVar[bool] = False
+    #: Each finding depends only on the records of one entity (and its
+    #: dependents), so the rule may be evaluated on entity partitions and the
+    #: findings concatenated (the Dask engine does). A rule that compares
+    #: records of different entities, or reads ``ctx.findings``, leaves it False.
+    entity_local: ClassVar[bool] = False
 
     @field_validator("description")
     @classmethod
