@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from reconcile.demo._config import write_config
 from reconcile.demo._generate import DEFAULT_AS_OF, KINDS, NEAR_MISSES, DemoWorld, generate
+from reconcile.demo._nights import NightChanges, change, track_changes
 from reconcile.demo._score import KindScore, Score, TruthItem, read_truth, score
 
 __all__ = [
@@ -29,10 +30,13 @@ __all__ = [
     "NEAR_MISSES",
     "DemoWorld",
     "KindScore",
+    "NightChanges",
     "Score",
     "TruthItem",
+    "change",
     "generate",
     "read_truth",
     "score",
+    "track_changes",
     "write_config",
 ]

@@ -6,8 +6,11 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from reconcile.demo._generate import FILES, DemoWorld
+from reconcile.demo._nights import CURSOR_COLUMN
+from reconcile.packs import load_yaml_pack
 
 __all__ = ["CONFIG_NAME", "SOURCES", "write_config"]
 
@@ -132,6 +135,19 @@ reports:
 """
 
 
+# Streams read by a query select the change-tracking column too.
+_INCREMENTAL_QUERIES: dict[str, dict[str, str]] = {
+    "inventory": {
+        "service_line": (
+            "SELECT l.line_id, l.subscriber, l.company_name, l.contact_phone, l.install_street, "
+            "l.install_unit, l.install_city, l.install_state, l.install_zip, l.product_code, "
+            "l.line_status, l.activated_on, l.deactivated_on, d.device_serial, l.updated_at "
+            "FROM service_lines AS l LEFT JOIN devices AS d ON d.line_id = l.line_id ORDER BY l.line_id"
+        ),
+    },
+}
+
+
 def _relative(path: Path, directory: Path) -> str:
     try:
         return Path(os.path.relpath(path.resolve(), directory.resolve())).as_posix()
@@ -145,7 +161,7 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_config(directory: str | Path, world: DemoWorld) -> Path:
+def write_config(directory: str | Path, world: DemoWorld, incremental: bool = False) -> Path:
     """Write ``reconcile.yaml`` wiring the demo world's systems; return its path.
 
     The world's files are referred to relative to ``directory`` (normally the
@@ -154,6 +170,10 @@ def write_config(directory: str | Path, world: DemoWorld) -> Path:
     Args:
         directory: Folder of the configuration file.
         world: What :func:`~reconcile.demo.generate` returned.
+        incremental: Read every stream incrementally from its ``updated_at``
+            column (the world must have been given one by
+            :func:`~reconcile.demo.track_changes`), with a key scan each run
+            for deleted rows.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -169,19 +189,26 @@ def write_config(directory: str | Path, world: DemoWorld) -> Path:
         lines.append(f"  {name}:")
         lines.append(f"    kind: {kind}")
         lines.append(f"    spec: {spec}")
+        overrides: dict[str, dict[str, Any]] = {}
         if isinstance(exports, str):
             lines.append(f"    url: sqlite:///{_relative(world.files[exports], directory)}")
         else:
-            overrides = {}
             for record_type, export in exports.items():
                 relative = _relative(world.files[export], directory)
                 if relative != FILES[export]:
-                    overrides[record_type] = relative
-            if overrides:
-                # The spec names the files as the demo writes them; point at where they are.
-                lines.append("    streams:")
-                for record_type, relative in overrides.items():
-                    lines.append(f"      {record_type}: {{path: {json.dumps(relative)}}}")
+                    # The spec names the files as the demo writes them; point at where they are.
+                    overrides[record_type] = {"path": relative}
+        if incremental:
+            lines.append("    key_scan_every: 1")
+            for record_type in load_yaml_pack("adapters", spec)[1]["streams"]:
+                overrides.setdefault(record_type, {})["cursor"] = {"column": CURSOR_COLUMN}
+            if name in _INCREMENTAL_QUERIES:
+                for record_type, query in _INCREMENTAL_QUERIES[name].items():
+                    overrides[record_type]["query"] = query
+        if overrides:
+            lines.append("    streams:")
+            for record_type, override in overrides.items():
+                lines.append(f"      {record_type}: {json.dumps(override)}")
     lines.append(_FOOTER)
     path = directory / CONFIG_NAME
     path.write_text("\n".join(lines), encoding="utf-8")
