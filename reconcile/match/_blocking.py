@@ -19,7 +19,7 @@ import recordlinkage
 from reconcile.match._compare import Column
 from reconcile.match._config import BlockingKey, BlockPass, SortedNeighbourhoodPass
 
-__all__ = ["block_pairs", "key_codes", "pass_pairs", "sorted_neighbourhood_pairs", "union_pairs"]
+__all__ = ["block_pairs", "key_codes", "key_strings", "pass_pairs", "sorted_neighbourhood_pairs", "union_pairs"]
 
 log = logging.getLogger("reconcile.match")
 
@@ -65,7 +65,7 @@ def key_codes(keys: Sequence[BlockingKey], columns: Callable[[str], Column]) -> 
     return combined
 
 
-def _key_strings(keys: Sequence[BlockingKey], columns: Callable[[str], Column]) -> np.ndarray:
+def key_strings(keys: Sequence[BlockingKey], columns: Callable[[str], Column]) -> np.ndarray:
     """The key as one string per record (parts joined), None where a part is missing."""
     joined: pd.Series | None = None
     for key in keys:
@@ -134,7 +134,7 @@ def pass_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The candidate pairs of one configured pass."""
     if isinstance(blocking, SortedNeighbourhoodPass):
-        return sorted_neighbourhood_pairs(_key_strings(blocking.on, columns), blocking.window)
+        return sorted_neighbourhood_pairs(key_strings(blocking.on, columns), blocking.window)
     left, right, skipped = block_pairs(key_codes(blocking.on, columns), blocking.max_block_size)
     if skipped:
         log.warning(

@@ -28,6 +28,7 @@ weights; its match probability follows from the score.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -383,6 +384,7 @@ def estimate(
     deterministic_share: float = 0.0,
     groups: np.ndarray | None = None,
     labelled_matches: np.ndarray | None = None,
+    compare: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> LinkageModel:
     """Estimate the model from the candidates' comparison levels.
 
@@ -400,13 +402,16 @@ def estimate(
             comparisons): ``m`` is then counted from them (with
             ``prior_strength`` pseudo-pairs at the defaults) instead of
             estimated by EM; EM still gives the share of matches.
+        compare: Levels (pairs x comparisons) of the random pairs; default:
+            each comparator here. The Dask engine compares them on its workers.
     """
     alpha = config.prior_strength
     sample_left, sample_right = random_pairs(n_records, config.random_pairs, config.seed, groups)
+    sample_levels = compare(sample_left, sample_right) if compare is not None else None
     p_random: list[np.ndarray] = []
     supports: list[tuple[float, float]] = []
-    for comparator in comparators:
-        levels = comparator.compare(sample_left, sample_right)
+    for f, comparator in enumerate(comparators):
+        levels = sample_levels[:, f] if sample_levels is not None else comparator.compare(sample_left, sample_right)
         p, support_exact, support_other = _random_level_shares(comparator, levels, alpha, groups)
         p_random.append(p)
         supports.append((support_exact, support_other))

@@ -29,10 +29,15 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from reconcile.match._blocking import block_pairs, key_codes, pass_pairs, union_pairs
+from reconcile.match._blocking import key_codes, key_strings
 from reconcile.match._cluster import connected_components, constrained_components, entity_ids
 from reconcile.match._compare import Column, Comparator, build_comparator
-from reconcile.match._config import AddressComparison, BlockingKey, MatchingConfig
+from reconcile.match._config import (
+    AddressComparison,
+    BlockingKey,
+    MatchingConfig,
+    SortedNeighbourhoodPass,
+)
 from reconcile.match._logistic import LogisticClassifier, fit_logistic
 from reconcile.match._model import (
     LinkageModel,
@@ -40,6 +45,13 @@ from reconcile.match._model import (
     probability,
     score_pairs,
     value_frequencies,
+)
+from reconcile.match._runner import (
+    BlockPart,
+    CandidatePlan,
+    NeighbourhoodPart,
+    PairRunner,
+    current_runner,
 )
 
 __all__ = ["FieldEvidence", "LinkExplanation", "MatchResult", "resolve"]
@@ -462,11 +474,6 @@ def _labelled_pairs(
     return lo, hi, is_match, summary
 
 
-def _across(groups: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    keep = groups[left] != groups[right]
-    return left[keep], right[keep]
-
-
 class _Timer:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -477,6 +484,12 @@ class _Timer:
         self.timings[stage] = round(now - self._last, 4)
         self._last = now
 
+    def record(self, seconds: Mapping[str, float]) -> None:
+        """Stages timed elsewhere (by the pair runner); the next lap starts now."""
+        for stage, value in seconds.items():
+            self.timings[stage] = round(value, 4)
+        self._last = time.perf_counter()
+
 
 def resolve(
     identity: pd.DataFrame,
@@ -485,6 +498,7 @@ def resolve(
     *,
     labels: pd.DataFrame | None = None,
     now: dt.datetime | None = None,
+    runner: PairRunner | None = None,
 ) -> MatchResult:
     """Link identity records that describe the same customer, and group them into entities.
 
@@ -504,6 +518,10 @@ def resolve(
             classifier on); default: ``config.training_pairs``, if set.
         now: The time to date a new model and to age a reused one by
             (default: now, UTC).
+        runner: Where candidate pairs are found and compared (default: the
+            runner set by ``using_runner``, else this process). The Dask
+            engine passes one that spreads the work over its workers; the
+            result is the same.
 
     Returns:
         Entities, confidences, links and their explanations.
@@ -532,47 +550,34 @@ def resolve(
     columns = _Columns(frame)
     comparators = [build_comparator(name, c, columns) for name, c in config.active_comparisons().items()]
     by_name = {c.name: f for f, c in enumerate(comparators)}
-    timer.lap("prepare")
 
-    # ---------------------------------------------------------------- candidates
+    # ---------------------------------------------------------------- candidates and comparisons
     rules = config.active_rules()
-    rule_keys: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
-    stats: dict[str, Any] = {"records": n, "pairs_by_rule": {}, "pairs_by_pass": {}}
-    for name, rule in rules.items():
-        codes = key_codes([BlockingKey(column=c) for c in rule.columns], columns)
-        left, right, skipped = block_pairs(codes, rule.max_group_size)
-        if skipped:
-            log.info("deterministic rule %r ignored %d key value(s) shared by more than %d records",
-                     name, skipped, rule.max_group_size)
-        sizes = np.bincount(codes[codes >= 0], minlength=int(codes.max()) + 1 if n and codes.max() >= 0 else 0)
-        usable = codes >= 0
-        if rule.max_group_size is not None and len(sizes):
-            usable &= sizes[np.maximum(codes, 0)] <= rule.max_group_size
-        rule_keys[name] = (codes, usable)
-        parts.append((left, right))
-        stats["pairs_by_rule"][name] = len(left)
+    parts: list[BlockPart | NeighbourhoodPart] = [
+        BlockPart(name, "rule", key_codes([BlockingKey(column=c) for c in rule.columns], columns), rule.max_group_size)
+        for name, rule in rules.items()
+    ]
+    for name, blocking in config.active_blocking().items():
+        if isinstance(blocking, SortedNeighbourhoodPass):
+            parts.append(NeighbourhoodPart(name, key_strings(blocking.on, columns), blocking.window))
+        else:
+            parts.append(BlockPart(name, "pass", key_codes(blocking.on, columns), blocking.max_block_size))
+    rule_keys: dict[str, tuple[np.ndarray, np.ndarray]] = {
+        part.name: (part.codes, part.usable()) for part in parts if isinstance(part, BlockPart) and part.kind == "rule"
+    }
     groups: np.ndarray | None = None
     if not config.link_within_source:
         groups = pd.factorize(frame["_source"].astype(str))[0].astype(np.int64)
-        parts = [_across(groups, left, right) for left, right in parts]
-    for name, blocking in config.active_blocking().items():
-        left, right = pass_pairs(name, blocking, columns)
-        if groups is not None:
-            left, right = _across(groups, left, right)
-        parts.append((left, right))
-        stats["pairs_by_pass"][name] = len(left)
-    left, right = union_pairs(n, parts)
+    timer.lap("prepare")
+    runner = runner if runner is not None else current_runner()
+    found = runner.candidates(CandidatePlan(n=n, parts=parts, groups=groups, comparators=comparators))
+    left, right, levels = found.left, found.right, found.levels
+    stats: dict[str, Any] = {"records": n, "pairs_by_rule": {}, "pairs_by_pass": {}}
+    for part, count in zip(parts, found.pairs, strict=True):
+        stats["pairs_by_rule" if part.kind == "rule" else "pairs_by_pass"][part.name] = count
     del parts
     stats["candidate_pairs"] = len(left)
-    timer.lap("candidates")
-
-    # ---------------------------------------------------------------- comparisons
-    if comparators:
-        levels = np.stack([c.compare(left, right) for c in comparators], axis=1)
-    else:
-        levels = np.zeros((len(left), 0), dtype=np.int8)
-    timer.lap("compare")
+    timer.record(found.seconds)
 
     # ---------------------------------------------------------------- deterministic
     rule_names = list(rules)
@@ -605,6 +610,7 @@ def resolve(
             classifier = fit_logistic(comparators, label_levels, is_match, seed=config.estimation.seed)
             stats["classifier"] = classifier.to_dict()
         if reusing:
+            assert previous is not None
             _check_fits(previous, comparators)
             model_used = previous
         else:
@@ -614,11 +620,12 @@ def resolve(
                 labelled = np.stack([c.compare(label_lo[is_match], label_hi[is_match]) for c in comparators], axis=1)
             model_used = estimate(
                 comparators, levels, n, config.estimation, deterministic_share=share, groups=groups,
-                labelled_matches=labelled,
+                labelled_matches=labelled, compare=lambda a, b: runner.compare(comparators, a, b),
             )
             model_used.fingerprint = fingerprint
             model_used.estimated_at = now
             model_used.threshold = config.threshold
+        assert model_used is not None
         frequencies = [
             value_frequencies(c, params) if params.term_frequency else None
             for c, params in zip(comparators, model_used.fields, strict=True)
