@@ -6,10 +6,10 @@ functions, and must give exactly the same findings:
 
 - ``local`` (default): pandas in the running process;
 - ``dask``: the same stages spread over a ``dask.distributed`` cluster
-  (``pip install 'reconcile[dask]'``), partitioned by blocking keys for
-  matching and by entities for rules; ``address`` points it at an existing
-  scheduler, or a ``LocalCluster`` of ``workers`` processes is started for
-  the run.
+  (``pip install 'reconcile-engine[dask]'``), partitioned by blocking keys
+  for matching and by entities for rules; ``address`` points it at an
+  existing scheduler, or a ``LocalCluster`` of ``workers`` processes is
+  started for the run. See ``docs/engine.md``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconcile.errors import ReconcileError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from reconcile.match import MatchResult
     from reconcile.rules.base import Rule
 
-__all__ = ["Engine", "EngineConfig", "LocalEngine", "open_engine"]
+__all__ = ["Engine", "EngineConfig", "EngineError", "LocalEngine", "open_engine"]
 
 
 class EngineConfig(BaseModel):
@@ -44,6 +46,8 @@ class EngineConfig(BaseModel):
         threads_per_worker: Dask only: threads per LocalCluster worker.
         partitions: Dask only: how many partitions the records are split
             into (default: four per worker).
+        timeout: Dask only: seconds to wait for the scheduler at ``address``
+            (and for its workers) before the run fails.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -53,6 +57,12 @@ class EngineConfig(BaseModel):
     workers: int = Field(default=2, ge=1)
     threads_per_worker: int = Field(default=1, ge=1)
     partitions: int | None = Field(default=None, ge=1)
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class EngineError(ReconcileError):
+    """The engine could not start: dask is not installed, the scheduler is unreachable,
+    or its workers run another reconcile."""
 
 
 class Engine(Protocol):

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 import jellyfish
 import numpy as np
 import pandas as pd
-import recordlinkage
 
 from reconcile.match._compare import Column
 from reconcile.match._config import BlockingKey, BlockPass, SortedNeighbourhoodPass
@@ -121,6 +120,8 @@ def sorted_neighbourhood_pairs(keys: np.ndarray, window: int) -> tuple[np.ndarra
     if frame["key"].notna().sum() < 2:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
+    import recordlinkage  # imported here: it loads scikit-learn, which nothing else needs
+
     index = recordlinkage.index.SortedNeighbourhood(left_on="key", window=window).index(frame)
     a = index.get_level_values(0).to_numpy(dtype=np.int64)
     b = index.get_level_values(1).to_numpy(dtype=np.int64)

@@ -268,6 +268,14 @@ class StringComparator(_OneColumn):
         self.m_prior = np.concatenate([[0.03], 0.09 * share / share.sum(), [0.88]])
         self.u_prior = np.concatenate([[0.97], np.full(k, 0.01 / max(k, 1)), [0.02]])
 
+    def __getstate__(self) -> dict[str, Any]:
+        # rapidfuzz's compiled scorers do not pickle: the Dask engine ships comparators by name.
+        return {k: v for k, v in self.__dict__.items() if k != "_scorer"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._scorer = _SIMILARITY[self.similarity]
+
     def similarities(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Similarity (0..1) of the values with codes ``a`` and ``b`` (both present)."""
         if len(a) == 0:
@@ -310,6 +318,13 @@ class EditDistanceComparator(_OneColumn):
         share = np.arange(1, k + 1, dtype=np.float64)
         self.m_prior = np.concatenate([[0.03], 0.05 * share / share.sum(), [0.92]])
         self.u_prior = np.concatenate([[0.998], np.full(k, 0.001 / k), [0.001]])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_scorer"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._scorer = _DISTANCE[self.metric]
 
     def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Edit distance of the values with codes ``a`` and ``b`` (capped above the largest level)."""

@@ -1,0 +1,333 @@
+"""How the Dask engine splits the work, and the tasks its workers run (no Dask needed here).
+
+Everything in this module is plain pandas and numpy, so the partitioning can
+be tested without a cluster and a worker only needs ``reconcile`` installed.
+
+- **Normalising**: an identity table is split into row ranges; each range's
+  ``_n_*`` columns are computed on a worker (:func:`normalise_chunk`).
+  ``normalise_table`` works row by row (each normaliser runs once per
+  distinct value, and a value's result does not depend on the other rows),
+  except that ``pandas.factorize`` counts ``1``, ``1.0`` and ``True`` as one
+  value: a table whose text columns hold anything but strings is normalised
+  in the client instead (:func:`normalisable`).
+- **Matching**: every deterministic rule and blocking pass is a
+  :class:`~reconcile.match._runner.BlockPart` (one integer code per record).
+  Its records are split by code (:func:`block_partitions`): records with the
+  same key value are in the same partition, so a partition's pairs are
+  exactly the part's pairs among its records. A worker generates them, drops
+  the pairs an earlier part also generates (:func:`owner_table`; so every
+  pair is generated once, and the union needs no de-duplication) and
+  compares them (:func:`block_task`).
+- **Rules**: records are split by entity (:func:`entity_partitions`): a
+  record, its entity, and the records it references as parent are in one
+  partition; a record no entity holds goes with its parent, or alone. Rules
+  whose findings depend only on one entity's records (``entity_local``) run
+  on each partition (:func:`rules_task`); their findings are merged in the
+  order the local engine gives (:func:`merge_findings`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from reconcile.findings import Finding
+from reconcile.match._blocking import block_pairs
+from reconcile.match._compare import Comparator
+from reconcile.match._runner import BlockPart, across, compare_pairs
+from reconcile.normalise import normalise_table
+from reconcile.normalise._table import NORMALISED_COLUMNS
+from reconcile.rules._common import entity_key, parent_rid
+from reconcile.rules.base import Rule, RuleContext
+from reconcile.rules.engine import RuleEvaluationError, _order, _run
+
+__all__ = [
+    "NORMALISE_INPUTS",
+    "SharedPairs",
+    "block_partitions",
+    "block_task",
+    "compare_task",
+    "entity_partitions",
+    "fresh_pairs",
+    "merge_findings",
+    "normalisable",
+    "normalise_chunk",
+    "owner_table",
+    "row_chunks",
+    "RuleFailure",
+    "rules_task",
+    "split_tables",
+]
+
+#: The columns ``normalise_table`` reads (tests/engine checks it reads no other).
+NORMALISE_INPUTS: tuple[str, ...] = (
+    "name", "given_name", "family_name", "company", "email", "phone",
+    "street", "unit", "postal_code", "country", "vin",
+)
+
+
+# ---------------------------------------------------------------- normalising
+
+
+def normalisable(frame: pd.DataFrame) -> bool:
+    """Whether row ranges of ``frame`` normalise exactly as the whole table does.
+
+    True unless a text (object) input column holds something besides strings
+    and missing values: ``factorize`` would merge ``1`` with ``1.0`` or
+    ``True``, and which one is seen first (so how it is written) would depend
+    on where the table is cut.
+    """
+    for name in NORMALISE_INPUTS:
+        if (name in frame.columns and frame[name].dtype == object
+                and pd.api.types.infer_dtype(frame[name], skipna=True) not in ("string", "empty")):
+            return False
+    return True
+
+
+def row_chunks(rows: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous row ranges of nearly equal size (no empty one)."""
+    parts = max(1, min(parts, rows))
+    edges = np.linspace(0, rows, parts + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def normalise_chunk(frame: pd.DataFrame, record_type: str, default_region: str) -> pd.DataFrame:
+    """Task: the ``_n_*`` columns of some rows (``frame`` holds the input columns only)."""
+    out = normalise_table(frame, record_type, default_region=default_region)
+    return out[list(NORMALISED_COLUMNS)]
+
+
+# ---------------------------------------------------------------- matching
+
+
+@dataclass
+class SharedPairs:
+    """What every worker needs to generate and compare pairs (sent once to each).
+
+    Attributes:
+        owner: Records x block parts: the part's code of each record, -1 where
+            the part pairs the record with nothing (no key, or a block over
+            its size limit). Two records are a pair of part ``j`` when their
+            codes in column ``j`` are equal and not -1.
+        groups: A source number per record when records of one source never
+            pair, else None.
+        comparators: The prepared comparisons.
+    """
+
+    owner: np.ndarray
+    groups: np.ndarray | None
+    comparators: Sequence[Comparator]
+
+
+def owner_table(parts: Sequence[BlockPart], n: int) -> np.ndarray:
+    """:attr:`SharedPairs.owner` for the block parts, in plan order."""
+    dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
+    owner = np.full((n, len(parts)), -1, dtype=dtype)
+    for j, part in enumerate(parts):
+        usable = part.usable()
+        owner[usable, j] = part.codes[usable]
+    return owner
+
+
+def block_partitions(part: BlockPart, parts: int) -> tuple[int, list[np.ndarray]]:
+    """Blocks over the size limit, and the record numbers of each partition (ascending).
+
+    Records with the same code are in the same partition (code modulo
+    ``parts``); records the part pairs with nothing are in none.
+    """
+    codes = part.codes
+    present = codes >= 0
+    skipped = 0
+    if part.max_size is not None and present.any():
+        skipped = int((np.bincount(codes[present]) > part.max_size).sum())
+    usable = np.flatnonzero(part.usable())
+    if len(usable) == 0:
+        return skipped, []
+    bucket = codes[usable] % parts
+    order = np.argsort(bucket, kind="stable")  # keeps record numbers ascending inside a bucket
+    sorted_buckets = bucket[order]
+    edges = np.searchsorted(sorted_buckets, np.arange(parts + 1))
+    out = []
+    for p in range(parts):
+        members = usable[order[edges[p]:edges[p + 1]]]
+        if len(members) >= 2:
+            out.append(members)
+    return skipped, out
+
+
+def _earlier_pairs(owner: np.ndarray, upto: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Which pairs a block part before column ``upto`` also generates."""
+    seen = np.zeros(len(left), dtype=bool)
+    for j in range(upto):
+        a = owner[left, j]
+        seen |= (a >= 0) & (a == owner[right, j])
+    return seen
+
+
+def block_task(
+    shared: SharedPairs, position: int, kind: str, members: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Task: one block part's pairs among ``members`` that no earlier part generates, compared.
+
+    Args:
+        shared: The owner table, groups and comparators.
+        position: The part's column in the owner table.
+        kind: ``rule`` or ``pass`` (a rule's pairs are counted before the
+            source filter, a pass's after it, as ``resolve`` counts them).
+        members: Record numbers (ascending) holding every record of their codes.
+
+    Returns:
+        ``(left, right, levels, counted)``.
+    """
+    codes = shared.owner[members, position].astype(np.int64)
+    local_left, local_right, _ = block_pairs(codes, None)
+    left, right = members[local_left].astype(np.int64), members[local_right].astype(np.int64)
+    counted = len(left)
+    if shared.groups is not None:
+        left, right = across(shared.groups, left, right)
+        if kind == "pass":
+            counted = len(left)
+    if position:
+        fresh = ~_earlier_pairs(shared.owner, position, left, right)
+        left, right = left[fresh], right[fresh]
+    return left, right, compare_pairs(shared.comparators, left, right), counted
+
+
+def fresh_pairs(owner: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs no block part generates (for sorted neighbourhood passes)."""
+    keep = ~_earlier_pairs(owner, owner.shape[1], left, right)
+    return left[keep], right[keep]
+
+
+def compare_task(shared: SharedPairs, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Task: the levels of some pairs."""
+    return compare_pairs(shared.comparators, left, right)
+
+
+# ---------------------------------------------------------------- rules
+
+
+def entity_partitions(tables: Mapping[str, pd.DataFrame], parts: int) -> dict[str, np.ndarray] | None:
+    """The partition (0..parts-1) of every row of every table; None if a table has no ``_rid``.
+
+    Records are nodes of a graph joined to their entity key (``_entity``,
+    else ``~`` + parent rid, else ``~`` + own rid: the key rules group by)
+    and to the rid of their parent (as rules find it, ``_parent_rid`` or
+    the same-source parent's rid). A connected component never splits, so
+    every record an entity-local rule looks at for one entity is in that
+    entity's partition, whatever the tables hold (a record whose parent has
+    another entity pulls the two entities together).
+    """
+    rids: list[np.ndarray] = []
+    keys: list[np.ndarray] = []
+    parents: list[np.ndarray] = []
+    sizes: dict[str, int] = {}
+    for record_type, frame in tables.items():
+        if frame.empty:
+            sizes[record_type] = 0
+            continue
+        if "_rid" not in frame.columns:
+            return None
+        sizes[record_type] = len(frame)
+        rids.append(frame["_rid"].to_numpy(dtype=object))
+        keys.append(entity_key(frame).to_numpy(dtype=object))
+        parents.append(parent_rid(frame, record_type).to_numpy(dtype=object))
+    total = sum(sizes.values())
+    if total == 0:
+        return {record_type: np.zeros(0, dtype=np.int64) for record_type in tables}
+    rid_all = np.concatenate(rids)
+    parent_all = np.concatenate(parents)
+    # One numbering for rids and parent references, another for entity keys.
+    rid_codes, rid_uniques = pd.factorize(np.concatenate([rid_all, parent_all]), use_na_sentinel=True)
+    own, parent = rid_codes[:total].astype(np.int64), rid_codes[total:].astype(np.int64)
+    key_codes, key_uniques = pd.factorize(np.concatenate(keys), use_na_sentinel=True)
+    key_codes = key_codes.astype(np.int64)
+    # A record without a rid is a node of its own.
+    lonely = own < 0
+    base = len(rid_uniques) + len(key_uniques)
+    own[lonely] = base + np.arange(int(lonely.sum()))
+    nodes = base + int(lonely.sum())
+    with_key = key_codes >= 0
+    with_parent = parent >= 0
+    edges_a = np.concatenate([own[with_key], own[with_parent]])
+    edges_b = np.concatenate([len(rid_uniques) + key_codes[with_key], parent[with_parent]])
+    graph = coo_matrix((np.ones(len(edges_a), dtype=np.int8), (edges_a, edges_b)), shape=(nodes, nodes))
+    _, labels = connected_components(graph, directed=False)
+    partition = (labels[own] % parts).astype(np.int64)
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    for record_type in tables:
+        size = sizes[record_type]
+        out[record_type] = partition[start:start + size]
+        start += size
+    return out
+
+
+def split_tables(
+    tables: Mapping[str, pd.DataFrame], partition: Mapping[str, np.ndarray], parts: int
+) -> list[dict[str, pd.DataFrame]]:
+    """Per partition, every table's rows of it (in table order; empty tables keep their columns)."""
+    out: list[dict[str, pd.DataFrame]] = [{} for _ in range(parts)]
+    for record_type, frame in tables.items():
+        labels = partition[record_type]
+        order = np.argsort(labels, kind="stable")
+        edges = np.searchsorted(labels[order], np.arange(parts + 1))
+        for p in range(parts):
+            out[p][record_type] = frame.take(order[edges[p]:edges[p + 1]])
+    return out
+
+
+@dataclass
+class RuleFailure:
+    """A rule that raised on a worker: its message as the local engine words it, and the trace."""
+
+    message: str
+    trace: str
+
+
+def rules_task(rules: Sequence[Rule], as_of: dt.datetime, tables: Mapping[str, pd.DataFrame]) -> list[Any]:
+    """Task: each rule's findings on one partition (or a :class:`RuleFailure`)."""
+    ctx = RuleContext(as_of=as_of, tables=tables)
+    out: list[Any] = []
+    for rule in rules:
+        try:
+            out.append(_run(rule, ctx))
+        except RuleEvaluationError as exc:
+            prefix = f"rule {rule.id!r} (kind {rule.kind}) failed: "
+            text = str(exc)
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            out.append(RuleFailure(
+                message=text[len(prefix):] if text.startswith(prefix) else text,
+                trace="".join(traceback.format_exception(cause)),
+            ))
+    return out
+
+
+def merge_findings(rule: Rule, per_partition: Sequence[Sequence[Finding]]) -> list[Finding]:
+    """One rule's findings from every partition, as the local engine orders them.
+
+    Raises:
+        RuleEvaluationError: two partitions yielded the same fingerprint (the
+            rule is not entity-local after all).
+    """
+    seen: dict[str, Finding] = {}
+    merged: list[Finding] = []
+    for findings in per_partition:
+        for finding in findings:
+            if finding.fingerprint in seen:
+                raise RuleEvaluationError(
+                    rule,
+                    f"yielded two findings with the same fingerprint (subject {finding.subject.rid}, "
+                    f"detail_key {finding.detail_key!r}); give each a distinct detail_key",
+                )
+            seen[finding.fingerprint] = finding
+            merged.append(finding)
+    return sorted(merged, key=_order)
