@@ -30,9 +30,12 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconcile.model import record_model
+from reconcile.store._snapshots import frame_from_values
 from reconcile.store._state import StateChanges
 
 if TYPE_CHECKING:
@@ -162,9 +165,13 @@ def apply_snapshots(
 ) -> StateChanges:
     """Merge incremental reads into their snapshots; return what the store must keep.
 
-    ``results`` are changed in place: each incremental stream's records become
-    the merged snapshot, and the source's ``health.streams`` count records
-    after the merge.
+    Column by column: the stored snapshot (a frame) loses the deleted keys,
+    changed records replace theirs in place and new ones are appended, as an
+    extract of the whole stream would order them. The merged frame of each
+    incremental stream is ``changes.frames[(source, record type)]``: it is
+    both the stream's records for this run (:func:`~reconcile.pipeline.build_tables`
+    takes it) and the snapshot the store keeps if the run commits. The
+    source's ``health.streams`` count records after the merge.
     """
     changes = StateChanges()
     for result in results:
@@ -175,40 +182,73 @@ def apply_snapshots(
             if getattr(stream, "cursor", None) is None:
                 continue
             key = (result.source, record_type)
-            model = record_model(record_type)
-            changed = {str(r[model.key_field]): r for r in result.records.get(record_type, [])}
+            key_field = record_model(record_type).key_field
+            changed = result.frame(record_type)
+            changed_keys = changed[key_field].astype(str)
             deleted = set(result.deleted.get(record_type, ()))
             since = plan.get(result.source, {}).get(record_type)
             if since is None or store is None:
-                merged = {k: v for k, v in changed.items() if k not in deleted}
-                changes.replace.add(key)
-                changes.upserts[key] = merged
+                merged = changed[~changed_keys.isin(deleted)].reset_index(drop=True)
             else:
-                merged = {
-                    k: model.model_validate(data).model_dump() for k, data in store.snapshot(*key).items()
-                }
-                merged.update(changed)
-                scanned = result.scanned_keys.get(record_type)
+                snapshot = store.snapshot_frame(*key)
+                snap_keys = snapshot[key_field].astype(str)
                 gone = set(deleted)
+                scanned = result.scanned_keys.get(record_type)
                 if scanned is not None:
-                    gone |= set(merged) - set(scanned)
-                gone &= set(merged) | deleted
-                for k in gone:
-                    merged.pop(k, None)
-                if changed:
-                    changes.upserts[key] = {k: v for k, v in changed.items() if k not in gone}
-                if gone:
-                    changes.deletes[key] = gone
+                    gone.update(snap_keys[~snap_keys.isin(scanned)])
+                    gone.update(changed_keys[~changed_keys.isin(scanned)])
+                merged = _merge(record_type, snapshot, snap_keys, changed, changed_keys, gone)
                 log.info(
                     "source %s %s: %d changed, %d deleted since %s; %d records in all",
-                    result.source, record_type, len(changed), len(gone), since, len(merged),
+                    result.source, record_type, int((~changed_keys.isin(gone)).sum()),
+                    len(gone & (set(snap_keys) | set(changed_keys))), since, len(merged),
                 )
+            changes.frames[key] = merged
             new_cursor = result.cursors.get(record_type)
             if new_cursor is not None and (since is None or new_cursor > since):
                 changes.cursors[key] = new_cursor
-            result.records[record_type] = list(merged.values())
             result.health.streams[record_type] = len(merged)
     return changes
+
+
+def _merge(
+    record_type: str,
+    snapshot: pd.DataFrame,
+    snap_keys: pd.Series,
+    changed: pd.DataFrame,
+    changed_keys: pd.Series,
+    gone: set[str],
+) -> pd.DataFrame:
+    """The snapshot without ``gone``, changed records in their old place, new ones at the end."""
+    keep = ~snap_keys.isin(gone).to_numpy()
+    snapshot, snap_keys = snapshot[keep], snap_keys[keep]
+    fresh = ~changed_keys.isin(gone).to_numpy()
+    changed, changed_keys = changed[fresh], changed_keys[fresh]
+    if changed.empty:
+        return snapshot.reset_index(drop=True)
+    if snapshot.empty:
+        return changed.reset_index(drop=True)
+    position = pd.Series(np.arange(len(snap_keys)), index=snap_keys.to_numpy())
+    at = changed_keys.map(position).to_numpy(dtype=float)
+    new = np.isnan(at)
+    at[new] = len(snap_keys) + np.arange(int(new.sum()))
+    replaced = snap_keys.isin(changed_keys).to_numpy()
+    merged = pd.concat([snapshot[~replaced], changed], ignore_index=True)
+    order = np.concatenate([np.flatnonzero(~replaced).astype(float), at])
+    merged = merged.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+    mixed = [name for name in merged.columns if snapshot[name].dtype != changed[name].dtype]
+    if mixed:
+        # Columns whose parts were inferred differently: infer them again over
+        # all values, as an extract of the whole stream would.
+        values = {
+            name: [None if v is None or v is pd.NaT or (isinstance(v, float) and v != v) else v
+                   for v in merged[name].tolist()]
+            for name in mixed
+        }
+        again = frame_from_values(record_type, values)
+        for name in mixed:
+            merged[name] = again[name]
+    return merged
 
 
 def check_row_counts(results: list[ExtractResult], config: Config, store: Store | None) -> None:

@@ -87,14 +87,29 @@ def extract_sources(
     return results
 
 
-def build_tables(results: Iterable[ExtractResult]) -> dict[str, pd.DataFrame]:
-    """One DataFrame per record type, across sources, with the meta columns."""
+def build_tables(
+    results: Iterable[ExtractResult],
+    snapshots: Mapping[tuple[str, str], pd.DataFrame] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """One DataFrame per record type, across sources, with the meta columns.
+
+    Args:
+        results: The sources' extracts.
+        snapshots: The merged records of streams read incrementally, by
+            (source, record type) (``StateChanges.frames``); they stand for
+            the extract's rows of those streams.
+    """
+    snapshots = snapshots or {}
     parts: dict[str, list[pd.DataFrame]] = {}
     for result in results:
-        for record_type in result.record_types:
+        record_types = list(result.record_types)
+        record_types += [t for (source, t) in snapshots if source == result.source and t not in record_types]
+        for record_type in record_types:
             model = RECORD_TYPES[record_type]
-            # Built from the extract's columns: no dict per row.
-            frame = result.frame(record_type)
+            merged = snapshots.get((result.source, record_type))
+            # Built from the extract's columns: no dict per row. A shallow
+            # copy: the meta columns are not added to the kept snapshot.
+            frame = result.frame(record_type) if merged is None else merged.copy(deep=False)
             frame["_source"] = result.source
             frame["_key"] = frame[model.key_field].astype(str)
             frame["_rid"] = result.source + ":" + record_type + ":" + frame["_key"]
@@ -271,7 +286,7 @@ def _reconcile(
 ) -> tuple[dict[str, pd.DataFrame], MatchResult, list[Finding]]:
     """Normalise, match and evaluate the rules on the given engine."""
     with _timed(timings, "normalise", progress):
-        tables = engine.normalise_tables(build_tables(extracted), config)
+        tables = engine.normalise_tables(build_tables(extracted, state.frames), config)
     with _timed(timings, "match", progress):
         previous = store.artifact(MODEL_ARTIFACT) if store is not None else None
         tables, matched = engine.match_entities(tables, config, previous)

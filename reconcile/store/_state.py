@@ -15,7 +15,10 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["StateChanges", "StreamKey", "decode_cursor", "encode_cursor", "key_hash"]
 
@@ -76,19 +79,14 @@ class StateChanges:
 
     Attributes:
         cursors: New cursor per (source, record type); absent streams keep theirs.
-        upserts: Canonical records (JSON-safe dicts) to add or replace, by
-            stream, each with its record key.
-        deletes: Record keys to remove from a stream's snapshot.
-        replace: Streams whose snapshot is replaced as a whole by ``upserts``
-            (a first or full read).
+        frames: Whole snapshots (canonical columns, one row per record) of
+            streams read incrementally, each replacing what was kept.
         artifacts: Named JSON documents to keep for later runs.
     """
 
     cursors: dict[StreamKey, Any] = field(default_factory=dict)
-    upserts: dict[StreamKey, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    deletes: dict[StreamKey, set[str]] = field(default_factory=dict)
-    replace: set[StreamKey] = field(default_factory=set)
+    frames: dict[StreamKey, pd.DataFrame] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.cursors or self.upserts or self.deletes or self.replace or self.artifacts)
+        return bool(self.cursors or self.frames or self.artifacts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from hypothesis import strategies as st
 from store_factories import dump, finding, healthy, night, record_night, unhealthy
 
 from reconcile.errors import StoreError
+from reconcile.model import record_model
 from reconcile.store import StateChanges, Store, decode_cursor, encode_cursor
+from reconcile.store._snapshots import PART_ROWS, frame_from_values
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -39,39 +42,63 @@ def test_cursor_values_come_back_as_they_went_in(store: Store, value: Any) -> No
     assert store.cursors() == {("billing", "account"): value}
 
 
-def test_snapshot_upserts_deletes_and_replace(store: Store) -> None:
+def _frame(record_type: str, *records: dict[str, Any]) -> Any:
+    """The frame an extract of these records gives (fields not given are None)."""
+    model = record_model(record_type)
+    names = list(model.model_fields)
+    dumped = [model.model_validate(r).model_dump() for r in records]
+    return frame_from_values(record_type, {n: [r[n] for r in dumped] for n in names})
+
+
+def _account(key: str, **fields: Any) -> dict[str, Any]:
+    return {"account_id": key, "status": "active", "autopay": False, **fields}
+
+
+def test_snapshots_are_replaced_whole_with_the_run(store: Store) -> None:
     key = ("billing", "account")
-    long_key = "K" * 600  # longer than any index allows; keyed by its hash
+    long_key = "K" * 600  # longer than any index allows
     record_night(store, 1, [], state=StateChanges(
-        upserts={key: {"A1": {"account_id": "A1", "name": "Ann"}, long_key: {"account_id": long_key}}},
-        replace={key},
-    ))
-    assert store.snapshot(*key) == {"A1": {"account_id": "A1", "name": "Ann"}, long_key: {"account_id": long_key}}
+        frames={key: _frame("account", _account("A1", name="Ann"), _account(long_key))}))
+    kept = store.snapshot(*key)
+    assert set(kept) == {"A1", long_key}
+    assert kept["A1"]["name"] == "Ann" and kept[long_key]["name"] is None
     record_night(store, 2, [], state=StateChanges(
-        upserts={key: {"A1": {"account_id": "A1", "name": "Anne"}, "A2": {"account_id": "A2"}}},
-        deletes={key: {long_key}},
-    ))
-    assert store.snapshot(*key) == {"A1": {"account_id": "A1", "name": "Anne"}, "A2": {"account_id": "A2"}}
-    record_night(store, 3, [], state=StateChanges(upserts={key: {"A3": {"account_id": "A3"}}}, replace={key}))
-    assert store.snapshot(*key) == {"A3": {"account_id": "A3"}}
+        frames={key: _frame("account", _account("A1", name="Anne"), _account("A2"))}))
+    assert {k: v["name"] for k, v in store.snapshot(*key).items()} == {"A1": "Anne", "A2": None}
+    record_night(store, 3, [])  # a run that read no stream incrementally keeps the snapshot
+    assert set(store.snapshot(*key)) == {"A1", "A2"}
     assert store.snapshot("billing", "invoice") == {}
+
+
+def test_a_snapshot_comes_back_as_the_frame_that_went_in(store: Store) -> None:
+    import pandas as pd
+
+    key = ("billing", "payment")
+    payments = [
+        {"payment_id": f"P{i}", "account_id": "A1", "amount": 10.5 * i, "status": "failed" if i % 3 else "ok",
+         "attempted_at": dt.datetime(2026, 1, 1, i % 24, tzinfo=dt.UTC), "autopay": bool(i % 2),
+         "return_code": None if i % 2 else "R01"}
+        for i in range(PART_ROWS + 7)  # more than one part
+    ]
+    frame = _frame("payment", *payments)
+    record_night(store, 1, [], state=StateChanges(frames={key: frame}))
+    pd.testing.assert_frame_equal(store.snapshot_frame(*key), frame)
 
 
 def test_values_are_stored_json_safe(store: Store) -> None:
     key = ("dealer", "vehicle")
-    record = {"vehicle_id": "V1", "opened": dt.date(2026, 1, 2), "at": dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC),
-              "amount": float("nan")}
-    record_night(store, 1, [], state=StateChanges(upserts={key: {"V1": record}}, replace={key}))
+    record = {"vehicle_id": "V1", "vin": "1HGCM82633A004352", "year": 2020}
+    record_night(store, 1, [], state=StateChanges(frames={key: _frame("vehicle", record)}))
     stored = store.snapshot(*key)["V1"]
     assert stored["vehicle_id"] == "V1"
-    assert stored["opened"] == "2026-01-02"
-    assert stored["amount"] is None
+    assert stored["year"] == 2020
+    assert json.loads(json.dumps(stored)) == stored
 
 
 def test_a_failed_run_moves_no_cursor_and_changes_no_snapshot(store: Store) -> None:
     key = ("crm", "contact")
     record_night(store, 1, [finding("C1")], state=StateChanges(
-        cursors={key: 10}, upserts={key: {"C1": {"contact_id": "C1"}}}, replace={key},
+        cursors={key: 10}, frames={key: _frame("contact", {"contact_id": "C1"})},
         artifacts={"match-model": {"m": [0.9]}},
     ))
     before = dump(store, skip=("runs",))
@@ -88,7 +115,7 @@ def test_a_run_that_fails_to_commit_writes_no_state(store: Store) -> None:
     duplicate = [finding("C1"), finding("C1")]
     with pytest.raises(StoreError):
         store.finish_run(run_id, findings=duplicate, health=healthy(),
-                         state=StateChanges(cursors={key: 99}, upserts={key: {"C9": {}}}))
+                         state=StateChanges(cursors={key: 99}, frames={key: _frame("contact", {"contact_id": "C9"})}))
     assert store.cursor(*key) == 10
     assert store.snapshot(*key) == {}
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from store_factories import finding, healthy, night, record_night, unhealthy
 
 from reconcile.findings import Finding, FindingStatus, RecordRef
+from reconcile.model import record_model
 from reconcile.store import StateChanges, Store
+from reconcile.store._snapshots import frame_from_values
 
 
 def _name_mismatch(key: str, entity: str) -> Finding:
@@ -26,11 +28,9 @@ def test_an_entitys_findings_history_and_records(store: Store) -> None:
     names = _name_mismatch("AC-1", "E-AC-1")
     other = finding("AC-2")
     # Night 1: autopay only; the CRM stream is read incrementally, so its records are in the snapshot.
-    record_night(store, 1, [autopay, other], state=StateChanges(
-        upserts={("crm", "contact"): {"C-AC-1": {"contact_id": "C-AC-1", "name": "Zoë <b>Ng</b>",
-                                                 "email": "zoe@example.com"}}},
-        replace={("crm", "contact")},
-    ))
+    contacts = frame_from_values("contact", {"contact_id": ["C-AC-1"], "name": ["Zoë <b>Ng</b>"],
+                                             "email": ["zoe@example.com"]})
+    record_night(store, 1, [autopay, other], state=StateChanges(frames={("crm", "contact"): contacts}))
     record_night(store, 2, [autopay, names, other])  # names is new
     record_night(store, 3, [names, other])  # autopay resolved
     store.suppress(names.fingerprint, "legal name differs on purpose", "ann")
@@ -60,7 +60,10 @@ def test_an_entitys_findings_history_and_records(store: Store) -> None:
         "billing": ["AC-1"], "crm": ["C-AC-1"],
     }
     (contact,) = story.systems["crm"]
-    assert contact.snapshot == {"contact_id": "C-AC-1", "name": "Zoë <b>Ng</b>", "email": "zoe@example.com"}
+    assert contact.snapshot is not None  # the whole canonical record: every field, None where empty
+    assert {k: v for k, v in contact.snapshot.items() if v is not None} == {
+        "contact_id": "C-AC-1", "name": "Zoë <b>Ng</b>", "email": "zoe@example.com"}
+    assert set(contact.snapshot) == set(record_model("contact").model_fields)
     assert contact.findings == [autopay.fingerprint, names.fingerprint]
     (account,) = story.systems["billing"]
     assert account.snapshot is None  # not read incrementally: only what the findings showed

@@ -1,0 +1,216 @@
+"""Snapshots of incremental streams, kept column by column (Parquet parts).
+
+A stream read incrementally keeps its canonical records as of the last
+committed run, so rules see every record however few changed. At millions of
+records a row per record (JSON) is too slow to read and write each night, so
+a snapshot is kept as a few Parquet parts (``PART_ROWS`` records each, zstd)
+in the store's ``snapshot_parts`` table, replaced whole in the run's own
+transaction.
+
+Reading a snapshot gives the canonical values back as Python objects and
+builds the frame the way an extract does, so a record read from a snapshot
+and the same record read from its source are the same in every column.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from reconcile.model import record_model
+from reconcile.store import _schema as s
+
+__all__ = [
+    "PART_ROWS",
+    "decode_parts",
+    "encode_parts",
+    "frame_from_values",
+    "read_frame",
+    "read_records",
+    "records_of",
+    "snapshot_frame",
+    "write_frame",
+]
+
+#: Records per Parquet part (a part stays well under MariaDB's default 16 MB packet).
+PART_ROWS = 50_000
+
+# Schema metadata: columns whose values were kept as JSON text (mixed types).
+_JSON_COLUMNS = b"reconcile.json_columns"
+
+
+def _column_array(values: pd.Series) -> tuple[pa.Array, bool]:
+    """A column as an Arrow array; values of mixed types are kept as JSON text."""
+    try:
+        return pa.Array.from_pandas(values), False
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        text = [None if v is None or v != v else json.dumps(v, default=str) for v in values]
+        return pa.array(text, type=pa.string()), True
+
+
+def encode_parts(frame: pd.DataFrame) -> list[bytes]:
+    """A snapshot frame (canonical columns) as Parquet parts of at most ``PART_ROWS`` records."""
+    parts = []
+    for start in range(0, max(len(frame), 1), PART_ROWS):
+        chunk = frame.iloc[start : start + PART_ROWS]
+        arrays, names, as_json = [], [], []
+        for name in chunk.columns:
+            array, is_json = _column_array(chunk[name])
+            arrays.append(array)
+            names.append(str(name))
+            if is_json:
+                as_json.append(str(name))
+        table = pa.Table.from_arrays(arrays, names=names)
+        table = table.replace_schema_metadata({_JSON_COLUMNS: json.dumps(as_json).encode()})
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        parts.append(sink.getvalue())
+    return parts
+
+
+def _tables(parts: Iterable[bytes]) -> Iterable[tuple[pa.Table, set[str]]]:
+    for data in parts:
+        table = pq.read_table(io.BytesIO(data))
+        metadata = table.schema.metadata or {}
+        yield table, set(json.loads(metadata.get(_JSON_COLUMNS, b"[]")))
+
+
+def decode_parts(parts: Iterable[bytes]) -> dict[str, list[Any]]:
+    """The columns of a snapshot's parts, as lists of Python values, in part order."""
+    columns: dict[str, list[Any]] = {}
+    for table, as_json in _tables(parts):
+        for name in table.column_names:
+            values = table.column(name).to_pylist()
+            if name in as_json:
+                values = [None if v is None else json.loads(v) for v in values]
+            columns.setdefault(name, []).extend(values)
+    return columns
+
+
+def frame_from_values(record_type: str, columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """The frame an extract of these canonical values would give (the reference, row by row)."""
+    from reconcile.extract.base import ExtractResult
+
+    names = list(record_model(record_type).model_fields)
+    rows = len(next(iter(columns.values()))) if columns else 0
+    values = {name: columns.get(name, [None] * rows) for name in names}
+    result = ExtractResult("snapshot")
+    result.columns_of(record_type).add_columns(values, rows)
+    return result.frame(record_type)
+
+
+def snapshot_frame(record_type: str, parts: Iterable[bytes]) -> pd.DataFrame:
+    """A snapshot's parts as the frame an extract of the same records gives.
+
+    Column by column in Arrow (no Python object per value except text and
+    dates, which an extract keeps as objects too); equal to
+    :func:`frame_from_values` of :func:`decode_parts` (a property test says so).
+    """
+    names = list(record_model(record_type).model_fields)
+    frames = []
+    for table, as_json in _tables(parts):
+        frame = table.to_pandas(date_as_object=True, types_mapper=None)
+        for name in as_json:
+            frame[name] = [None if v is None else json.loads(v) for v in table.column(name).to_pylist()]
+        frames.append(frame)
+    if not frames:
+        return frame_from_values(record_type, {})
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    for name in names:
+        if name not in frame.columns:
+            frame[name] = None
+            continue
+        column = frame[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype) and column.dtype.unit != "ns":
+            frame[name] = column.astype(pd.DatetimeTZDtype("ns", column.dtype.tz))
+    return frame[names]
+
+
+def records_of(frame: pd.DataFrame, key_field: str) -> dict[str, dict[str, Any]]:
+    """A snapshot frame as JSON-safe records by key (as the store's rows held them)."""
+    out: dict[str, dict[str, Any]] = {}
+    names = list(frame.columns)
+    for row in frame.itertuples(index=False, name=None):
+        record = {}
+        for name, value in zip(names, row, strict=True):
+            if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
+                value = None
+            elif hasattr(value, "isoformat"):
+                value = value.isoformat()
+            elif hasattr(value, "item"):  # numpy scalars
+                value = value.item()
+            record[name] = value
+        out[str(record[key_field])] = record
+    return out
+
+
+# ---------------------------------------------------------------- in the store
+
+
+def read_parts(conn: sa.Connection, source: str, record_type: str) -> list[bytes]:
+    """The Parquet parts of a stream's snapshot, in order (empty: none kept this way)."""
+    parts = s.snapshot_parts
+    rows = conn.execute(
+        sa.select(parts.c.data)
+        .where((parts.c.source == source) & (parts.c.record_type == record_type))
+        .order_by(parts.c.part)
+    ).all()
+    return [bytes(row.data) for row in rows]
+
+
+def read_frame(conn: sa.Connection, source: str, record_type: str) -> pd.DataFrame:
+    """A stream's snapshot as the frame its extract would give (empty if none is kept).
+
+    Snapshots kept by a release before revision 0005 (a JSON row per record)
+    are read too, until the next committed run rewrites them as parts.
+    """
+    parts = read_parts(conn, source, record_type)
+    if parts:
+        return snapshot_frame(record_type, parts)
+    model = record_model(record_type)
+    snap = s.snapshots
+    rows = conn.execute(
+        sa.select(snap.c.data).where((snap.c.source == source) & (snap.c.record_type == record_type))
+    ).all()
+    records = [model.model_validate(row.data).model_dump() for row in rows]
+    names = list(model.model_fields)
+    return frame_from_values(record_type, {name: [r[name] for r in records] for name in names})
+
+
+def write_frame(conn: sa.Connection, run_id: int, source: str, record_type: str, frame: pd.DataFrame) -> None:
+    """Replace a stream's snapshot with ``frame`` (canonical columns), in the caller's transaction."""
+    names = list(record_model(record_type).model_fields)
+    where_parts = (s.snapshot_parts.c.source == source) & (s.snapshot_parts.c.record_type == record_type)
+    conn.execute(s.snapshot_parts.delete().where(where_parts))
+    conn.execute(
+        s.snapshots.delete().where((s.snapshots.c.source == source) & (s.snapshots.c.record_type == record_type))
+    )
+    rows = [
+        {"source": source, "record_type": record_type, "part": number, "run_id": run_id,
+         "records": min(PART_ROWS, len(frame) - number * PART_ROWS), "data": data}
+        for number, data in enumerate(encode_parts(frame[names]))
+    ]
+    for row in rows:  # one part per statement: a part is megabytes
+        conn.execute(s.snapshot_parts.insert(), row)
+
+
+def read_records(conn: sa.Connection, wanted: Mapping[tuple[str, str], set[str]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The kept canonical records of the given keys: (source, record type, key) -> JSON-safe record."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for (source, record_type), keys in wanted.items():
+        parts = read_parts(conn, source, record_type)
+        if not parts:
+            continue
+        key_field = record_model(record_type).key_field
+        frame = snapshot_frame(record_type, parts)
+        frame = frame[frame[key_field].astype(str).isin(keys)]
+        for key, record in records_of(frame, key_field).items():
+            out[(source, record_type, key)] = record
+    return out
