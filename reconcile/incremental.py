@@ -26,8 +26,12 @@ unhealthy, so the run fails instead of resolving findings for lack of data.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -35,7 +39,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconcile.model import record_model
-from reconcile.store._snapshots import frame_from_values
+from reconcile.store._snapshots import DERIVED_PREFIX, frame_from_values
 from reconcile.store._state import StateChanges
 
 if TYPE_CHECKING:
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from reconcile.store import Store
 
 __all__ = [
+    "NORMALISED_OK",
     "CursorConfig",
     "DeletedConfig",
     "apply_snapshots",
@@ -55,6 +60,10 @@ __all__ = [
 log = logging.getLogger("reconcile")
 
 CursorType = Literal["timestamp", "integer", "string"]
+
+#: Column of a merged snapshot frame: True where the row's normalised
+#: ``_n_*`` columns came from the snapshot (missing or NaN: normalise it).
+NORMALISED_OK = "_n_ok"
 
 
 class CursorConfig(BaseModel):
@@ -157,11 +166,37 @@ def _key_scan_due(every: int | None, runs_done: int) -> bool:
     return every is not None and every >= 1 and (runs_done + 1) % every == 0
 
 
+def normalised_tag(config: Config) -> str:
+    """What a record's normalised ``_n_*`` columns depend on besides the record, as a short hash.
+
+    The normaliser code and data shipped with this release and the
+    ``normalise`` settings: a snapshot keeps its records' normalised columns
+    under this tag, and a later run reuses them only under the same tag.
+    """
+    return hashlib.sha256(
+        (_normaliser_digest() + json.dumps(config.normalise.model_dump(mode="json"), sort_keys=True)).encode()
+    ).hexdigest()[:16]
+
+
+@functools.cache
+def _normaliser_digest() -> str:
+    import reconcile.normalise
+
+    digest = hashlib.sha256()
+    root = Path(reconcile.normalise.__file__).parent
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix not in (".pyc",):
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def apply_snapshots(
     results: list[ExtractResult],
     config: Config,
     store: Store | None,
     plan: Mapping[str, Mapping[str, Any]],
+    derived_tag: str | None = None,
 ) -> StateChanges:
     """Merge incremental reads into their snapshots; return what the store must keep.
 
@@ -172,8 +207,13 @@ def apply_snapshots(
     both the stream's records for this run (:func:`~reconcile.pipeline.build_tables`
     takes it) and the snapshot the store keeps if the run commits. The
     source's ``health.streams`` count records after the merge.
+
+    With ``derived_tag``, snapshot records keep the normalised ``_n_*``
+    columns stored under that tag, and the merged frame says in ``_n_ok``
+    which rows have them (the unchanged ones), so only the others are
+    normalised again.
     """
-    changes = StateChanges()
+    changes = StateChanges(derived_tag=derived_tag)
     for result in results:
         source = config.sources.get(result.source)
         if source is None or result.health is None or not result.health.healthy:
@@ -190,7 +230,9 @@ def apply_snapshots(
             if since is None or store is None:
                 merged = changed[~changed_keys.isin(deleted)].reset_index(drop=True)
             else:
-                snapshot = store.snapshot_frame(*key)
+                snapshot = store.snapshot_frame(*key, derived_tag=derived_tag)
+                if any(str(c).startswith(DERIVED_PREFIX) for c in snapshot.columns):
+                    snapshot[NORMALISED_OK] = True
                 snap_keys = snapshot[key_field].astype(str)
                 gone = set(deleted)
                 scanned = result.scanned_keys.get(record_type)
@@ -236,7 +278,7 @@ def _merge(
     merged = pd.concat([snapshot[~replaced], changed], ignore_index=True)
     order = np.concatenate([np.flatnonzero(~replaced).astype(float), at])
     merged = merged.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
-    mixed = [name for name in merged.columns if snapshot[name].dtype != changed[name].dtype]
+    mixed = [name for name in changed.columns if snapshot[name].dtype != changed[name].dtype]
     if mixed:
         # Columns whose parts were inferred differently: infer them again over
         # all values, as an extract of the whole stream would.

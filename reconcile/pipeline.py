@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.engine import make_url
 
@@ -25,10 +26,16 @@ from reconcile.engine import open_engine
 from reconcile.errors import RunError, StoreError
 from reconcile.extract import ExtractResult, build_adapter
 from reconcile.findings import Finding
-from reconcile.incremental import apply_snapshots, check_row_counts, plan_cursors
+from reconcile.incremental import (
+    NORMALISED_OK,
+    apply_snapshots,
+    check_row_counts,
+    normalised_tag,
+    plan_cursors,
+)
 from reconcile.match import MatchResult, attach_match_evidence, resolve
 from reconcile.model import PARTY_FIELDS, RECORD_TYPES
-from reconcile.normalise import normalise_table
+from reconcile.normalise import NORMALISED_COLUMNS, normalise_table
 from reconcile.results import QuarantinedRow, RunResult, SourceHealth
 from reconcile.rules.base import Rule, RuleContext
 from reconcile.rules.engine import evaluate_rules
@@ -274,6 +281,55 @@ def _timed(timings: dict[str, float], stage: str, progress: Progress | None) -> 
         timings[stage] = round(time.perf_counter() - started, 3)
 
 
+def _normalise(engine: Any, tables: Mapping[str, pd.DataFrame], config: Config) -> dict[str, pd.DataFrame]:
+    """Normalise the identity tables, reusing the ``_n_*`` columns snapshots kept for unchanged rows.
+
+    Rows whose ``_n_ok`` is True (records of an incremental stream unchanged
+    since the last run, whose snapshot kept their normalised columns under
+    this release's and configuration's tag) keep them; the engine
+    normalises the rest. Normalising is row by row, so the result is the
+    table a full normalise would give.
+    """
+    todo: dict[str, pd.DataFrame] = {}
+    cached: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
+    for record_type, frame in tables.items():
+        if NORMALISED_OK in frame.columns:
+            ok = frame[NORMALISED_OK].eq(True).to_numpy()
+            frame = frame.drop(columns=[NORMALISED_OK])
+            if RECORD_TYPES[record_type].identity and ok.any():
+                cached[record_type] = (frame, ok)
+                frame = frame[~ok].drop(columns=list(NORMALISED_COLUMNS), errors="ignore").reset_index(drop=True)
+            else:
+                frame = frame.drop(columns=list(NORMALISED_COLUMNS), errors="ignore")
+        todo[record_type] = frame
+    done = engine.normalise_tables(todo, config)
+    for record_type, (frame, ok) in cached.items():
+        fresh = done[record_type]
+        out = frame.copy()
+        for column in NORMALISED_COLUMNS:
+            values = out[column].to_numpy(dtype=object, copy=True)
+            values[~ok] = fresh[column].to_numpy(dtype=object)
+            out[column] = pd.Series(values, index=out.index, dtype=object)
+        done[record_type] = out
+    return done
+
+
+def _keep_normalised(tables: Mapping[str, pd.DataFrame], frames: dict[tuple[str, str], pd.DataFrame]) -> None:
+    """Put each incremental stream's normalised columns beside its snapshot, for the next run."""
+    for (source, record_type), frame in frames.items():
+        table = tables.get(record_type)
+        if table is None or not RECORD_TYPES[record_type].identity or "_n_given" not in table.columns:
+            continue
+        rows = table[table["_source"] == source]
+        keys = frame[RECORD_TYPES[record_type].key_field].astype(str).to_numpy()
+        if len(rows) != len(frame) or not (rows["_key"].to_numpy() == keys).all():
+            continue  # not the rows of this snapshot: keep only the canonical columns
+        kept = frame.drop(columns=[NORMALISED_OK, *NORMALISED_COLUMNS], errors="ignore").copy(deep=False)
+        for column in NORMALISED_COLUMNS:
+            kept[column] = rows[column].to_numpy(dtype=object)
+        frames[(source, record_type)] = kept
+
+
 def _reconcile(
     engine: Any,
     extracted: list[ExtractResult],
@@ -286,7 +342,8 @@ def _reconcile(
 ) -> tuple[dict[str, pd.DataFrame], MatchResult, list[Finding]]:
     """Normalise, match and evaluate the rules on the given engine."""
     with _timed(timings, "normalise", progress):
-        tables = engine.normalise_tables(build_tables(extracted, state.frames), config)
+        tables = _normalise(engine, build_tables(extracted, state.frames), config)
+        _keep_normalised(tables, state.frames)
     with _timed(timings, "match", progress):
         previous = store.artifact(MODEL_ARTIFACT) if store is not None else None
         tables, matched = engine.match_entities(tables, config, previous)
@@ -356,7 +413,7 @@ def run(
         with _timed(timings, "extract", progress):
             plan = plan_cursors(config, store, full_refresh)
             extracted = extract_sources(config, plan, _key_scans_due(config, store, plan))
-            state = apply_snapshots(extracted, config, store, plan)
+            state = apply_snapshots(extracted, config, store, plan, normalised_tag(config))
             check_row_counts(extracted, config, store)
         pause_point("run:extracted")
         health: list[SourceHealth] = [r.health for r in extracted if r.health is not None]

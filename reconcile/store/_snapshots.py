@@ -28,6 +28,7 @@ from reconcile.model import record_model
 from reconcile.store import _schema as s
 
 __all__ = [
+    "DERIVED_PREFIX",
     "PART_ROWS",
     "decode_parts",
     "encode_parts",
@@ -42,8 +43,14 @@ __all__ = [
 #: Records per Parquet part (a part stays well under MariaDB's default 16 MB packet).
 PART_ROWS = 50_000
 
-# Schema metadata: columns whose values were kept as JSON text (mixed types).
+# Schema metadata: columns whose values were kept as JSON text (mixed types),
+# and the tag of the derived columns kept beside the canonical ones.
 _JSON_COLUMNS = b"reconcile.json_columns"
+_DERIVED_TAG = b"reconcile.derived"
+
+#: Columns derived from a record that a snapshot may keep beside it (the
+#: normalised ``_n_*`` columns), valid while their tag is unchanged.
+DERIVED_PREFIX = "_n_"
 
 
 def _column_array(values: pd.Series) -> tuple[pa.Array, bool]:
@@ -55,8 +62,11 @@ def _column_array(values: pd.Series) -> tuple[pa.Array, bool]:
         return pa.array(text, type=pa.string()), True
 
 
-def encode_parts(frame: pd.DataFrame) -> list[bytes]:
-    """A snapshot frame (canonical columns) as Parquet parts of at most ``PART_ROWS`` records."""
+def encode_parts(frame: pd.DataFrame, derived_tag: str | None = None) -> list[bytes]:
+    """A snapshot frame as Parquet parts of at most ``PART_ROWS`` records.
+
+    ``derived_tag`` names how its derived (``_n_*``) columns were computed.
+    """
     parts = []
     for start in range(0, max(len(frame), 1), PART_ROWS):
         chunk = frame.iloc[start : start + PART_ROWS]
@@ -68,24 +78,28 @@ def encode_parts(frame: pd.DataFrame) -> list[bytes]:
             if is_json:
                 as_json.append(str(name))
         table = pa.Table.from_arrays(arrays, names=names)
-        table = table.replace_schema_metadata({_JSON_COLUMNS: json.dumps(as_json).encode()})
+        metadata = {_JSON_COLUMNS: json.dumps(as_json).encode()}
+        if derived_tag is not None:
+            metadata[_DERIVED_TAG] = derived_tag.encode()
+        table = table.replace_schema_metadata(metadata)
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
         parts.append(sink.getvalue())
     return parts
 
 
-def _tables(parts: Iterable[bytes]) -> Iterable[tuple[pa.Table, set[str]]]:
+def _tables(parts: Iterable[bytes]) -> Iterable[tuple[pa.Table, set[str], str | None]]:
     for data in parts:
         table = pq.read_table(io.BytesIO(data))
         metadata = table.schema.metadata or {}
-        yield table, set(json.loads(metadata.get(_JSON_COLUMNS, b"[]")))
+        tag = metadata.get(_DERIVED_TAG)
+        yield table, set(json.loads(metadata.get(_JSON_COLUMNS, b"[]"))), None if tag is None else tag.decode()
 
 
 def decode_parts(parts: Iterable[bytes]) -> dict[str, list[Any]]:
     """The columns of a snapshot's parts, as lists of Python values, in part order."""
     columns: dict[str, list[Any]] = {}
-    for table, as_json in _tables(parts):
+    for table, as_json, _ in _tables(parts):
         for name in table.column_names:
             values = table.column(name).to_pylist()
             if name in as_json:
@@ -106,16 +120,20 @@ def frame_from_values(record_type: str, columns: dict[str, list[Any]]) -> pd.Dat
     return result.frame(record_type)
 
 
-def snapshot_frame(record_type: str, parts: Iterable[bytes]) -> pd.DataFrame:
+def snapshot_frame(record_type: str, parts: Iterable[bytes], derived_tag: str | None = None) -> pd.DataFrame:
     """A snapshot's parts as the frame an extract of the same records gives.
 
     Column by column in Arrow (no Python object per value except text and
     dates, which an extract keeps as objects too); equal to
     :func:`frame_from_values` of :func:`decode_parts` (a property test says so).
+    The derived (``_n_*``) columns come too when they were kept with
+    ``derived_tag`` in every part.
     """
     names = list(record_model(record_type).model_fields)
     frames = []
-    for table, as_json in _tables(parts):
+    tags = set()
+    for table, as_json, tag in _tables(parts):
+        tags.add(tag)
         frame = table.to_pandas(date_as_object=True, types_mapper=None)
         for name in as_json:
             frame[name] = [None if v is None else json.loads(v) for v in table.column(name).to_pylist()]
@@ -130,6 +148,8 @@ def snapshot_frame(record_type: str, parts: Iterable[bytes]) -> pd.DataFrame:
         column = frame[name]
         if isinstance(column.dtype, pd.DatetimeTZDtype) and column.dtype.unit != "ns":
             frame[name] = column.astype(pd.DatetimeTZDtype("ns", column.dtype.tz))
+    if derived_tag is not None and tags == {derived_tag}:
+        names += [c for c in frame.columns if str(c).startswith(DERIVED_PREFIX)]
     return frame[names]
 
 
@@ -165,15 +185,18 @@ def read_parts(conn: sa.Connection, source: str, record_type: str) -> list[bytes
     return [bytes(row.data) for row in rows]
 
 
-def read_frame(conn: sa.Connection, source: str, record_type: str) -> pd.DataFrame:
+def read_frame(
+    conn: sa.Connection, source: str, record_type: str, derived_tag: str | None = None
+) -> pd.DataFrame:
     """A stream's snapshot as the frame its extract would give (empty if none is kept).
 
+    With ``derived_tag``, the derived columns kept under that tag come too.
     Snapshots kept by a release before revision 0005 (a JSON row per record)
     are read too, until the next committed run rewrites them as parts.
     """
     parts = read_parts(conn, source, record_type)
     if parts:
-        return snapshot_frame(record_type, parts)
+        return snapshot_frame(record_type, parts, derived_tag)
     model = record_model(record_type)
     snap = s.snapshots
     rows = conn.execute(
@@ -184,9 +207,22 @@ def read_frame(conn: sa.Connection, source: str, record_type: str) -> pd.DataFra
     return frame_from_values(record_type, {name: [r[name] for r in records] for name in names})
 
 
-def write_frame(conn: sa.Connection, run_id: int, source: str, record_type: str, frame: pd.DataFrame) -> None:
-    """Replace a stream's snapshot with ``frame`` (canonical columns), in the caller's transaction."""
+def write_frame(
+    conn: sa.Connection,
+    run_id: int,
+    source: str,
+    record_type: str,
+    frame: pd.DataFrame,
+    derived_tag: str | None = None,
+) -> None:
+    """Replace a stream's snapshot with ``frame``, in the caller's transaction.
+
+    The canonical columns are kept, and the derived (``_n_*``) columns with
+    ``derived_tag`` when one is given.
+    """
     names = list(record_model(record_type).model_fields)
+    if derived_tag is not None:
+        names += [c for c in frame.columns if str(c).startswith(DERIVED_PREFIX)]
     where_parts = (s.snapshot_parts.c.source == source) & (s.snapshot_parts.c.record_type == record_type)
     conn.execute(s.snapshot_parts.delete().where(where_parts))
     conn.execute(
@@ -195,7 +231,7 @@ def write_frame(conn: sa.Connection, run_id: int, source: str, record_type: str,
     rows = [
         {"source": source, "record_type": record_type, "part": number, "run_id": run_id,
          "records": min(PART_ROWS, len(frame) - number * PART_ROWS), "data": data}
-        for number, data in enumerate(encode_parts(frame[names]))
+        for number, data in enumerate(encode_parts(frame[names], derived_tag))
     ]
     for row in rows:  # one part per statement: a part is megabytes
         conn.execute(s.snapshot_parts.insert(), row)

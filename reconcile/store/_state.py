@@ -82,11 +82,15 @@ class StateChanges:
         frames: Whole snapshots (canonical columns, one row per record) of
             streams read incrementally, each replacing what was kept.
         artifacts: Named JSON documents to keep for later runs.
+        derived_tag: How the derived (normalised ``_n_*``) columns of
+            ``frames`` were computed; they are kept with the snapshot under
+            this tag (None: only the canonical columns are kept).
     """
 
     cursors: dict[StreamKey, Any] = field(default_factory=dict)
     frames: dict[StreamKey, pd.DataFrame] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
+    derived_tag: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.cursors or self.frames or self.artifacts)

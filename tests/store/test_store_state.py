@@ -161,3 +161,17 @@ def test_a_naive_datetime_cursor_is_utc() -> None:
 def test_values_that_cannot_order_rows_are_not_cursors(value: Any) -> None:
     with pytest.raises(TypeError):
         encode_cursor(value)
+
+
+def test_normalised_columns_are_kept_under_their_tag(store: Store) -> None:
+    key = ("crm", "contact")
+    frame = _frame("contact", {"contact_id": "C1", "name": "Ann Lee"}, {"contact_id": "C2"})
+    frame["_n_given"] = ["ann", None]
+    frame["_n_family"] = ["lee", None]
+    state = StateChanges(frames={key: frame}, derived_tag="tag-1")
+    record_night(store, 1, [], state=state)
+    kept = store.snapshot_frame(*key, derived_tag="tag-1")
+    assert kept["_n_given"].tolist() == ["ann", None] and kept["_n_family"].tolist() == ["lee", None]
+    # Another release or normalise setting: the normalised columns are not reused.
+    assert not [c for c in store.snapshot_frame(*key, derived_tag="tag-2").columns if c.startswith("_n_")]
+    assert not [c for c in store.snapshot_frame(*key).columns if c.startswith("_n_")]
