@@ -10,7 +10,11 @@ a fresh child process:
    timings (extract, normalise, match, rules, persist, report) are recorded,
    with the child's peak resident set size.
 
-    python benchmarks/full_run.py --sizes 10000 100000 --json benchmarks/results/full_run.json
+    python benchmarks/full_run.py --sizes 10000 100000 --json benchmarks/results/full_run.json \
+        --plot benchmarks/results/full_run.png
+
+``--plot`` draws the stage times per size beside the floor (needs matplotlib:
+``pip install 'reconcile-engine[bench]'``).
 
 Issue 8's targets (2 cores): the 1,000,000-customer world in at most 10
 minutes and 8 GB, and at most 3x the read-only floor.
@@ -101,12 +105,47 @@ def _child(directory: Path, fingerprints: Path | None) -> None:
     print(json.dumps(out))
 
 
+def plot(results: list[dict[str, object]], path: Path) -> None:
+    """Stacked stage times per size, with the read-only floor and 3x the floor marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = ["extract", "normalise", "match", "rules", "persist", "report"]
+    labels = [f"{r['size']:,}" for r in results]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    bottom = [0.0] * len(results)
+    for stage in stages:
+        values = [float(r["stages"].get(stage, 0.0)) for r in results]  # type: ignore[attr-defined]
+        left.bar(labels, values, bottom=bottom, label=stage)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    floors = [float(r["floor"]["seconds"]) for r in results]  # type: ignore[index]
+    left.scatter(labels, floors, color="black", marker="_", s=600, label="read-only floor", zorder=3)
+    left.scatter(labels, [3 * f for f in floors], color="red", marker="_", s=600, label="3x floor", zorder=3)
+    left.set_ylabel("seconds")
+    left.set_xlabel("customers")
+    left.set_title("Full run by stage")
+    left.legend(fontsize=8)
+    peaks = [float(r["peak_rss_mib"]) / 1024 for r in results]
+    right.bar(labels, peaks, color="grey")
+    right.axhline(8, color="red", linestyle="--", label="8 GB target")
+    right.set_ylabel("peak GiB")
+    right.set_xlabel("customers")
+    right.set_title("Peak memory")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cache", type=Path, help="keep generated worlds here (one folder per size)")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--plot", type=Path, help="draw the figures into this PNG (needs matplotlib)")
     parser.add_argument("--fingerprints", type=Path,
                         help="write each finding's fingerprint, kind, subject and severity here, sorted "
                              "(one file per size: SIZE is replaced), to compare runs")
@@ -143,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=2) + "\n",
                              encoding="utf-8")
+    if args.plot:
+        plot(results, args.plot)
     return 0
 
 
