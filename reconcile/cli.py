@@ -253,8 +253,29 @@ def _finish(result, fail_on: Severity, quiet: bool) -> int:  # type: ignore[no-u
 _STAGES = ("extract", "normalise", "match", "rules", "persist", "report")
 
 
+class _StageBar:
+    """The run's progress on a terminal: one bar over the stages, and within a
+    stage its steps (the sources being read) as they finish."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.task = bar.add_task("starting", total=len(_STAGES))
+        self.stage = "starting"
+
+    def __call__(self, stage: str) -> None:
+        self.stage = stage
+        done = _STAGES.index(stage) if stage in _STAGES else 0
+        self.bar.update(self.task, description=stage, completed=done)
+
+    def step(self, stage: str, done: int, total: int, what: str = "") -> None:
+        """``done`` of the stage's ``total`` steps have finished; ``what`` is the next one."""
+        base = _STAGES.index(stage) if stage in _STAGES else 0
+        label = f"{stage} {what}".strip() if done < total else stage
+        self.bar.update(self.task, description=label, completed=base + done / max(total, 1))
+
+
 @contextmanager
-def _progress(enabled: bool, console: Console | None = None) -> Iterator[Callable[[str], None] | None]:
+def _progress(enabled: bool, console: Console | None = None) -> Iterator[_StageBar | None]:
     """A progress bar of the run's stages on a terminal; nothing under cron, in a pipe or with --quiet."""
     console = console or _error_console()
     if not enabled or not console.is_terminal:
@@ -263,16 +284,10 @@ def _progress(enabled: bool, console: Console | None = None) -> Iterator[Callabl
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(), TimeElapsedColumn(),
+        SpinnerColumn(), TextColumn("{task.description:<22}"), BarColumn(), TimeElapsedColumn(),
         console=console, transient=True,
     ) as bar:
-        task = bar.add_task("starting", total=len(_STAGES))
-
-        def step(stage: str) -> None:
-            done = _STAGES.index(stage) if stage in _STAGES else 0
-            bar.update(task, description=stage, completed=done)
-
-        yield step
+        yield _StageBar(bar)
 
 
 def _attempt_run(  # type: ignore[no-untyped-def]

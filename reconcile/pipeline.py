@@ -66,6 +66,7 @@ def extract_sources(
     config: Config,
     since: Mapping[str, Mapping[str, Any]] | None = None,
     scan_keys: Mapping[str, Collection[str]] | None = None,
+    progress: Progress | None = None,
 ) -> list[ExtractResult]:
     """Read every configured source through its adapter.
 
@@ -73,9 +74,11 @@ def extract_sources(
         config: The run's configuration.
         since: source -> record type -> cursor, for streams read incrementally.
         scan_keys: source -> record types whose keys are all read (hard deletes).
+        progress: Told of each source as it is read (see :func:`run`).
     """
     results = []
-    for name, source in config.sources.items():
+    for number, (name, source) in enumerate(config.sources.items()):
+        _step(progress, "extract", number, len(config.sources), name)
         log.info("extracting source %s (%s)", name, source.kind)
         adapter = build_adapter(name, source, config.base_dir)
         result = adapter.extract(
@@ -91,7 +94,15 @@ def extract_sources(
             "" if result.health.healthy else f" - UNHEALTHY: {result.health.error}",
         )
         results.append(result)
+    _step(progress, "extract", len(config.sources), len(config.sources))
     return results
+
+
+def _step(progress: Progress | None, stage: str, done: int, total: int, what: str = "") -> None:
+    """Tell a progress callback with a ``step`` method how far a stage has come."""
+    step = getattr(progress, "step", None)
+    if step is not None:
+        step(stage, done, total, what)
 
 
 def build_tables(
@@ -376,7 +387,9 @@ def run(
         write_reports: Write the configured reports.
         full_refresh: Read every stream in full, ignoring the stored cursors,
             and replace the snapshots of incremental streams.
-        progress: Called with each stage's name as it starts.
+        progress: Called with each stage's name as it starts. If it also has
+            a ``step(stage, done, total, what)`` method, that is called as a
+            stage's steps finish (each source read), for a finer progress bar.
         notify_config: Where to send notifications of new and reopened
             findings (default: the configuration's ``notify`` section).
 
@@ -412,7 +425,7 @@ def run(
     try:
         with _timed(timings, "extract", progress):
             plan = plan_cursors(config, store, full_refresh)
-            extracted = extract_sources(config, plan, _key_scans_due(config, store, plan))
+            extracted = extract_sources(config, plan, _key_scans_due(config, store, plan), progress)
             state = apply_snapshots(extracted, config, store, plan, normalised_tag(config))
             check_row_counts(extracted, config, store)
         pause_point("run:extracted")

@@ -187,11 +187,18 @@ def test_no_progress_bar_off_a_terminal(world: Path) -> None:
 
 
 def test_the_progress_bar_is_only_for_a_terminal() -> None:
-    terminal = Console(file=io.StringIO(), force_terminal=True)
+    out = io.StringIO()
+    terminal = Console(file=out, force_terminal=True, width=100)
     with _progress(True, console=terminal) as step:
         assert step is not None
-        for stage in ("extract", "normalise", "match", "rules", "persist", "report"):
+        step("extract")
+        step.step("extract", 1, 3, "inventory")
+        task = step.bar.tasks[0]
+        assert task.completed == pytest.approx(1 / 3) and task.description == "extract inventory"
+        for stage in ("normalise", "match", "rules", "persist", "report"):
             step(stage)
+        assert step.bar.tasks[0].completed == 5
+    assert "\x1b" in out.getvalue()  # drawn on the terminal
     with _progress(True, console=Console(file=io.StringIO())) as step:
         assert step is None  # cron: no terminal
     with _progress(False, console=terminal) as step:
