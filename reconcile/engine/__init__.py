@@ -45,7 +45,8 @@ class EngineConfig(BaseModel):
         workers: Dask only: worker processes of the LocalCluster.
         threads_per_worker: Dask only: threads per LocalCluster worker.
         partitions: Dask only: how many partitions the records are split
-            into (default: four per worker).
+            into (default: one per worker; each partition costs some fixed
+            work, so more only pay when workers are uneven).
         timeout: Dask only: seconds to wait for the scheduler at ``address``
             (and for its workers) before the run fails.
     """

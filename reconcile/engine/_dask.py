@@ -59,6 +59,7 @@ from reconcile.engine._partition import (
     rules_task,
     split_tables,
 )
+from reconcile.engine._transport import PackedFrame
 from reconcile.match._blocking import sorted_neighbourhood_pairs
 from reconcile.match._compare import Comparator
 from reconcile.match._runner import (
@@ -94,6 +95,23 @@ def _worker_version() -> str:
     return str(reconcile.__version__)
 
 
+class _Phases:
+    """Seconds spent in each phase of a stage, logged at the end (``reconcile.engine`` logger, debug)."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
+        self._last = now
+
+    def log(self) -> None:
+        log.debug("dask %s: %s", self.stage, ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()))
+
+
 class DaskEngine:
     """The stages on a Dask cluster: an existing one (``address``) or a LocalCluster for the run."""
 
@@ -124,7 +142,9 @@ class DaskEngine:
             )
             self.client = Client(self.cluster)
         workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
-        self.partitions = config.partitions or 4 * max(workers, 1)
+        # One per worker by default: a partition costs fixed work (every rule
+        # filters every table of it), so more only pay on uneven workers.
+        self.partitions = config.partitions or max(workers, 1)
         log.info("dask engine: %s, %d worker(s), %d partitions",
                  config.address or "LocalCluster", workers, self.partitions)
 
@@ -168,6 +188,7 @@ class DaskEngine:
 
     def normalise_tables(self, tables: Mapping[str, pd.DataFrame], config: Config) -> dict[str, pd.DataFrame]:
         """The ``_n_*`` columns of every identity table, computed on row ranges by the workers."""
+        phases = _Phases("normalise")
         region = config.normalise.default_region
         out = dict(tables)
         pending: dict[str, list[Future]] = {}
@@ -182,17 +203,23 @@ class DaskEngine:
                 continue
             inputs = frame[[c for c in NORMALISE_INPUTS if c in frame.columns]]
             pending[record_type] = [
-                self.client.submit(normalise_chunk, self._scatter(inputs.iloc[a:b]), record_type, region, pure=False)
+                self.client.submit(
+                    normalise_chunk, self._scatter(PackedFrame(inputs.iloc[a:b])), record_type, region, pure=False
+                )
                 for a, b in row_chunks(len(frame), self.partitions)
             ]
+        phases("sent")
         for record_type, futures in pending.items():
-            chunks = self.client.gather(futures)
+            chunks = [packed.frame for packed in self.client.gather(futures)]
+            phases("waited")
             frame = tables[record_type]
             normalised = frame.copy()
             for name in NORMALISED_COLUMNS:
                 values = np.concatenate([chunk[name].to_numpy(dtype=object) for chunk in chunks])
                 normalised[name] = pd.Series(values, index=normalised.index, dtype=object)
             out[record_type] = normalised
+            phases("assembled")
+        phases.log()
         return out
 
     def match_entities(
@@ -222,6 +249,7 @@ class DaskEngine:
         seeing the others' findings, and the first rule (in that order) that
         fails is the error.
         """
+        phases = _Phases("rules")
         enabled = [r for r in rules if r.enabled]
         first = [r for r in enabled if not type(r).needs_findings]
         later = [r for r in enabled if type(r).needs_findings]
@@ -230,6 +258,7 @@ class DaskEngine:
         futures: list[Future] = []
         if spread:
             partition = entity_partitions(tables, self.partitions)
+            phases("partitioned")
             if partition is None:
                 log.info("a table has no _rid column: every rule runs in the client")
                 spread = []
@@ -237,8 +266,10 @@ class DaskEngine:
                 rules_future = self._scatter(spread)
                 for part in split_tables(tables, partition, self.partitions):
                     if any(not frame.empty for frame in part.values()):
-                        futures.append(self.client.submit(rules_task, rules_future, as_of, self._scatter(part),
+                        packed = {record_type: PackedFrame(frame) for record_type, frame in part.items()}
+                        futures.append(self.client.submit(rules_task, rules_future, as_of, self._scatter(packed),
                                                           pure=False))
+                phases("sent")
         by_rule: dict[int, list[Finding]] = {}
         failed: dict[int, RuleEvaluationError] = {}
         on_workers = {id(rule) for rule in spread}
@@ -250,8 +281,10 @@ class DaskEngine:
             except RuleEvaluationError as exc:
                 failed[id(rule)] = exc
                 break  # the local engine stops here too; a rule before it may still have failed on a worker
+        phases("client rules")
         if spread:
             results = self.client.gather(futures)
+            phases("waited")
             for position, rule in enumerate(spread):
                 outcomes = [result[position] for result in results]
                 failure = next((o for o in outcomes if isinstance(o, RuleFailure)), None)
@@ -277,6 +310,8 @@ class DaskEngine:
             )
             for rule in later:
                 by_rule[id(rule)] = _run(rule, with_findings)
+        phases("merged")
+        phases.log()
         return [f for rule in enabled for f in by_rule[id(rule)]]
 
 
@@ -315,8 +350,10 @@ class DaskPairRunner:
 
     def candidates(self, plan: CandidatePlan) -> Candidates:
         started = time.perf_counter()
+        phases = _Phases("candidate pairs")
         owner = owner_table([p for p in plan.parts if isinstance(p, BlockPart)], plan.n)
         shared = self._share(plan, owner)
+        phases("comparators sent")
         tasks: list[tuple[int, Future]] = []
         counts = [0] * len(plan.parts)
         local: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -327,7 +364,9 @@ class DaskPairRunner:
                 skipped, members = block_partitions(part, self.parts)
                 log_skipped(part, skipped)
                 for chunk in members:
-                    tasks.append((index, self.client.submit(block_task, shared, column, part.kind, chunk, pure=False)))
+                    chunk_future = self.engine._scatter(chunk)
+                    tasks.append((index, self.client.submit(block_task, shared, column, part.kind, chunk_future,
+                                                            pure=False)))
                 column += 1
                 continue
             # A sorted neighbourhood pass is one window over all keys: its pairs are found here.
@@ -341,7 +380,9 @@ class DaskPairRunner:
             packed = pd.unique(packed)
             left, right = packed // plan.n, packed % plan.n
             local.append((left, right, self.compare(plan.comparators, left, right)))
+        phases("tasks sent")
         results = self.client.gather([future for _, future in tasks])
+        phases("waited")
         for (index, _), (left, right, levels, counted) in zip(tasks, results, strict=True):
             counts[index] += counted
             local.append((left, right, levels))
@@ -356,13 +397,21 @@ class DaskPairRunner:
         # Every pair came from one task only: sorting them gives the local engine's union.
         order = np.argsort(left * np.int64(max(plan.n, 1)) + right, kind="stable")
         seconds = {"candidates": time.perf_counter() - started, "compare": 0.0}
+        phases("sorted")
+        phases.log()
         return Candidates(left=left[order], right=right[order], levels=levels[order], pairs=counts, seconds=seconds)
 
     def compare(self, comparators: Sequence[Comparator], left: np.ndarray, right: np.ndarray) -> np.ndarray:
         if self._shared is None or self._shared_for is not comparators or len(left) == 0:
             return compare_pairs(comparators, left, right)
+        phases = _Phases("comparisons")
         chunks = row_chunks(len(left), self.parts)
         futures = [
-            self.client.submit(compare_task, self._shared, left[a:b], right[a:b], pure=False) for a, b in chunks
+            self.client.submit(compare_task, self._shared, self.engine._scatter((left[a:b], right[a:b])), pure=False)
+            for a, b in chunks
         ]
-        return np.concatenate(self.client.gather(futures))
+        phases("sent")
+        levels = np.concatenate(self.client.gather(futures))
+        phases("waited")
+        phases.log()
+        return levels

@@ -39,6 +39,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from reconcile.engine._transport import PackedFrame
 from reconcile.findings import Finding
 from reconcile.match._blocking import block_pairs
 from reconcile.match._compare import Comparator
@@ -99,10 +100,10 @@ def row_chunks(rows: int, parts: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
-def normalise_chunk(frame: pd.DataFrame, record_type: str, default_region: str) -> pd.DataFrame:
+def normalise_chunk(frame: PackedFrame, record_type: str, default_region: str) -> PackedFrame:
     """Task: the ``_n_*`` columns of some rows (``frame`` holds the input columns only)."""
-    out = normalise_table(frame, record_type, default_region=default_region)
-    return out[list(NORMALISED_COLUMNS)]
+    out = normalise_table(frame.frame, record_type, default_region=default_region)
+    return PackedFrame(out[list(NORMALISED_COLUMNS)])
 
 
 # ---------------------------------------------------------------- matching
@@ -207,9 +208,9 @@ def fresh_pairs(owner: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple
     return left[keep], right[keep]
 
 
-def compare_task(shared: SharedPairs, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Task: the levels of some pairs."""
-    return compare_pairs(shared.comparators, left, right)
+def compare_task(shared: SharedPairs, pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Task: the levels of some pairs ``(left, right)``."""
+    return compare_pairs(shared.comparators, *pairs)
 
 
 # ---------------------------------------------------------------- rules
@@ -293,9 +294,9 @@ class RuleFailure:
     trace: str
 
 
-def rules_task(rules: Sequence[Rule], as_of: dt.datetime, tables: Mapping[str, pd.DataFrame]) -> list[Any]:
+def rules_task(rules: Sequence[Rule], as_of: dt.datetime, tables: Mapping[str, PackedFrame]) -> list[Any]:
     """Task: each rule's findings on one partition (or a :class:`RuleFailure`)."""
-    ctx = RuleContext(as_of=as_of, tables=tables)
+    ctx = RuleContext(as_of=as_of, tables={record_type: packed.frame for record_type, packed in tables.items()})
     out: list[Any] = []
     for rule in rules:
         try:
