@@ -15,7 +15,9 @@ floor, alternately, ``--repeat`` times; the best time of each is reported:
 
 "adapter" is ``Adapter.extract()`` (read, map, validate, quarantine, count)
 plus ``ExtractResult.frame()`` (the canonical DataFrame the next stage
-works on); both are also shown apart.
+works on); both are also shown apart. Besides wall-clock times the script
+reports the CPU seconds of its own process (all threads), which vary less
+on a shared machine; a database server's CPU is not in them.
 
     python benchmarks/extract.py --rows 1000000 --json benchmarks/results/extract.json
 
@@ -208,10 +210,13 @@ def floor_csv_module(path: str) -> int:
         return len(list(reader))
 
 
-def timed(function: Callable[[], int]) -> tuple[float, int]:
+def timed(function: Callable[[], int], cpu: list[float] | None = None) -> tuple[float, int]:
+    """Wall-clock seconds of ``function`` (and, into ``cpu``, the CPU seconds of this process's threads)."""
     gc.collect()
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     rows = function()
+    if cpu is not None:
+        cpu.append(time.process_time() - started_cpu)
     return time.perf_counter() - started, rows
 
 
@@ -219,14 +224,15 @@ def measure(name: str, floors: dict[str, Callable[[], int]], adapter: Callable[[
             repeat: int) -> dict[str, Any]:
     samples: dict[str, list[float]] = {label: [] for label in floors}
     samples.update({"adapter": [], "extract": [], "frame": []})
+    cpu: dict[str, list[float]] = {label: [] for label in [*floors, "adapter"]}
     rows = {}
     quarantined = 0
     for _ in range(repeat):
         for label, floor in floors.items():
-            seconds, rows[label] = timed(floor)
+            seconds, rows[label] = timed(floor, cpu[label])
             samples[label].append(seconds)
         timings: dict[str, float] = {}
-        seconds, rows["adapter"] = timed(lambda timings=timings: adapter(timings))  # type: ignore[misc]
+        seconds, rows["adapter"] = timed(lambda timings=timings: adapter(timings), cpu["adapter"])  # type: ignore[misc]
         samples["adapter"].append(seconds)
         samples["extract"].append(timings["extract"])
         samples["frame"].append(timings["frame"])
@@ -243,10 +249,15 @@ def measure(name: str, floors: dict[str, Callable[[], int]], adapter: Callable[[
         "median_s": {k: round(statistics.median(v), 3) for k, v in samples.items()},
         "ratio": round(best["adapter"] / best[floor_label], 2),
         "ratio_median": round(statistics.median(samples["adapter"]) / statistics.median(samples[floor_label]), 2),
+        # CPU seconds of this process (all its threads; a database server's are not counted for either).
+        "cpu_best_s": {k: round(min(v), 3) for k, v in cpu.items()},
+        "cpu_ratio": round(min(cpu["adapter"]) / min(cpu[floor_label]), 2),
+        "wall_s": {k: [round(x, 3) for x in v] for k, v in samples.items()},
     }
     extra = [f"{k} {v:.2f}s" for k, v in best.items() if k not in (floor_label, "adapter")]
     print(f"{name:>10}: floor ({floor_label}) {best[floor_label]:6.2f}s   adapter {best['adapter']:6.2f}s   "
-          f"ratio {out['ratio']:.2f}x (median {out['ratio_median']:.2f}x)   [{', '.join(extra)}]", flush=True)
+          f"ratio {out['ratio']:.2f}x (median {out['ratio_median']:.2f}x, CPU {out['cpu_ratio']:.2f}x)   "
+          f"[{', '.join(extra)}]", flush=True)
     return out
 
 

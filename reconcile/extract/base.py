@@ -28,7 +28,6 @@ import time
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -163,6 +162,17 @@ class RowBatch:
     positions: Sequence[int] | Sequence[str]
     unit: str = "row"
 
+    @classmethod
+    def from_arrow(cls, table: Any, positions: Sequence[int] | Sequence[str], unit: str = "row") -> RowBatch:
+        """A batch read as a ``pyarrow.Table``: mapped column by column from the table.
+
+        Its ``rows`` give the same tuples of Python values as a cursor would
+        (made only when asked for).
+        """
+        from reconcile.extract._arrow import ArrowRows
+
+        return cls(list(table.column_names), ArrowRows(table), positions, unit)
+
     def label(self, i: int) -> str:
         """Where row ``i`` of the batch is, for people."""
         position = self.positions[i]
@@ -205,18 +215,19 @@ def unbatch(items: Iterable[RowBatch | RawRow]) -> Iterator[RawRow]:
 class _ColumnStore:
     """The canonical rows of one record type, column by column, in chunks as extracted.
 
-    A batch's columns are kept as they are (no copy); a single row is
-    appended to the last chunk.
+    A batch's columns are kept as they are (no copy): lists, or object arrays
+    for batches read as Arrow tables; a single row is appended to the last
+    chunk (a new one after an array).
     """
 
     __slots__ = ("chunks", "rows")
 
     def __init__(self, names: Sequence[str]):
-        self.chunks: dict[str, list[list[Any]]] = {name: [] for name in names}
+        self.chunks: dict[str, list[Any]] = {name: [] for name in names}
         self.rows = 0
 
-    def add_columns(self, values: Mapping[str, list[Any]], n: int) -> None:
-        """Keep ``n`` rows given column by column; the lists are kept, not copied."""
+    def add_columns(self, values: Mapping[str, Any], n: int) -> None:
+        """Keep ``n`` rows given column by column; the lists (or arrays) are kept, not copied."""
         if not n:
             return
         for name, chunks in self.chunks.items():
@@ -225,22 +236,31 @@ class _ColumnStore:
 
     def add_row(self, row: Mapping[str, Any]) -> None:
         for name, chunks in self.chunks.items():
-            if chunks:
+            if chunks and isinstance(chunks[-1], list):
                 chunks[-1].append(row[name])
             else:
                 chunks.append([row[name]])
         self.rows += 1
 
     def column(self, name: str) -> list[Any]:
-        chunks = self.chunks[name]
-        return chunks[0] if len(chunks) == 1 else list(itertools.chain.from_iterable(chunks))
+        """A column as a list of Python values."""
+        chunks = [c.tolist() if isinstance(c, np.ndarray) else c for c in self.chunks[name]]
+        if len(chunks) == 1:
+            return chunks[0]
+        return list(itertools.chain.from_iterable(chunks))
 
     def array(self, name: str) -> np.ndarray[Any, Any]:
         """A column as an object array, filled chunk by chunk."""
+        chunks = self.chunks[name]
+        if len(chunks) == 1 and isinstance(chunks[0], np.ndarray):
+            return chunks[0].copy()
         array = np.empty(self.rows, dtype=object)
         at = 0
-        for chunk in self.chunks[name]:
-            array[at : at + len(chunk)] = chunk
+        for chunk in chunks:
+            if isinstance(chunk, np.ndarray):
+                array[at : at + len(chunk)] = chunk
+            else:
+                array[at : at + len(chunk)] = np.fromiter(chunk, dtype=object, count=len(chunk))
             at += len(chunk)
         return array
 
@@ -514,20 +534,42 @@ class _ColumnPlan:
             self.checks[name] = check
         return True
 
-    def validate(self, values: dict[str, list[Any]], with_none: set[str], n: int) -> set[int]:
-        """Fill defaults in place; return the rows the columns cannot vouch for."""
+    def validate(
+        self,
+        values: dict[str, Any],
+        with_none: set[str],
+        n: int,
+        none_masks: Mapping[str, np.ndarray[Any, Any]] | None = None,
+    ) -> set[int]:
+        """Fill defaults in place; return the rows the columns cannot vouch for.
+
+        ``none_masks`` marks the Nones of the fields whose values are arrays
+        (Arrow batches), so they are found without a look at every value.
+        """
         bad: set[int] = set()
+        masks = none_masks or {}
         for name, check in self.checks.items():
             column = values[name]
             if check.refused:
                 refused = check.refused
                 bad.update(i for i, v in enumerate(column) if id(v) in refused)
             if name in with_none:
+                mask = masks.get(name)
                 if check.required:
-                    bad.update(i for i, v in enumerate(column) if v is None)
+                    if mask is not None:
+                        bad.update(np.flatnonzero(mask).tolist())
+                    else:
+                        bad.update(i for i, v in enumerate(column) if v is None)
                 elif check.default is not None:
                     default = check.default
-                    values[name] = [default if v is None else v for v in column]
+                    if mask is not None:
+                        column[mask] = default
+                    elif isinstance(column, np.ndarray):
+                        values[name] = np.fromiter(
+                            (default if v is None else v for v in column), dtype=object, count=len(column)
+                        )
+                    else:
+                        values[name] = [default if v is None else v for v in column]
         for name, default in self.fill.items():
             values[name] = [default] * n
         return bad
@@ -713,8 +755,8 @@ class _StreamExtraction:
         self.key_column = stream.key or self.mapper.column_of(self.key_field)
         self.out = result.columns_of(record_type)
         self.names = list(self.out.chunks)
-        # Record key -> where it was first read (a position counted in self.unit, or a label).
-        self.seen: dict[str, int | str] = {}
+        # The keys used so far, and where each was read.
+        self.seen = _SeenKeys()
         self.unit = "row"
         self.used = 0
         # Incremental reading (see reconcile.incremental).
@@ -828,10 +870,12 @@ class _StreamExtraction:
             return None
         return record.model_dump()
 
-    def duplicate(self, data: Mapping[str, Any], label: str, key: str) -> None:
+    def duplicate(self, data: Mapping[str, Any], label: str, key: str, first: int | str | None = None) -> None:
+        """Quarantine a row whose key was used already (at ``first``, or where the seen keys say)."""
+        where = self.seen.position(key) if first is None else first
         self.quarantine(
             data, self._label(data, label), self.key_field,
-            f"duplicate key {key!r}: already read at {self._where(self.seen[key])}",
+            f"duplicate key {key!r}: already read at {self._where(where)}",
         )
 
     def row(self, raw: RawRow, position: int | str | None = None) -> None:
@@ -849,7 +893,7 @@ class _StreamExtraction:
         if key in self.seen:
             self.duplicate(raw.data, raw.position, key)
             return
-        self.seen[key] = raw.position if position is None else position
+        self.seen.add(key, raw.position if position is None else position)
         self.out.add_row(dumped)
         self.used += 1
 
@@ -860,49 +904,34 @@ class _StreamExtraction:
         n = len(batch.rows)
         if not n:
             return
-        values, bad, with_none = self.mapper.map_columns(ColumnSource(batch.columns, batch.rows), n)
-        bad |= self.plan.validate(values, with_none, n)
-        keys = values[self.key_field]
+        none_masks: dict[str, np.ndarray[Any, Any]] = {}
+        values, bad, with_none = self.mapper.map_columns(ColumnSource(batch.columns, batch.rows), n, none_masks)
+        bad |= self.plan.validate(values, with_none, n, none_masks)
         positions = batch.positions
         dropped: list[int] = []
         quarantined_before = len(self.result.quarantine)
         # Whether a row maps and validates does not depend on the others, so
         # these rows are settled first; duplicates are decided below, in
         # source order, as when reading row by row.
+        bad_keys: dict[int, Any] = {}
+        markers: list[_Dropped] = []
         for i in sorted(bad):
             dumped = self.checked(RawRow(batch.label(i), batch.data(i)))
             if dumped is None:
                 dropped.append(i)
-                keys[i] = _Dropped()  # equal to no key: takes no part in the duplicate check
+                bad_keys[i] = marker = _Dropped()  # equal to no key: takes no part in the duplicate check
+                markers.append(marker)
                 continue
             for name in self.names:
                 values[name][i] = dumped[name]
-            keys[i] = str(dumped[self.key_field])
-        seen = self.seen
-        first = dict(zip(keys, positions, strict=True))
-        if dropped:
-            for i in dropped:
-                first.pop(keys[i], None)
-        unique = len(first) + len(dropped) == n
-        earlier = seen.keys() & first.keys()
-        if not unique or earlier:
-            # Only the rows whose key was read before, or repeats in this
-            # batch, need looking at; they are taken in source order.
-            repeated = earlier if unique else earlier | {k for k, c in Counter(keys).items() if c > 1}
-            kept: dict[Any, int | str] = {}
-            for i in [i for i, k in enumerate(keys) if k in repeated]:
-                key = keys[i]
-                if key in seen or key in kept:
-                    if key not in seen:
-                        seen[key] = kept[key]  # for the message; set again below
-                    self.duplicate(batch.data(i), batch.label(i), key)
-                    dropped.append(i)
-                else:
-                    kept[key] = positions[i]
-            for key in earlier:
-                del first[key]
-            first.update(kept)
-        seen.update(first)
+            bad_keys[i] = str(dumped[self.key_field])
+        column = values[self.key_field]
+        keys: list[Any] = column.tolist() if isinstance(column, np.ndarray) else list(column)
+        for i, key in bad_keys.items():
+            keys[i] = key
+        for i, key, first in self.seen.add_batch(keys, positions, markers):
+            self.duplicate(batch.data(i), batch.label(i), key, first)
+            dropped.append(i)
         if dropped:
             if len(dropped) > 1:
                 # Quarantined rows are listed in source order, duplicates among them.
@@ -913,10 +942,107 @@ class _StreamExtraction:
             gone = sorted(dropped, reverse=True)
             for name in self.names:
                 column = values[name]
-                for i in gone:
-                    del column[i]
+                if isinstance(column, np.ndarray):
+                    values[name] = np.delete(column, gone)
+                else:
+                    for i in gone:
+                        del column[i]
         self.out.add_columns(values, n - len(dropped))
         self.used += n - len(dropped)
+
+
+class _SeenKeys:
+    """The keys of a stream's used rows, and where each was read.
+
+    Keys are kept in a set; where one was read is looked up only for the
+    message of a duplicate: in the batches' key lists at first, and through
+    a key -> position index once duplicates turn out to be common.
+    """
+
+    __slots__ = ("_batches", "_index", "_lookups", "_single_keys", "_single_positions", "keys")
+
+    #: Positions looked up in the key lists before an index is built.
+    SCANS = 16
+
+    def __init__(self) -> None:
+        self.keys: set[Any] = set()
+        self._batches: list[tuple[list[Any], Sequence[int | str]]] = []
+        self._single_keys: list[Any] = []
+        self._single_positions: list[int | str] = []
+        self._batches.append((self._single_keys, self._single_positions))
+        self._index: dict[Any, int | str] | None = None
+        self._lookups = 0
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys
+
+    def add(self, key: str, position: int | str) -> None:
+        self.keys.add(key)
+        self._single_keys.append(key)
+        self._single_positions.append(position)
+        if self._index is not None:
+            self._index[key] = position
+
+    def add_batch(
+        self,
+        keys: list[Any],
+        positions: Sequence[int] | Sequence[str],
+        dropped: list[Any],
+    ) -> list[tuple[int, Any, int | str | None]]:
+        """Add a batch's keys; return the rows that repeat a key read before, in source order.
+
+        ``keys`` holds a :class:`_Dropped` for each row that is not used; they
+        are given again in ``dropped``. Each repeat is returned as its index,
+        its key and where the key was first read in this batch (None: in an
+        earlier one); its entry in ``keys`` becomes a :class:`_Dropped` too.
+        """
+        seen = self.keys
+        if seen.isdisjoint(keys):
+            earlier: set[Any] = set()
+            before = len(seen)
+            seen.update(keys)
+            repeats = len(seen) - before != len(keys)
+        else:
+            earlier = seen.intersection(keys)
+            seen.update(keys)
+            repeats = True
+        found: list[tuple[int, Any, int | str | None]] = []
+        if repeats:
+            index = pd.Index(keys, dtype=object)
+            later = index.duplicated(keep="first")
+            again = set(np.flatnonzero(later).tolist())
+            # Where each repeated key is first read in this batch.
+            firsts = np.flatnonzero(index.duplicated(keep=False) & ~later).tolist()
+            first_at = {keys[i]: positions[i] for i in firsts}
+            if earlier:
+                again.update(i for i, key in enumerate(keys) if key in earlier)
+            for i in sorted(again):
+                key = keys[i]
+                found.append((i, key, None if key in earlier else first_at[key]))
+            for i, _, _ in found:
+                keys[i] = marker = _Dropped()
+                dropped.append(marker)
+        if dropped:
+            seen.difference_update(dropped)
+        self._batches.append((keys, positions))
+        if self._index is not None:
+            self._index.update(zip(keys, positions, strict=True))
+        return found
+
+    def position(self, key: Any) -> int | str:
+        """Where ``key`` was read."""
+        if self._index is None:
+            self._lookups += 1
+            if self._lookups <= self.SCANS:
+                for keys, positions in self._batches:
+                    try:
+                        return positions[keys.index(key)]
+                    except ValueError:
+                        continue
+            self._index = {}
+            for keys, positions in self._batches:
+                self._index.update(zip(keys, positions, strict=True))
+        return self._index[key]
 
 
 class _Dropped:

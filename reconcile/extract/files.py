@@ -16,14 +16,17 @@ import csv
 import gzip
 import io
 import json
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal, cast
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from reconcile.errors import ConfigError, SourceError
+from reconcile.extract import _arrow
 from reconcile.extract.base import (
     Adapter,
     RawRow,
@@ -207,11 +210,64 @@ class CsvAdapter(_FileAdapter):
 
     def read_batches(self, record_type: str, stream: StreamConfig) -> Iterator[RowBatch | RawRow]:
         assert isinstance(stream, CsvStreamConfig)
-        quarantine_bad_bytes = stream.encoding_errors == "quarantine"
         binary = self.open_binary(stream)
+        with binary:
+            try:
+                if self._fast(stream):
+                    yield from self._arrow_blocks(record_type, stream, binary)
+                else:
+                    yield from self._csv_module(record_type, stream, binary)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise self.broken_file(stream, exc) from None
+            except UnicodeDecodeError as exc:  # only in an encoding whose decoder cannot resume
+                raise SourceError(self.name, f"{stream.path}: {exc}") from None
+
+    def _fast(self, stream: CsvStreamConfig) -> bool:
+        """Whether the file can be parsed by pyarrow in blocks (the csv module checks what it cannot vouch for)."""
+        specials = {"\r", "\n"}
+        return (
+            self.columnar  # the row-by-row reference reads with the csv module
+            and _arrow.available()
+            and codecs.lookup(stream.encoding).name == "utf-8"
+            and stream.escapechar is None
+            and stream.doublequote
+            and not stream.skip_initial_space
+            and stream.delimiter.isascii()
+            and stream.delimiter not in specials
+            and (
+                stream.quoting == "none"
+                or (
+                    stream.quotechar is not None
+                    and stream.quotechar.isascii()
+                    and stream.quotechar not in specials
+                    and stream.quotechar != stream.delimiter
+                )
+            )
+        )
+
+    def _csv_module(
+        self,
+        record_type: str,
+        stream: CsvStreamConfig,
+        binary: IO[bytes] | io.RawIOBase,
+        names: list[str] | None = None,
+        offset: int = 0,
+        spill: bool = False,
+    ) -> Generator[RowBatch | RawRow, None, int]:
+        """Read ``binary`` with the csv module; returns how many lines it read.
+
+        Args:
+            names: The columns, when the file's header was read already
+                (``binary`` then holds rows only).
+            offset: Lines before ``binary`` starts (its first line is ``offset + 1``).
+            spill: ``binary`` is a block of a file: a record still open at its
+                end raises :class:`_Spill` instead of being quarantined.
+        """
+        quarantine_bad_bytes = stream.encoding_errors == "quarantine"
+        encoding = self.reading_encoding(stream) if names is None else stream.encoding
         text = io.TextIOWrapper(
-            binary,
-            encoding=self.reading_encoding(stream),
+            cast(IO[bytes], _Unclosed(binary)),
+            encoding=encoding,
             errors="reconcile-undecodable" if quarantine_bad_bytes else "replace",
             newline="",
         )
@@ -226,13 +282,7 @@ class CsvAdapter(_FileAdapter):
             skipinitialspace=stream.skip_initial_space,
             strict=True,
         )
-        with text:
-            try:
-                yield from self._rows(record_type, stream, reader, quarantine_bad_bytes, errors_before)
-            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                raise self.broken_file(stream, exc) from None
-            except UnicodeDecodeError as exc:  # only in an encoding whose decoder cannot resume
-                raise SourceError(self.name, f"{stream.path}: {exc}") from None
+        return (yield from self._rows(record_type, stream, reader, quarantine_bad_bytes, errors_before, names, offset, spill))
 
     def _rows(
         self,
@@ -241,18 +291,22 @@ class CsvAdapter(_FileAdapter):
         reader: Any,
         quarantine_bad_bytes: bool,
         errors_before: int,
-    ) -> Iterator[RowBatch | RawRow]:
-        names = stream.column_names
-        start = 1
-        if stream.header:
+        known: list[str] | None = None,
+        offset: int = 0,
+        spill: bool = False,
+    ) -> Generator[RowBatch | RawRow, None, int]:
+        """The rows read by ``reader``; returns how many lines it read."""
+        names = known or stream.column_names
+        start = offset + 1
+        if stream.header and known is None:
             while True:
                 try:
                     header = next(reader)
                 except StopIteration:
-                    return  # an empty file: no rows
+                    return 0  # an empty file: no rows
                 except csv.Error as exc:
                     raise SourceError(self.name, f"{stream.path}: unreadable header: {exc}") from None
-                start = reader.line_num + 1
+                start = offset + reader.line_num + 1
                 if header:
                     break
             if names is None:
@@ -262,7 +316,8 @@ class CsvAdapter(_FileAdapter):
                 if shown:
                     raise SourceError(self.name, f"{stream.path}: the header line holds {shown}")
         assert names is not None
-        self._missing(record_type, stream, names)
+        if known is None:
+            self._missing(record_type, stream, names)
         width = len(names)
         rows: list[list[str]] = []
         lines: list[int] = []
@@ -272,14 +327,18 @@ class CsvAdapter(_FileAdapter):
             except StopIteration:
                 break
             except csv.Error as exc:
+                if spill and str(exc) == "unexpected end of data":
+                    if rows:
+                        yield RowBatch(names, rows, lines, "line")
+                    raise _Spill(start) from None
                 if rows:  # rows are yielded in source order
                     yield RowBatch(names, rows, lines, "line")
                     rows, lines = [], []
                 yield RawRow(position=f"line {start}", data=None, error=f"malformed CSV: {exc}")
-                start = reader.line_num + 1
+                start = offset + reader.line_num + 1
                 continue
             line = start
-            start = reader.line_num + 1
+            start = offset + reader.line_num + 1
             if not values:
                 continue  # a blank line is not a row
             if len(values) != width:
@@ -316,6 +375,241 @@ class CsvAdapter(_FileAdapter):
                 rows, lines = [], []
         if rows:
             yield RowBatch(names, rows, lines, "line")
+        return start - 1 - offset
+
+    # -- pyarrow, block by block -------------------------------------------------
+
+    def _arrow_blocks(self, record_type: str, stream: CsvStreamConfig, binary: IO[bytes]) -> Iterator[RowBatch | RawRow]:
+        """Read the file in blocks of whole lines, each parsed by pyarrow where that gives what the csv module would.
+
+        A block is taken from pyarrow only when every one of its lines is
+        one row (no blank lines, no line breaks inside quotes, so row ``i``
+        is on the block's line ``i``), its quotes are where the csv module
+        reads them as quoting (checked on the bytes), every row has its
+        cells, its text is UTF-8 and no cell is over the csv module's field
+        limit. Any other block is read by the csv module, which quarantines
+        what it must; a record still open at a block's end is read on from
+        the rest of the file by the csv module.
+        """
+        pending = binary.read(_BLOCK)
+        if pending.startswith(codecs.BOM_UTF8):
+            pending = pending[len(codecs.BOM_UTF8) :]
+        names = stream.column_names
+        line = 1
+        if stream.header:
+            end = pending.find(b"\n")
+            while end < 0 and (more := binary.read(_BLOCK)):
+                pending += more
+                end = pending.find(b"\n")
+            first = pending if end < 0 else pending[: end + 1]
+            header = self._header(first, stream)
+            if header is None:  # blank lines first, a header over several lines...: the csv module reads it all
+                yield from self._csv_module(record_type, stream, _Chain(pending, binary))
+                return
+            if names is None:
+                names = _unique_names([h.strip().lstrip("\ufeff") for h in header])
+            pending = pending[len(first) :]
+            line = 2
+        assert names is not None
+        self._missing(record_type, stream, names)
+        parse = _ArrowCsv(names, stream)
+        eof = False
+        while True:
+            while not eof and (len(pending) < _BLOCK or pending.rfind(b"\n") < 0):
+                more = binary.read(_BLOCK)
+                if not more:
+                    eof = True
+                    break
+                pending += more
+            if not pending:
+                return
+            if eof:
+                block, pending = pending, b""
+            else:
+                cut = pending.rfind(b"\n") + 1
+                block, pending = pending[:cut], pending[cut:]
+            lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            table = parse(block, lines)
+            if table is not None:
+                yield RowBatch.from_arrow(table, range(line, line + lines), "line")
+                line += lines
+                continue
+            try:
+                # Lines as the csv module counts them (a lone carriage return ends one).
+                line += yield from self._csv_module(record_type, stream, io.BytesIO(block), names, line - 1, spill=True)
+            except _Spill as spilled:
+                # A quoted value goes on past the block: the csv module reads the rest of the file.
+                at = _line_start(block, spilled.line - line)
+                rest = _Chain(block[at:] + pending, binary)
+                yield from self._csv_module(record_type, stream, rest, names, spilled.line - 1)
+                return
+
+    def _header(self, first: bytes, stream: CsvStreamConfig) -> list[str] | None:
+        """The header line's cells, or None when the csv module must read the file from its start."""
+        body = first[:-2] if first.endswith(b"\r\n") else first[:-1] if first.endswith(b"\n") else first
+        if not body.strip() or b"\r" in body or b"\n" in body:
+            return None
+        if stream.quoting == "minimal" and stream.quotechar is not None and body.count(stream.quotechar.encode()) % 2:
+            return None
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        reader = csv.reader(
+            [text],
+            delimiter=stream.delimiter,
+            quotechar=stream.quotechar,
+            quoting=csv.QUOTE_NONE if stream.quoting == "none" else csv.QUOTE_MINIMAL,
+            strict=True,
+        )
+        try:
+            return next(reader)
+        except (csv.Error, StopIteration):
+            return None
+
+
+_BLOCK = 8 << 20  # bytes of a file parsed by pyarrow at a time
+
+
+class _Spill(Exception):
+    """A block read by the csv module ends inside a quoted value that starts on ``line``."""
+
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
+
+
+def _line_start(block: bytes, k: int) -> int:
+    """The offset of the block's line ``k`` (0: the first), lines ended as the csv module ends them."""
+    if k == 0:
+        return 0
+    for count, found in enumerate(_LINE_END.finditer(block), start=1):
+        if count == k:
+            return found.end()
+    raise ValueError(f"the block has fewer than {k} lines")
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+class _Unclosed(io.RawIOBase):
+    """A binary stream read through without closing it (the adapter closes the file)."""
+
+    def __init__(self, raw: IO[bytes] | io.RawIOBase):
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer)) or b""
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _Chain(io.RawIOBase):
+    """Bytes already read, then the rest of a binary stream."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _ArrowCsv:
+    """Parses a block of whole CSV lines with pyarrow, or says the csv module must."""
+
+    def __init__(self, names: list[str], stream: CsvStreamConfig):
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        self.pa = pa
+        self.names = names
+        self.quote = (
+            ord(stream.quotechar) if stream.quoting == "minimal" and stream.quotechar is not None else None
+        )
+        self.delimiter = ord(stream.delimiter)
+        self.read = pacsv.read_csv
+        self.read_options = pacsv.ReadOptions(column_names=names, use_threads=True)
+        self.parse_options = pacsv.ParseOptions(
+            delimiter=stream.delimiter,
+            quote_char=stream.quotechar if self.quote is not None else False,
+            double_quote=True,
+            escape_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=True,
+        )
+        self.convert_options = pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+
+    def __call__(self, block: bytes, lines: int) -> Any:
+        """The block as a table of text columns, one row per line, or None."""
+        if not self._plain(block):
+            return None
+        try:
+            table = self.read(
+                self.pa.py_buffer(block),
+                read_options=self.read_options,
+                parse_options=self.parse_options,
+                convert_options=self.convert_options,
+            )
+        except self.pa.ArrowInvalid:  # a row with too few or too many cells, bytes that are not UTF-8
+            return None
+        if table.num_rows != lines:  # blank lines
+            return None
+        limit = csv.field_size_limit()
+        if len(block) > limit:
+            import pyarrow.compute as pc
+
+            for column in table.columns:
+                longest = pc.max(pc.binary_length(column)).as_py()
+                if longest is not None and longest > limit:
+                    return None  # the csv module quarantines such a row
+        return table
+
+    def _plain(self, block: bytes) -> bool:
+        """No lone carriage return, and every quote where the csv module reads it as quoting."""
+        if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+            return False
+        quote = self.quote
+        if quote is None or bytes((quote,)) not in block:
+            return True
+        data = np.frombuffer(block, dtype=np.uint8)
+        quotes = np.flatnonzero(data == quote)
+        if quotes.size % 2:
+            return False
+        newlines = np.flatnonzero(data == 10)
+        # An even number of quotes before every line break: no line break inside quotes.
+        if (np.searchsorted(quotes, newlines) % 2).any():
+            return False
+        # Counted along each line, quote 0, 2, 4... opens a quoted cell (right after a
+        # delimiter or at the start of the line) or is the second of a doubled quote;
+        # quote 1, 3, 5... closes it (right before a delimiter or the line's end) or is
+        # the first of a doubled quote. Anything else (a quote inside an unquoted
+        # cell, text after a closing quote) is left to the csv module.
+        opening, closing = quotes[0::2], quotes[1::2]
+        before = data[np.maximum(opening - 1, 0)]
+        ok = (opening == 0) | (before == self.delimiter) | (before == 10) | (before == quote)
+        if not ok.all():
+            return False
+        after = data[np.minimum(closing + 1, data.size - 1)]
+        ok = (closing == data.size - 1) | (after == self.delimiter) | (after == 10) | (after == 13) | (after == quote)
+        return bool(ok.all())
 
 
 class JsonlAdapter(_FileAdapter):

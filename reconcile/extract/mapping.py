@@ -18,13 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
+import operator
 import re
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from operator import itemgetter, methodcaller
+from operator import methodcaller
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reconcile.model import CanonicalRecord
@@ -301,6 +303,7 @@ def _default_transform(annotation: Any) -> str:
 
 
 _FAIL: Any = type("_Fail", (), {"__repr__": lambda self: "<failed>"})()
+_MISSING: Any = object()
 _NONE_TYPE = type(None)
 _NUMBER_TYPES = {int, float, decimal.Decimal}
 # Columns with at most this many distinct values are converted once per value.
@@ -310,6 +313,11 @@ _MEMO_LIMIT = 50_000
 class ColumnSource:
     """The columns of a batch of rows, each taken out when a field needs it.
 
+    Rows given as sequences are turned into columns once, in C
+    (``zip(*rows)``), when the first column is asked for. Rows of an Arrow
+    table (:class:`reconcile.extract._arrow.ArrowRows`) are read column by
+    column from the table.
+
     Args:
         columns: The column names, in the order of each row's values; None
             when ``rows`` holds one mapping per row.
@@ -317,31 +325,68 @@ class ColumnSource:
             them) or mappings of column name to value.
     """
 
-    __slots__ = ("_index", "_rows")
+    __slots__ = ("_columns", "_index", "_rows", "arrow")
 
     def __init__(self, columns: Sequence[str] | None, rows: Sequence[Any]):
+        from reconcile.extract._arrow import ArrowRows
+
         self._rows = rows
         self._index: dict[str, int] | None = None
+        self._columns: dict[int, Sequence[Any]] | None = None
+        #: The batch's Arrow table, when it was read as one.
+        self.arrow: Any = rows.table if isinstance(rows, ArrowRows) else None
         if columns is not None:
             self._index = {}
             for i, name in enumerate(columns):
                 self._index.setdefault(name, i)  # a repeated name: the first one
 
-    def _getter(self, column: str) -> Callable[[Any], Any] | None:
+    def _column(self, column: str) -> Sequence[Any] | None:
+        """The values of ``column`` as a sequence, or None when rows are mappings."""
         if self._index is None:
-            return methodcaller("get", column)
+            return None
         at = self._index.get(column)
-        return itemgetter(at) if at is not None else None
+        if at is None:
+            return [None] * len(self._rows)
+        if self._columns is None:
+            self._columns = {}
+            if self.arrow is None:
+                try:
+                    self._columns = dict(enumerate(zip(*self._rows, strict=True))) if self._rows else {}
+                except ValueError:  # rows of different lengths: each one looked at alone
+                    width = max(self._index.values()) + 1
+                    self._columns = {i: [_cell(row, i) for row in self._rows] for i in range(width)}
+        values = self._columns.get(at)
+        if values is None:
+            values = self.arrow.column(at).to_pylist() if self.arrow is not None else ()
+            self._columns[at] = values
+        return values
+
+    def arrow_column(self, column: str) -> Any:
+        """The Arrow array of ``column`` when the batch is an Arrow table holding it as text, else None."""
+        if self.arrow is None or self._index is None or column not in self._index:
+            return None
+        from reconcile.extract import _arrow
+
+        array = _arrow.combined(self.arrow.column(self._index[column]))
+        return array if _arrow.is_text(array) else None
 
     def values(self, column: str) -> list[Any]:
         """Every row's value of ``column`` (None where a row lacks it)."""
-        getter = self._getter(column)
-        return list(map(getter, self._rows)) if getter is not None else [None] * len(self._rows)
+        values = self._column(column)
+        if values is None:
+            return list(map(methodcaller("get", column), self._rows))
+        return values if isinstance(values, list) else list(values)
 
     def each(self, column: str) -> Iterator[Any]:
         """The same values as :meth:`values`, one at a time (to convert without a list between)."""
-        getter = self._getter(column)
-        return map(getter, self._rows) if getter is not None else itertools.repeat(None, len(self._rows))
+        values = self._column(column)
+        if values is None:
+            return map(methodcaller("get", column), self._rows)
+        return iter(values)
+
+
+def _cell(row: Sequence[Any], i: int) -> Any:
+    return row[i] if i < len(row) else None
 
 
 class _CompiledField:
@@ -442,22 +487,27 @@ class _CompiledField:
         except MappingError:
             return _FAIL
 
-    def column(self, source: ColumnSource, n: int) -> tuple[list[Any], bool, bool]:
+    def column(self, source: ColumnSource, n: int) -> tuple[Any, bool, Any, Any]:
         """The canonical values of ``n`` rows, with :data:`_FAIL` where one cannot be mapped.
 
         Returns:
-            The values (a new list); whether any may be None (so the caller
-            fills defaults or rejects rows only when it has to); whether any
-            may be :data:`_FAIL`.
+            The values (a new list, or an object array for an Arrow batch);
+            whether any may be None (so the caller fills defaults or rejects
+            rows only when it has to); whether any may be :data:`_FAIL` (for
+            an Arrow batch: a boolean array marking them, or None); and for
+            an Arrow batch a boolean array marking the Nones (None: none).
         """
         if self.has_const:
             value = self._safe(self.const)
-            return [value] * n, value is None, value is _FAIL
+            return [value] * n, value is None, value is _FAIL, None
         if len(self.columns) > 1:
             cols = [source.values(c) for c in self.columns]
             out = [self._safe(self._joined(parts)) for parts in zip(*cols, strict=True)]
-            return out, True, True
+            return out, True, True, None
         column = self.columns[0]
+        array = source.arrow_column(column)
+        if array is not None:
+            return self.arrow_column(array)
         memo = self._memo
         if memo is not None:
             try:
@@ -465,7 +515,7 @@ class _CompiledField:
             except (KeyError, TypeError):
                 pass
             else:
-                return out, self._memo_none, self._memo_failed
+                return out, self._memo_none, self._memo_failed, None
         if self.transform == "str" and self.table is None:
             try:
                 out = list(map(str.strip, source.each(column)))
@@ -474,15 +524,80 @@ class _CompiledField:
             else:
                 if not all(out):
                     default = self.default
-                    return [v if v else default for v in out], default is None, False
-                return out, False, False
+                    return [v if v else default for v in out], default is None, False, None
+                return out, False, False, None
         col = source.values(column)
         shortcut = self._typed(col)
         if shortcut is not None:
-            return shortcut[0], shortcut[1], False
+            return shortcut[0], shortcut[1], False, None
         if memo is not None and self._learn(col):
-            return list(map(memo.__getitem__, col)), self._memo_none, self._memo_failed
-        return [self._safe(v) for v in col], True, True
+            return list(map(memo.__getitem__, col)), self._memo_none, self._memo_failed, None
+        return [self._safe(v) for v in col], True, True, None
+
+    def arrow_column(self, array: Any) -> tuple[Any, bool, Any, Any]:
+        """:meth:`column` for an Arrow text array: object arrays and boolean masks, no list per value.
+
+        Plain text is taken as it is wherever it cannot need stripping (see
+        :func:`reconcile.extract._arrow.needs_python`) and converted in
+        Python elsewhere; every other mapping is applied once per distinct
+        value and spread by index.
+        """
+        from reconcile.extract import _arrow
+
+        n = len(array)
+        default = self.default
+        if self.transform == "str" and self.table is None:
+            out = _arrow.objects(array)
+            nulls = _arrow.null_mask(array)
+            empty, flagged = _arrow.needs_python(array)
+            blank = empty if nulls is None else empty | nulls  # both become the default
+            none: Any = None
+            if blank.any():
+                if default is None:
+                    out[blank] = None
+                    none = blank
+                else:
+                    out[blank] = default
+            for i in np.flatnonzero(flagged).tolist():
+                converted = self.convert(out[i])  # stripped, or the default if blank: never fails
+                out[i] = converted
+                if converted is None:
+                    if none is None:
+                        none = np.zeros(n, dtype=bool)
+                    none[i] = True
+            return out, none is not None, None, none
+        distinct, codes = _arrow.dictionary(array)
+        memo = self._memo
+        if memo is not None:
+            converted_values = list(map(memo.get, distinct, itertools.repeat(_MISSING, len(distinct))))
+        else:
+            converted_values = [_MISSING] * len(distinct)
+        if _MISSING in converted_values:
+            for j, value in enumerate(distinct):
+                if converted_values[j] is not _MISSING:
+                    continue
+                converted = converted_values[j] = self._safe(value)
+                if memo is not None:
+                    if len(memo) < _MEMO_LIMIT:
+                        memo[value] = converted
+                        # What the list path learns from the memo: it may give None or fail.
+                        self._memo_failed |= converted is _FAIL
+                        self._memo_none |= converted is None
+                    else:
+                        self._memo = memo = None
+        converted_values.append(self._safe(None))  # the index of a null
+        lookup = np.empty(len(converted_values), dtype=object)
+        for j, converted in enumerate(converted_values):
+            lookup[j] = converted
+        out = lookup[codes]
+        k = len(converted_values)
+        failed = np.fromiter(map(operator.is_, converted_values, itertools.repeat(_FAIL, k)), dtype=bool, count=k)
+        nones = np.fromiter(map(operator.is_, converted_values, itertools.repeat(None, k)), dtype=bool, count=k)
+        fail_mask = failed[codes] if failed.any() else None
+        none_mask = nones[codes] if nones.any() else None
+        if none_mask is not None and not none_mask.any():
+            none_mask = None
+        return out, none_mask is not None, fail_mask, none_mask
 
     def _learn(self, col: Sequence[Any]) -> bool:
         """Convert each new distinct value of ``col`` once; False if the column is unfit for that."""
@@ -578,26 +693,38 @@ class RowMapper:
                 out[compiled.name] = value
         return out
 
-    def map_columns(self, source: ColumnSource, n: int) -> tuple[dict[str, list[Any]], set[int], set[str]]:
+    def map_columns(
+        self,
+        source: ColumnSource,
+        n: int,
+        none_masks: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], set[int], set[str]]:
         """Map ``n`` rows column by column.
 
         Args:
             source: The rows' source columns.
             n: The number of rows.
+            none_masks: Filled, when given, with a boolean array per field
+                marking its Nones, for the fields that have one (Arrow batches).
 
         Returns:
-            Canonical field -> values; the indexes of rows where a value could
-            not be mapped (map those rows with :meth:`map` for the reason);
-            the fields whose values include None.
+            Canonical field -> values (a list, or an object array for an
+            Arrow batch); the indexes of rows where a value could not be
+            mapped (map those rows with :meth:`map` for the reason); the
+            fields whose values include None.
         """
-        out: dict[str, list[Any]] = {}
+        out: dict[str, Any] = {}
         failed: set[int] = set()
         with_none: set[str] = set()
         for compiled in self.fields:
-            values, has_none, may_fail = compiled.column(source, n)
-            if may_fail and _FAIL in values:
+            values, has_none, fail, none_mask = compiled.column(source, n)
+            if isinstance(fail, np.ndarray):
+                failed.update(np.flatnonzero(fail).tolist())
+            elif fail and _FAIL in values:
                 failed.update(i for i, v in enumerate(values) if v is _FAIL)
             if has_none:
                 with_none.add(compiled.name)
+                if none_masks is not None and none_mask is not None:
+                    none_masks[compiled.name] = none_mask
             out[compiled.name] = values
         return out, failed, with_none

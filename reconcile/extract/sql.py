@@ -22,12 +22,15 @@ import datetime as dt
 import decimal
 import logging
 import math
+import queue
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -35,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
 
 from reconcile.errors import ConfigError, SourceError
+from reconcile.extract import _arrow
 from reconcile.extract.base import (
     Adapter,
     RawRow,
@@ -490,6 +494,15 @@ class SqlAdapter(Adapter):
             else:
                 assert stream.query is not None
                 sql, params = stream.query, None
+            if not params and self._arrow_eligible(conn.dialect):
+                tables = self._adbc_tables(sql, record_type, what)
+                if tables is not None:
+                    if stream.query is not None:
+                        problems = self._missing_columns(record_type, stream, tables.columns, "the query")
+                        if problems:
+                            raise ConfigError(problems)
+                    yield from tables
+                    return
             dbapi_connection: Any = conn.connection.dbapi_connection
             if conn.dialect.name == "sqlite" and not dbapi_connection.in_transaction:
                 dbapi_connection.execute("BEGIN")  # one snapshot for the whole read
@@ -568,10 +581,132 @@ class SqlAdapter(Adapter):
     def read(self, record_type: str, stream: StreamConfig) -> Iterator[RawRow]:
         return unbatch(self.read_batches(record_type, stream))
 
+    # -- PostgreSQL through ADBC ---------------------------------------------------
+
+    def _arrow_eligible(self, dialect: sa.Dialect) -> bool:
+        """Whether a PostgreSQL read may go through ADBC (Arrow batches, parsed in C++)."""
+        if not self.columnar or dialect.name != "postgresql" or self.config.connect_args:
+            return False
+        try:
+            import adbc_driver_postgresql.dbapi  # noqa: F401
+        except ImportError:
+            return False
+        return _arrow.available()
+
+    def _adbc_uri(self) -> str:
+        """The libpq URI of the source, with the read-only and timeout settings as options."""
+        url = make_url(self.config.url).set(drivername="postgresql")
+        options = []
+        if self.config.read_only:
+            options.append("-c default_transaction_read_only=on")
+        if self.config.statement_timeout is not None:
+            options.append(f"-c statement_timeout={max(1, round(self.config.statement_timeout * 1000))}")
+        query = dict(url.query)
+        if options:
+            query["options"] = " ".join([*([str(query["options"])] if "options" in query else []), *options])
+        if self.config.connect_timeout is not None:
+            query["connect_timeout"] = str(max(2, math.ceil(self.config.connect_timeout)))
+        # libpq reads %20 as a space in a URI, not "+" (as SQLAlchemy would write it).
+        pairs = [
+            f"{quote(str(key), safe='')}={quote(str(value), safe='')}"
+            for key, values in query.items()
+            for value in (values if isinstance(values, tuple) else (values,))
+        ]
+        base = url.set(query={}).render_as_string(hide_password=False)
+        return base + ("?" + "&".join(pairs) if pairs else "")
+
+    def _adbc_tables(self, sql: str, record_type: str, what: str) -> _AdbcRead | None:
+        """The rows of ``sql`` read through ADBC, when every column it gives is text; else None."""
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as adbc
+
+        shown = _shown(self.config.url)
+        try:
+            connection = adbc.connect(self._adbc_uri())
+        except adbc_driver_manager.Error as exc:
+            raise SourceError(self.name, f"cannot connect to {shown}: {_first_line(exc)}") from None
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql)
+            reader = cursor.fetch_record_batch()
+        except adbc_driver_manager.Error as exc:
+            connection.close()
+            raise SourceError(self.name, f"reading {record_type} ({what}) from {shown} failed: {_first_line(exc)}") from None
+        if not all(_arrow.is_text(field) for field in reader.schema):
+            # Other types: the driver's Python values are the reference; read through psycopg.
+            for resource in (reader, cursor, connection):
+                with contextlib.suppress(Exception):
+                    resource.close()
+            return None
+        return _AdbcRead(self, connection, cursor, reader, record_type, what)
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+class _AdbcRead:
+    """Arrow batches of a PostgreSQL read through ADBC, as RowBatches numbered by row."""
+
+    def __init__(self, adapter: SqlAdapter, connection: Any, cursor: Any, reader: Any, record_type: str, what: str):
+        self.adapter = adapter
+        self.connection = connection
+        self.cursor = cursor  # the reader is closed with it
+        self.reader = reader
+        self.record_type = record_type
+        self.what = what
+        self.columns = [field.name for field in reader.schema]
+
+    def __iter__(self) -> Iterator[RowBatch]:
+        import adbc_driver_manager
+        import pyarrow as pa
+
+        # The next batch is read (in C++, without the GIL, while the server
+        # sends it) as this one is mapped.
+        batches: queue.Queue[Any] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def fetch() -> None:
+            try:
+                while not stop.is_set():
+                    try:
+                        batch = self.reader.read_next_batch()
+                    except StopIteration:
+                        break
+                    batches.put(batch)
+            except BaseException as exc:  # handed to the reading thread
+                batches.put(exc)
+            finally:
+                batches.put(None)
+
+        worker = threading.Thread(target=fetch, name="reconcile-adbc-read", daemon=True)
+        worker.start()
+        read = 0
+        try:
+            while (batch := batches.get()) is not None:
+                if isinstance(batch, BaseException):
+                    raise batch
+                if not batch.num_rows:
+                    continue
+                table = pa.Table.from_batches([batch])
+                yield RowBatch.from_arrow(table, range(read + 1, read + 1 + batch.num_rows), "row")
+                read += batch.num_rows
+        except (adbc_driver_manager.Error, pa.ArrowException) as exc:
+            raise SourceError(
+                self.adapter.name,
+                f"reading {self.record_type} ({self.what}) from {_shown(self.adapter.config.url)} failed: "
+                f"{_first_line(exc)}",
+            ) from None
+        finally:
+            stop.set()
+            while worker.is_alive():  # let the reading thread finish its batch
+                with contextlib.suppress(queue.Empty):
+                    batches.get(timeout=0.1)
+            worker.join()
+            for resource in (self.reader, self.cursor, self.connection):
+                with contextlib.suppress(Exception):
+                    resource.close()
 
 
 def _lenient_text(raw: bytes) -> str:
