@@ -275,14 +275,20 @@ def entity_partitions(tables: Mapping[str, pd.DataFrame], parts: int) -> dict[st
 def split_tables(
     tables: Mapping[str, pd.DataFrame], partition: Mapping[str, np.ndarray], parts: int
 ) -> list[dict[str, pd.DataFrame]]:
-    """Per partition, every table's rows of it (in table order; empty tables keep their columns)."""
+    """Per partition, every table's rows of it (in table order; empty tables keep their columns).
+
+    Each part is numbered 0..n-1 like the pipeline's tables, so rules take
+    the same code paths on a partition as on the whole table.
+    """
     out: list[dict[str, pd.DataFrame]] = [{} for _ in range(parts)]
     for record_type, frame in tables.items():
         labels = partition[record_type]
         order = np.argsort(labels, kind="stable")
         edges = np.searchsorted(labels[order], np.arange(parts + 1))
         for p in range(parts):
-            out[p][record_type] = frame.take(order[edges[p]:edges[p + 1]])
+            part = frame.take(order[edges[p]:edges[p + 1]])
+            part.index = pd.RangeIndex(len(part))
+            out[p][record_type] = part
     return out
 
 
