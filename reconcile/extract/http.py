@@ -191,6 +191,17 @@ class HttpStreamConfig(StreamConfig):
         records_path: Where the list of records is in the JSON body, with dots
             (``data.items``; a number indexes a list). Default: the body is the list.
         pagination: How to ask for the next page (default: one request).
+        cursor_param: For an incremental stream (``cursor``), the query
+            parameter that sends the stored cursor, so the API returns only
+            rows changed at or after it (``updated_since``). The adapter
+            still drops older rows the API returns; a full read (the first
+            run, ``--full-refresh``, a key scan) sends no such parameter.
+        cursor_format: How a ``timestamp`` cursor is written in
+            ``cursor_param``: a ``strftime`` format, applied to the time in
+            UTC (``"%Y-%m-%dT%H:%M:%SZ"``), or ``epoch`` / ``epoch_ms`` for
+            seconds / milliseconds since 1970. Default: ISO 8601 with the
+            UTC offset (``2026-01-05T10:00:00+00:00``). Integer and string
+            cursors are sent as they are.
     """
 
     url: str = Field(min_length=1)
@@ -199,6 +210,36 @@ class HttpStreamConfig(StreamConfig):
     headers: dict[str, str] = Field(default_factory=dict)
     records_path: str | None = None
     pagination: Pagination | None = None
+    cursor_param: str | None = Field(default=None, min_length=1)
+    cursor_format: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _cursor_param_needs_a_cursor(self) -> HttpStreamConfig:
+        if self.cursor_param is not None and self.cursor is None:
+            raise ValueError("'cursor_param' sends the stream's cursor: give 'cursor' too")
+        if self.cursor_format is not None:
+            if self.cursor_param is None:
+                raise ValueError("'cursor_format' goes with 'cursor_param'")
+            assert self.cursor is not None
+            if self.cursor.type != "timestamp":
+                raise ValueError(f"'cursor_format' is for timestamp cursors, not {self.cursor.type!r} ones")
+        if self.cursor_param is not None and self.cursor_param in self.params:
+            raise ValueError(f"'cursor_param' {self.cursor_param!r} is also in 'params'")
+        return self
+
+    def cursor_value(self, since: Any) -> str:
+        """The stored cursor as sent in ``cursor_param``."""
+        if isinstance(since, dt.datetime):
+            moment = since if since.tzinfo is not None else since.replace(tzinfo=dt.UTC)
+            moment = moment.astimezone(dt.UTC)
+            if self.cursor_format is None:
+                return moment.isoformat()
+            if self.cursor_format == "epoch":
+                return str(int(moment.timestamp()))
+            if self.cursor_format == "epoch_ms":
+                return str(int(moment.timestamp() * 1000))
+            return moment.strftime(self.cursor_format)
+        return str(since)
 
 
 class HttpSourceConfig(SourceConfig):
@@ -462,10 +503,12 @@ class HttpAdapter(Adapter):
             )
         return body, found
 
-    def _pages(self, client: Any, stream: HttpStreamConfig) -> Iterator[list[Any]]:
+    def _pages(self, client: Any, stream: HttpStreamConfig, since: Any = None) -> Iterator[list[Any]]:
         pagination = stream.pagination
         url: str = stream.url
         params: dict[str, Any] = dict(stream.params)
+        if since is not None and stream.cursor_param is not None:
+            params[stream.cursor_param] = stream.cursor_value(since)
         if isinstance(pagination, PagePagination):
             params[pagination.param] = pagination.start
             if pagination.size_param is not None:
@@ -523,13 +566,17 @@ class HttpAdapter(Adapter):
                 if url in seen_urls:
                     raise self._error(f"{where}: the next link points at {url} again (a loop)")
                 seen_urls.add(url)
-                params = {}  # the next link carries its own query
+                params = {}  # the next link carries its own query (the cursor parameter too)
 
     def read(self, record_type: str, stream: StreamConfig) -> Iterator[RawRow]:
         assert isinstance(stream, HttpStreamConfig)
         number = 0
+        since = self.since.get(record_type)
+        if since is not None and stream.cursor_param is not None:
+            log.debug("source %s, %s: asking for rows changed since %s", self.name, record_type,
+                      stream.cursor_value(since))
         with self._client() as client:
-            for page, records in enumerate(self._pages(client, stream), start=1):
+            for page, records in enumerate(self._pages(client, stream, since), start=1):
                 for item in records:
                     number += 1
                     position = f"record {number} (page {page})"
