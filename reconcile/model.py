@@ -36,6 +36,7 @@ __all__ = [
     "Invoice",
     "ParentRef",
     "Payment",
+    "RecallCampaign",
     "RecallNotice",
     "RepairOrder",
     "ServiceLine",
@@ -239,6 +240,42 @@ class RecallNotice(Party):
     remedy_status: str = "open"
 
 
+class RecallCampaign(CanonicalRecord):
+    """A safety recall campaign for one make, model and model year, as a regulator publishes it.
+
+    Reference data, such as a row of NHTSA's recall flat file (one row per
+    campaign, make, model, model year and component): neither a party (it
+    takes no part in matching) nor a dependent of one. It names no vehicle;
+    rules relate it to vehicles by make, model and year, and to notices and
+    dealer recalls by ``campaign``.
+    """
+
+    record_type: ClassVar[str] = "recall_campaign"
+    key_field: ClassVar[str] = "record_id"
+
+    record_id: str = Field(min_length=1)
+    campaign: str = Field(min_length=1)
+    make: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    model_year: int | None = None
+    component: str | None = None
+    manufacturer: str | None = None
+    manufacturer_campaign: str | None = None
+    recall_type: str | None = None
+    initiated_by: str | None = None
+    built_from: dt.date | None = None
+    built_to: dt.date | None = None
+    units_affected: int | None = None
+    reported_at: dt.date | None = None
+    owners_notified_at: dt.date | None = None
+    do_not_drive: bool = False
+    park_outside: bool = False
+    defect: str | None = None
+    consequence: str | None = None
+    remedy: str | None = None
+    notes: str | None = None
+
+
 class Vehicle(Party):
     """A vehicle as a dealer's service system knows it, with its owner."""
 
@@ -327,6 +364,7 @@ RECORD_TYPES: dict[str, type[CanonicalRecord]] = {
         Case,
         Survey,
         RecallNotice,
+        RecallCampaign,
         Vehicle,
         DealerRecall,
         RepairOrder,

@@ -62,9 +62,10 @@ class FieldMapping(BaseModel):
     comes from. ``transform`` converts it (default: chosen by the canonical
     field's type; with ``map``, the raw text is looked up), ``format`` is the
     ``strptime`` format (or a list of formats, tried in order) for dates,
-    ``decimal`` the decimal separator of numbers, ``map`` a code table and
-    ``default`` replaces a missing value or, with ``map``, a code the table
-    does not know.
+    ``decimal`` the decimal separator of numbers, ``map`` a code table,
+    ``null_values`` the source's markers for "no value" (such as ``9999``
+    for an unknown model year) and ``default`` replaces a missing value or,
+    with ``map``, a code the table does not know.
 
     Attributes:
         column: The source column.
@@ -77,6 +78,8 @@ class FieldMapping(BaseModel):
         format: ``strptime`` format(s) for ``date`` and ``datetime``.
         decimal: ``"."`` (``1,234.50``) or ``","`` (``1.234,50``) for numbers.
         map: Code table, matched case-insensitively: ``{FTTH-1000: fiber_1g}``.
+        null_values: Source values that mean "no value" (compared with the
+            text stripped), read as an empty value.
         default: The value for an empty source value, or for a code ``map``
             does not know (without it, an unknown code quarantines the row).
     """
@@ -91,6 +94,7 @@ class FieldMapping(BaseModel):
     format: str | list[str] | None = None
     decimal: Literal[".", ","] = "."
     map: dict[Any, Any] | None = None
+    null_values: list[str] = Field(default_factory=list)
     default: Any = None
 
     @field_validator("format")
@@ -423,6 +427,9 @@ class _CompiledField:
         )
         self._table_keys = sorted(str(k) for k in mapping.map) if mapping.map is not None else []
         self.default = mapping.default
+        self.nulls = frozenset(mapping.null_values)
+        # Plain text is stripped in bulk (no code table, no null markers to look up).
+        self.plain_text = self.transform == "str" and self.table is None and not self.nulls
         # Distinct source value -> canonical value (or _FAIL), for str sources.
         self._memo: dict[Any, Any] | None = {}
         self._memo_failed = False
@@ -451,7 +458,7 @@ class _CompiledField:
 
     def convert(self, value: Any) -> Any:
         """The canonical value of one source value; raises :class:`MappingError`."""
-        if _blank(value):
+        if _blank(value) or (self.nulls and str(value).strip() in self.nulls):
             return self.default
         try:
             converted = self._convert(value, self.formats, self.decimal)
@@ -516,7 +523,7 @@ class _CompiledField:
                 pass
             else:
                 return out, self._memo_none, self._memo_failed, None
-        if self.transform == "str" and self.table is None:
+        if self.plain_text:
             try:
                 out = list(map(str.strip, source.each(column)))
             except TypeError:
@@ -546,7 +553,7 @@ class _CompiledField:
 
         n = len(array)
         default = self.default
-        if self.transform == "str" and self.table is None:
+        if self.plain_text:
             out = _arrow.objects(array)
             nulls = _arrow.null_mask(array)
             empty, flagged = _arrow.needs_python(array)
@@ -629,7 +636,7 @@ class _CompiledField:
         Only where the converter is known to return such a value unchanged
         (a str stripped, an int, float, bool or date as it is).
         """
-        if self.table is not None:
+        if self.table is not None or self.nulls:
             return None
         transform = self.transform
         default = self.default

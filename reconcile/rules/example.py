@@ -42,6 +42,7 @@ DEFAULT_SOURCES: dict[str, str] = {
     "case": "crm",
     "survey": "crm",
     "recall_notice": "recalls",
+    "recall_campaign": "nhtsa",
     "vehicle": "dealer",
     "dealer_recall": "dealer",
     "repair_order": "dealer",

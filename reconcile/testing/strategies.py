@@ -72,6 +72,7 @@ __all__ = [
     "money",
     "normalised_keys",
     "payments",
+    "recall_campaigns",
     "recall_notices",
     "records",
     "repair_orders",
@@ -759,6 +760,40 @@ def recall_notices(*, noise: Collection[str] = FORMAT_NOISE, **fixed: Any) -> st
     return _fixed("recall_notice", draw(), fixed)
 
 
+def recall_campaigns(**fixed: Any) -> st.SearchStrategy[dict[str, Any]]:
+    """Recall campaigns as a regulator publishes them: one per make, model and model year."""
+
+    @st.composite
+    def draw(d: st.DrawFn) -> dict[str, Any]:
+        built_from = d(days(3650, -365))
+        notified = d(st.none() | days(720, 0))
+        return {
+            "record_id": str(d(st.integers(1, 9_999_999))),
+            "campaign": d(campaigns()),
+            "make": d(st.sampled_from(("ACME", "TORVA", "NORDIC"))),
+            "model": d(st.sampled_from(("ROADSTER", "VAN", "CITY"))),
+            "model_year": d(st.none() | st.integers(2005, 2027)),
+            "component": d(st.sampled_from(("AIR BAGS", "BRAKES", "SUSPENSION:FRONT", "FUEL SYSTEM"))),
+            "manufacturer": d(st.sampled_from(("Acme Motor Co.", "Torva AG"))),
+            "manufacturer_campaign": d(st.none() | ids("MC")),
+            "recall_type": d(st.sampled_from(("vehicle", "equipment", "tire", "child_seat"))),
+            "initiated_by": d(st.sampled_from(("MFR", "OVSC"))),
+            "built_from": built_from,
+            "built_to": built_from + dt.timedelta(days=d(st.integers(0, 900))),
+            "units_affected": d(st.none() | st.integers(1, 500_000)),
+            "reported_at": d(days(900, 0)),
+            "owners_notified_at": notified,
+            "do_not_drive": d(st.booleans()),
+            "park_outside": d(st.booleans()),
+            "defect": "A part may fail.",
+            "consequence": d(st.none() | st.just("A crash may occur.")),
+            "remedy": "Dealers will replace the part, free of charge.",
+            "notes": None,
+        }
+
+    return _fixed("recall_campaign", draw(), fixed)
+
+
 def campaigns() -> st.SearchStrategy[str]:
     """Recall campaign numbers such as ``26V-112``."""
     return st.tuples(st.integers(20, 26), st.integers(1, 999)).map(lambda p: f"{p[0]}V-{p[1]:03d}")
@@ -917,6 +952,7 @@ _RECORDS: dict[str, Callable[..., st.SearchStrategy[dict[str, Any]]]] = {
     "case": cases,
     "survey": surveys,
     "recall_notice": recall_notices,
+    "recall_campaign": recall_campaigns,
     "vehicle": vehicles,
     "dealer_recall": dealer_recalls,
     "repair_order": repair_orders,
