@@ -13,15 +13,17 @@ import base64
 import datetime as dt
 import decimal
 import enum
+import json
 import math
 import uuid
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
-__all__ = ["json_safe", "utc_iso"]
+__all__ = ["Encoded", "encode_json", "json_safe", "utc_iso"]
 
 
 def utc_iso(value: dt.datetime) -> str:
@@ -46,7 +48,7 @@ def json_safe(value: Any) -> Any:
     if kind is str or kind is int or kind is bool or value is None:
         return value
     if kind is dict:
-        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+        return {k if type(k) is str else _key(k): json_safe(v) for k, v in value.items()}
     if kind is list:
         return [json_safe(v) for v in value]
     if kind is float:
@@ -54,7 +56,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
-        return str(value)  # a StrEnum becomes its plain value
+        return str.__str__(value)  # an enum of strings becomes its plain value
     if isinstance(value, int) and not isinstance(value, enum.Enum):
         return int(value)
     if isinstance(value, float):
@@ -68,13 +70,16 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     if isinstance(value, decimal.Decimal):
-        return float(value) if value.is_finite() else None
+        if not value.is_finite():
+            return None
+        number = float(value)  # beyond a float's range: inf, which JSON cannot hold either
+        return number if math.isfinite(number) else None
     if isinstance(value, enum.Enum):
         return json_safe(value.value)
     if isinstance(value, BaseModel):
         return json_safe(value.model_dump())
     if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {_key(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, set | frozenset):
         items = [json_safe(v) for v in value]
         return sorted(items, key=repr)
@@ -96,6 +101,56 @@ def json_safe(value: Any) -> Any:
     if hasattr(value, "tolist") and callable(value.tolist):  # numpy array
         return json_safe(value.tolist())
     return str(value)
+
+
+def _key(key: Any) -> str:
+    """A mapping key as JSON text writes it (``True`` is ``"true"``, ``1`` is ``"1"``), else its ``str()``."""
+    if isinstance(key, str):
+        return str.__str__(key)
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    if isinstance(key, float) and math.isfinite(key):
+        return float.__repr__(key)
+    return str(key)
+
+
+class Encoded(str):
+    """JSON text encoded already (by :func:`encode_json`): the store's JSON columns write it as it is."""
+
+    __slots__ = ()
+
+
+# orjson writes dicts, lists, strings, numbers, booleans and None itself; everything
+# else (datetimes, subclasses such as enums, dataclasses, decimals, numpy...) goes
+# through json_safe, so the result means what json_safe's value means.
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+_PLAIN = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def encode_json(value: Any) -> Encoded:
+    """``value`` as compact JSON text that decodes to exactly ``json_safe(value)``, fast.
+
+    orjson writes the plain parts and asks :func:`json_safe` for the rest;
+    what orjson refuses (keys that are not strings, integers beyond 64 bits)
+    is made plain by :func:`json_safe` first. Numbers may be spelt as orjson
+    spells them (``1e-5``, not Python's ``1e-05``): the same value.
+    """
+    try:
+        return Encoded(orjson.dumps(value, default=json_safe, option=_ORJSON_OPTIONS).decode("utf-8"))
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        plain = json_safe(value)
+    try:
+        return Encoded(orjson.dumps(plain).decode("utf-8"))
+    except TypeError:  # an integer beyond 64 bits
+        return Encoded(_PLAIN(plain))
 
 
 def _is_missing(value: Any) -> bool:

@@ -28,12 +28,14 @@ __all__ = [
     "artifacts",
     "cursors",
     "finding_history",
+    "finding_versions",
     "findings",
     "metadata",
     "quarantine",
     "run_findings",
     "run_lock",
     "runs",
+    "snapshot_parts",
     "snapshots",
     "source_health",
     "store_meta",
@@ -45,12 +47,13 @@ __all__ = [
 #: release refuses a store whose version is newer than its own). It is the
 #: number of the Alembic revision that creates this layout
 #: (``reconcile/store/migrations/versions/000N_*.py``): change both together.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 # Lengths of keyed text columns, shared with the store's input checks.
 NAME_LEN = 200  # source, stream, rule id, owner, kind
 FINGERPRINT_LEN = 64
 STATUS_LEN = 16
+CONTENT_HASH_LEN = 40
 
 #: Free text: MySQL's TEXT stops at 64 KiB, so MySQL gets MEDIUMTEXT (16 MiB).
 LongText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
@@ -121,6 +124,7 @@ source_health = sa.Table(
     sa.Column("rows_read", sa.Integer, nullable=False),
     sa.Column("rows_used", sa.Integer, nullable=False),
     sa.Column("rows_quarantined", sa.Integer, nullable=False),
+    sa.Column("rows_skipped", sa.Integer, nullable=False, server_default="0"),
     sa.Column("duration_s", sa.Double, nullable=False),
     sa.Column("error", LongText),
     sa.Column("streams", sa.JSON, nullable=False),
@@ -149,6 +153,23 @@ findings = sa.Table(
     sa.Column("last_run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("resolved_at", UTCDateTime),
     sa.Column("times_seen", sa.Integer, nullable=False),
+    # The finding_versions row of the content above (None in rows from before revision 0004).
+    sa.Column("content_hash", sa.String(CONTENT_HASH_LEN)),
+)
+
+# Each distinct content a finding had (what its rule said: story, records,
+# detail...), once, keyed by a hash of its JSON text. A run that sees a
+# finding unchanged writes no new version, only its run_findings row.
+finding_versions = sa.Table(
+    "finding_versions",
+    metadata,
+    sa.Column("content_hash", sa.String(CONTENT_HASH_LEN), primary_key=True),
+    sa.Column(
+        "fingerprint", sa.String(FINGERPRINT_LEN), sa.ForeignKey("findings.fingerprint"), nullable=False
+    ),
+    sa.Column("entity_id", LongText),
+    # JSON text written and read whole by the store (the database never looks inside).
+    sa.Column("content", LongText, nullable=False),
 )
 
 finding_history = sa.Table(
@@ -169,8 +190,9 @@ finding_history = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
 )
 
-# What each run saw (and resolved), with the finding as it was then, so any
-# past run can be rebuilt and reported again; `findings` holds only the latest.
+# What each run saw (and resolved): the finding's status, times and
+# suppression then, and the version of its content, so any past run can be
+# rebuilt and reported again; `findings` holds only the latest.
 run_findings = sa.Table(
     "run_findings",
     metadata,
@@ -183,7 +205,15 @@ run_findings = sa.Table(
     ),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("status", sa.String(STATUS_LEN), nullable=False),
-    sa.Column("finding", sa.JSON, nullable=False),
+    sa.Column(
+        "content_hash",
+        sa.String(CONTENT_HASH_LEN),
+        sa.ForeignKey("finding_versions.content_hash"),
+        nullable=False,
+    ),
+    sa.Column("first_seen", UTCDateTime),
+    sa.Column("last_seen", UTCDateTime),
+    sa.Column("suppression", sa.JSON(none_as_null=True)),
 )
 
 quarantine = sa.Table(
@@ -225,6 +255,24 @@ snapshots = sa.Table(
     sa.Column("key_hash", sa.String(FINGERPRINT_LEN), primary_key=True),
     sa.Column("key", LongText, nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+)
+
+#: Binary data: MySQL's BLOB stops at 64 KiB, so MySQL gets LONGBLOB.
+LongBinary = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+
+# The snapshot of each incremental stream as Parquet parts of up to 50,000
+# records (reconcile/store/_snapshots.py), replaced whole by each committed
+# run; since revision 0005 (the per-record JSON rows above are read until
+# then, and cleared when a stream's parts are written).
+snapshot_parts = sa.Table(
+    "snapshot_parts",
+    metadata,
+    sa.Column("source", sa.String(NAME_LEN), primary_key=True),
+    sa.Column("record_type", sa.String(64), primary_key=True),
+    sa.Column("part", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("records", sa.Integer, nullable=False),
+    sa.Column("data", LongBinary, nullable=False),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
 )
 

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,15 +22,20 @@ from sqlalchemy.pool import StaticPool
 from reconcile._pause import pause_point
 from reconcile.errors import StoreError
 from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
+from reconcile.model import record_model
 from reconcile.results import QuarantinedRow, RunResult, SourceHealth
-from reconcile.store import _migrate
+from reconcile.store import _migrate, _snapshots
 from reconcile.store import _schema as s
 from reconcile.store._config import DEFAULT_LOCK_TIMEOUT, StoreConfig
-from reconcile.store._json import json_safe
+from reconcile.store._content import Content, content_from_dict, content_of, json_columns
+from reconcile.store._json import Encoded, encode_json, json_safe
 from reconcile.store._lock import LockInfo, StoreLockedError, boot_id, host_name, process_gone
 from reconcile.store._state import StateChanges, StreamKey, decode_cursor, encode_cursor, key_hash
 from reconcile.store._story import EntityStory, build_story
 from reconcile.store._tracked import Suppression, TrackedFinding, Unverified
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["HistoryEntry", "RunRecord", "RunStatus", "Store", "StoreOverview", "upgrade_schema"]
 
@@ -41,6 +46,9 @@ ACTIVE = (FindingStatus.new, FindingStatus.open, FindingStatus.reopened)
 
 # Rows per IN (...) list: well under every backend's limit on bound parameters.
 _CHUNK = 500
+
+# Findings (or rows) written per executemany: bounds the memory of encoded JSON.
+_BATCH = 2000
 
 #: The single row of the run_lock table.
 _LOCK_NAME = "run"
@@ -149,8 +157,8 @@ def _health_from_row(row: Any) -> SourceHealth:
     """A ``source_health`` row as the run's :class:`SourceHealth`."""
     return SourceHealth(
         source=row.source, healthy=row.healthy, rows_read=row.rows_read, rows_used=row.rows_used,
-        rows_quarantined=row.rows_quarantined, duration_s=row.duration_s, error=row.error,
-        streams=dict(row.streams or {}),
+        rows_quarantined=row.rows_quarantined, rows_skipped=row.rows_skipped, duration_s=row.duration_s,
+        error=row.error, streams=dict(row.streams or {}),
     )
 
 
@@ -162,38 +170,257 @@ def _check_name(value: str, what: str) -> None:
         )
 
 
-def _snapshot(finding: Finding, content: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The finding as JSON, without the computed fingerprint (so it validates back).
-
-    ``content`` (from :func:`_content`) saves converting the bulky parts twice.
-    """
-    if content is None:
-        return json_safe(finding.model_dump(exclude={"fingerprint"}))  # type: ignore[no-any-return]
-    rest = json_safe(finding.model_dump(exclude={"fingerprint", "subject", "records", "detail"}))
-    return {**rest, "subject": content["subject"], "records": content["records"], "detail": content["detail"]}
-
-
-_CONTENT_COLUMNS = (
-    "rule_id", "kind", "severity", "owner", "entity_id", "subject", "records",
-    "story", "confidence", "detail", "detail_key",
-)
-
-
-def _content(finding: Finding) -> dict[str, Any]:
-    """The columns of ``findings`` that a sighting refreshes."""
+def _finding_columns(finding: Finding, content: Content) -> dict[str, Any]:
+    """The columns of ``findings`` that a sighting refreshes (JSON ones encoded already)."""
+    subject, records, detail = json_columns(finding)
     return {
         "rule_id": finding.rule_id,
         "kind": finding.kind,
-        "severity": str(finding.severity),
+        "severity": finding.severity.value,
         "owner": finding.owner,
         "entity_id": finding.entity_id,
-        "subject": json_safe(finding.subject),
-        "records": json_safe(finding.records),
+        "subject": subject,
+        "records": records,
         "story": finding.story,
         "confidence": float(finding.confidence),
-        "detail": json_safe(finding.detail),
+        "detail": detail,
         "detail_key": finding.detail_key,
+        "content_hash": content.hash,
     }
+
+
+def _row_content(row: Any) -> Content:
+    """The content of a ``findings`` row (its JSON columns decoded)."""
+    return content_from_dict(row._mapping)
+
+
+def _suppression_json(sup: Suppression | None) -> Encoded | None:
+    return None if sup is None else encode_json(sup.model_dump())
+
+
+def _tracked_from_version(content: str, status: str, first_seen: Any, last_seen: Any,
+                          suppression: Any) -> TrackedFinding:
+    """A finding as a run saw it: a ``finding_versions`` content and the run's ``run_findings`` row."""
+    data = json.loads(content)
+    data["status"] = status
+    data["first_seen"] = first_seen
+    data["last_seen"] = last_seen
+    data["suppression"] = suppression
+    return TrackedFinding.model_validate(data)
+
+
+def _seen_finding(
+    finding: Finding, status: FindingStatus, first_seen: dt.datetime, as_of: dt.datetime,
+    suppression: Suppression | None,
+) -> TrackedFinding:
+    """The finding a run returns: the rule's finding with its lifecycle (no re-validation)."""
+    return TrackedFinding.model_construct(
+        rule_id=finding.rule_id, kind=finding.kind, severity=finding.severity, owner=finding.owner,
+        entity_id=finding.entity_id, subject=finding.subject, records=finding.records, story=finding.story,
+        confidence=finding.confidence, detail=finding.detail, detail_key=finding.detail_key,
+        status=status, first_seen=first_seen, last_seen=as_of, suppression=suppression, unverified=None,
+    )
+
+
+_T = TypeVar("_T")
+
+
+def _batches(items: Sequence[_T], size: int = _BATCH) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+_ACTIVE_VALUES = [a.value for a in ACTIVE]
+
+#: What finish_run reads of each known finding (never its bulky content).
+_KNOWN = (
+    s.findings.c.fingerprint, s.findings.c.status, s.findings.c.first_seen, s.findings.c.rule_id,
+    s.findings.c.content_hash,
+)
+
+_CONTENT_COLUMNS = (
+    "rule_id", "kind", "severity", "owner", "entity_id", "subject", "records",
+    "story", "confidence", "detail", "detail_key", "content_hash",
+)
+
+
+def _by_fingerprint() -> Any:
+    return s.findings.update().where(s.findings.c.fingerprint == sa.bindparam("b_fingerprint"))
+
+
+# A sighting whose content changed: every column it refreshes.
+_UPDATE_CONTENT = _by_fingerprint().values(
+    {c: sa.bindparam(f"b_{c}") for c in (*_CONTENT_COLUMNS, "status", "last_seen", "last_run_id")}
+    | {"times_seen": s.findings.c.times_seen + 1, "resolved_at": None}
+)
+# A sighting of unchanged content.
+_TOUCH = _by_fingerprint().values(
+    status=sa.bindparam("b_status"), last_seen=sa.bindparam("b_last_seen"),
+    last_run_id=sa.bindparam("b_last_run_id"), times_seen=s.findings.c.times_seen + 1, resolved_at=None,
+)
+_RESOLVE = _by_fingerprint().values(
+    status=FindingStatus.resolved.value, resolved_at=sa.bindparam("b_resolved_at"),
+    content_hash=sa.bindparam("b_content_hash"),
+)
+
+
+class _RunWriter:
+    """The rows a run writes, gathered a batch of findings at a time and written in bulk.
+
+    Each flush writes one executemany per table: new findings, changed ones,
+    sightings of unchanged ones (or, when every sighting may be written at
+    once, none: :meth:`sight_the_rest`), resolutions, new content versions,
+    history and what the run saw, in an order the foreign keys accept.
+    """
+
+    def __init__(self, conn: sa.Connection, run_id: int, as_of: dt.datetime, *, per_row_sightings: bool) -> None:
+        self.conn = conn
+        self.run_id = run_id
+        self.as_of = as_of
+        self.per_row_sightings = per_row_sightings
+        self.tally = dict.fromkeys(("new", "open", "reopened", "resolved"), 0)
+        self.position = 0
+        self.unchanged = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.inserts: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+        self.touches: list[dict[str, Any]] = []
+        self.resolutions: list[dict[str, Any]] = []
+        self.versions: dict[str, dict[str, Any]] = {}
+        self.maybe_stored: list[str] = []  # versions that may be in the store already
+        self.history: list[dict[str, Any]] = []
+        self.sightings: list[dict[str, Any]] = []
+
+    def _version(self, fingerprint: str, entity_id: str | None, content: Content, *, maybe_stored: bool) -> None:
+        self.versions[content.hash] = {
+            "content_hash": content.hash, "fingerprint": fingerprint, "entity_id": entity_id,
+            "content": content.text,
+        }
+        if maybe_stored:
+            self.maybe_stored.append(content.hash)
+
+    def _record(
+        self, fingerprint: str, before: FindingStatus | None, status: FindingStatus, reason: str,
+        content_hash: str, first_seen: dt.datetime, last_seen: dt.datetime, suppression: Suppression | None,
+    ) -> None:
+        if before != status:
+            self.history.append(Store._history_row(fingerprint, self.run_id, before, status, reason, self.as_of))
+        self.sightings.append({
+            "run_id": self.run_id, "fingerprint": fingerprint, "position": self.position,
+            "status": status.value, "content_hash": content_hash, "first_seen": first_seen,
+            "last_seen": last_seen, "suppression": _suppression_json(suppression),
+        })
+        self.position += 1
+        self.tally[status.value] += 1
+
+    def insert(self, fingerprint: str, finding: Finding, suppression: Suppression | None) -> FindingStatus:
+        """A finding the store has never seen: new."""
+        content = content_of(finding)
+        as_of = self.as_of
+        self.inserts.append({
+            "fingerprint": fingerprint, **_finding_columns(finding, content), "status": FindingStatus.new.value,
+            "first_seen": as_of, "last_seen": as_of, "first_run_id": self.run_id, "last_run_id": self.run_id,
+            "resolved_at": None, "times_seen": 1,
+        })
+        self._version(fingerprint, finding.entity_id, content, maybe_stored=False)
+        self._record(fingerprint, None, FindingStatus.new, f"first seen in run {self.run_id}", content.hash,
+                     as_of, as_of, suppression)
+        return FindingStatus.new
+
+    def sight(self, fingerprint: str, finding: Finding, known: Any, suppression: Suppression | None) -> FindingStatus:
+        """A finding the store knows (``known`` holds its status and content hash): open or reopened."""
+        before = FindingStatus(known.status)
+        if before == FindingStatus.resolved:
+            status, reason = FindingStatus.reopened, f"seen again in run {self.run_id} after it was resolved"
+        else:
+            status, reason = FindingStatus.open, f"seen again in run {self.run_id}"
+        content = content_of(finding)
+        stamp = {"b_fingerprint": fingerprint, "b_status": status.value, "b_last_seen": self.as_of,
+                 "b_last_run_id": self.run_id}
+        if content.hash != known.content_hash:
+            self.updates.append({**stamp, **{f"b_{k}": v for k, v in _finding_columns(finding, content).items()}})
+            # Its content may have gone back to one the store already keeps.
+            self._version(fingerprint, finding.entity_id, content, maybe_stored=True)
+        elif self.per_row_sightings or status == FindingStatus.reopened:
+            self.touches.append(stamp)
+        else:
+            self.unchanged += 1
+        self._record(fingerprint, before, status, reason, content.hash, known.first_seen, self.as_of, suppression)
+        return status
+
+    def resolve(self, row: Any, reason: str) -> TrackedFinding:
+        """An unresolved finding (its whole ``findings`` row) this run did not see: resolved."""
+        content_hash = row.content_hash
+        if content_hash is None:  # written before revision 0004: its content gets a version now
+            content = _row_content(row)
+            content_hash = content.hash
+            self._version(row.fingerprint, row.entity_id, content, maybe_stored=True)
+        self.resolutions.append(
+            {"b_fingerprint": row.fingerprint, "b_resolved_at": self.as_of, "b_content_hash": content_hash}
+        )
+        self._record(row.fingerprint, FindingStatus(row.status), FindingStatus.resolved, reason, content_hash,
+                     row.first_seen, row.last_seen, None)
+        return _finding_from_row(row).model_copy(update={"status": FindingStatus.resolved})
+
+    def flush(self) -> None:
+        """Write what was gathered."""
+        conn = self.conn
+        if self.inserts:
+            conn.execute(s.findings.insert(), self.inserts)
+        if self.updates:
+            conn.execute(_UPDATE_CONTENT, self.updates)
+        if self.touches:
+            conn.execute(_TOUCH, self.touches)
+        if self.resolutions:
+            conn.execute(_RESOLVE, self.resolutions)
+        if self.versions:
+            v = s.finding_versions
+            stored: set[str] = set()
+            for chunk in _chunks(self.maybe_stored):
+                stored.update(conn.execute(sa.select(v.c.content_hash).where(v.c.content_hash.in_(chunk))).scalars())
+            rows = [row for key, row in self.versions.items() if key not in stored]
+            if rows:
+                conn.execute(v.insert(), rows)
+        if self.history:
+            conn.execute(s.finding_history.insert(), self.history)
+        if self.sightings:
+            conn.execute(s.run_findings.insert(), self.sightings)
+        self._reset()
+
+    def sight_the_rest(self) -> None:
+        """Mark every unresolved finding not written yet as seen, in one statement.
+
+        Only once every unresolved finding this run did not see is resolved:
+        what is left unresolved and untouched by this run is what it saw
+        unchanged.
+        """
+        if not self.unchanged:
+            return
+        f = s.findings
+        done = self.conn.execute(
+            f.update()
+            .where(f.c.status.in_(_ACTIVE_VALUES) & (f.c.last_run_id != self.run_id))
+            .values(status=FindingStatus.open.value, last_seen=self.as_of, last_run_id=self.run_id,
+                    times_seen=f.c.times_seen + 1)
+        ).rowcount
+        if done != self.unchanged:
+            raise StoreError(
+                f"run {self.run_id}: {done} unresolved findings were marked seen, but {self.unchanged} were "
+                f"expected (was the store changed behind the run's lock?); nothing was written"
+            )
+        self.unchanged = 0
+
+
+def _rows_of(conn: sa.Connection, table: sa.Table, fingerprints: Sequence[str]) -> list[Any]:
+    """The rows of a small table keyed by fingerprint (suppressions, unverified) for some findings."""
+    if not fingerprints:
+        return []
+    if len(fingerprints) > _CHUNK:  # one read of the whole (small) table beats many lookups
+        wanted = set(fingerprints)
+        return [row for row in conn.execute(sa.select(table)) if row.fingerprint in wanted]
+    return list(conn.execute(sa.select(table).where(table.c.fingerprint.in_(list(fingerprints)))))
 
 
 def _suppression_from_row(row: Any) -> Suppression:
@@ -295,10 +522,17 @@ def _shown(url: sa.URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def _serialize_json(value: Any) -> str:
+    if type(value) is Encoded:
+        return value
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)
+
+
 def _create_engine(url: sa.URL, echo: bool) -> sa.Engine:
     options: dict[str, Any] = {
         "echo": echo,
-        "json_serializer": lambda value: json.dumps(value, allow_nan=False, ensure_ascii=False),
+        # JSON encoded already (Encoded) is written as it is: the store encodes big values once.
+        "json_serializer": _serialize_json,
     }
     sqlite = url.get_backend_name() == "sqlite"
     if sqlite:
@@ -777,6 +1011,7 @@ class Store:
                     "rows_read": h.rows_read,
                     "rows_used": h.rows_used,
                     "rows_quarantined": h.rows_quarantined,
+                    "rows_skipped": h.rows_skipped,
                     "duration_s": float(h.duration_s),
                     "error": h.error,
                     "streams": json_safe(h.streams),
@@ -934,6 +1169,7 @@ class Store:
         state: StateChanges | None,
     ) -> tuple[list[Finding], list[Finding]]:
         all_healthy = all(h.healthy for h in health)
+        f = s.findings
         with self._write(f"finishing run {run_id}") as conn:
             self._lock(conn)
             run = self._run_row(conn, run_id)
@@ -947,110 +1183,48 @@ class Store:
                 if sup.active_at(as_of)
             }
 
-            active = {
+            # What the store knows of each finding, without its bulky content:
+            # every unresolved one, and the resolved ones this run sees again.
+            known: dict[str, Any] = {
                 row.fingerprint: row
-                for row in conn.execute(
-                    sa.select(s.findings).where(s.findings.c.status.in_([a.value for a in ACTIVE]))
-                )
+                for row in conn.execute(sa.select(*_KNOWN).where(f.c.status.in_(_ACTIVE_VALUES)))
             }
-            known: dict[str, Any] = dict(active)
-            others = [fp for fp in by_fingerprint if fp not in active]
-            for chunk in _chunks(others):
-                for row in conn.execute(
-                    sa.select(
-                        s.findings.c.fingerprint,
-                        s.findings.c.status,
-                        s.findings.c.first_seen,
-                        s.findings.c.times_seen,
-                    ).where(s.findings.c.fingerprint.in_(chunk))
-                ):
-                    known[row.fingerprint] = row
+            active = list(known)
+            known.update(self._resolved_among(conn, [fp for fp in by_fingerprint if fp not in known]))
 
+            writer = _RunWriter(conn, run_id, as_of, per_row_sightings=not all_healthy)
             seen: list[Finding] = []
-            inserts: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
-            history: list[dict[str, Any]] = []
-            snapshots: list[dict[str, Any]] = []
-            tally = dict.fromkeys(("new", "open", "reopened", "resolved"), 0)
-
-            for fp, finding in by_fingerprint.items():
-                content = _content(finding)
-                existing = known.get(fp)
-                if existing is None:
-                    before, status, first_seen = None, FindingStatus.new, as_of
-                    reason = f"first seen in run {run_id}"
-                    inserts.append(
-                        {
-                            "fingerprint": fp,
-                            **content,
-                            "status": status.value,
-                            "first_seen": as_of,
-                            "last_seen": as_of,
-                            "first_run_id": run_id,
-                            "last_run_id": run_id,
-                            "resolved_at": None,
-                            "times_seen": 1,
-                        }
-                    )
-                else:
-                    before = FindingStatus(existing.status)
-                    first_seen = existing.first_seen
-                    if before == FindingStatus.resolved:
-                        status = FindingStatus.reopened
-                        reason = f"seen again in run {run_id} after it was resolved"
+            for batch in _batches(list(by_fingerprint.items())):
+                for fp, finding in batch:
+                    existing = known.get(fp)
+                    sup = suppressed.get(fp)
+                    if existing is None:
+                        status, first_seen = writer.insert(fp, finding, sup), as_of
                     else:
-                        status = FindingStatus.open
-                        reason = f"seen again in run {run_id}"
-                    updates.append(
-                        {
-                            "b_fingerprint": fp,
-                            **{f"b_{k}": v for k, v in content.items()},
-                            "b_status": status.value,
-                            "b_last_seen": as_of,
-                            "b_last_run_id": run_id,
-                            "b_times_seen": existing.times_seen + 1,
-                        }
-                    )
-                tally[status.value] += 1
-                if before != status:
-                    history.append(self._history_row(fp, run_id, before, status, reason, as_of))
-                out = TrackedFinding.model_validate(
-                    {**finding.model_dump(exclude={"fingerprint", "suppression", "unverified"}),
-                     "status": status, "first_seen": first_seen, "last_seen": as_of,
-                     "suppression": suppressed.get(fp)}
-                )
-                snapshots.append(
-                    {"run_id": run_id, "fingerprint": fp, "position": len(seen),
-                     "status": status.value, "finding": _snapshot(out, content)}
-                )
-                seen.append(out)
+                        status, first_seen = writer.sight(fp, finding, existing, sup), existing.first_seen
+                    seen.append(_seen_finding(finding, status, first_seen, as_of, sup))
+                writer.flush()
 
             resolved: list[Finding] = []
-            resolving: list[dict[str, Any]] = []
             if all_healthy:
-                for fp, row in active.items():
-                    if fp in by_fingerprint:
-                        continue
-                    if rules is not None and row.rule_id not in rules:
-                        reason = f"rule {row.rule_id!r} was not evaluated in run {run_id}"
-                    else:
-                        reason = f"not seen in run {run_id}, whose sources were all healthy"
-                    before = FindingStatus(row.status)
-                    history.append(
-                        self._history_row(fp, run_id, before, FindingStatus.resolved, reason, as_of)
-                    )
-                    resolving.append({"b_fingerprint": fp, "b_resolved_at": as_of})
-                    gone = _finding_from_row(row).model_copy(update={"status": FindingStatus.resolved})
-                    snapshots.append(
-                        {"run_id": run_id, "fingerprint": fp, "position": len(seen) + len(resolved),
-                         "status": FindingStatus.resolved.value, "finding": _snapshot(gone)}
-                    )
-                    resolved.append(gone)
-                tally["resolved"] = len(resolved)
+                unseen = [fp for fp in active if fp not in by_fingerprint]
+                for chunk in _chunks(unseen):
+                    rows = {row.fingerprint: row for row in conn.execute(
+                        sa.select(f).where(f.c.fingerprint.in_(chunk)))}
+                    for fp in chunk:
+                        row = rows[fp]
+                        if rules is not None and row.rule_id not in rules:
+                            reason = f"rule {row.rule_id!r} was not evaluated in run {run_id}"
+                        else:
+                            reason = f"not seen in run {run_id}, whose sources were all healthy"
+                        resolved.append(writer.resolve(row, reason))
+                    writer.flush()
+                writer.sight_the_rest()
             elif active:
                 log.info(
                     "run %d: a source was unhealthy, so no finding is resolved by absence", run_id
                 )
+            tally = writer.tally
             if all_healthy:
                 conn.execute(s.unverified.delete())  # every source answered: all is verified again
             else:
@@ -1060,29 +1234,8 @@ class Store:
                     conn, run_id, as_of, {h.source: h.error for h in health if not h.healthy}, by_fingerprint
                 )
 
-            if inserts:
-                conn.execute(s.findings.insert(), inserts)
-            if updates:
-                columns = [*_CONTENT_COLUMNS, "status", "last_seen", "last_run_id", "times_seen"]
-                conn.execute(
-                    s.findings.update()
-                    .where(s.findings.c.fingerprint == sa.bindparam("b_fingerprint"))
-                    .values({c: sa.bindparam(f"b_{c}") for c in columns} | {"resolved_at": None}),
-                    updates,
-                )
-            if resolving:
-                conn.execute(
-                    s.findings.update()
-                    .where(s.findings.c.fingerprint == sa.bindparam("b_fingerprint"))
-                    .values(status=FindingStatus.resolved.value, resolved_at=sa.bindparam("b_resolved_at")),
-                    resolving,
-                )
-            if history:
-                conn.execute(s.finding_history.insert(), history)
-            if snapshots:
-                conn.execute(s.run_findings.insert(), snapshots)
             self._insert_health(conn, run_id, health)
-            if quarantine:
+            for start in range(0, len(quarantine), _BATCH):
                 conn.execute(
                     s.quarantine.insert(),
                     [
@@ -1093,9 +1246,9 @@ class Store:
                             "row_ref": q.row,
                             "field": q.field,
                             "reason": q.reason,
-                            "raw": json_safe(q.raw),
+                            "raw": encode_json(q.raw),
                         }
-                        for q in quarantine
+                        for q in quarantine[start : start + _BATCH]
                     ],
                 )
             counts = {
@@ -1131,6 +1284,29 @@ class Store:
         return seen, resolved
 
     @staticmethod
+    def _resolved_among(conn: sa.Connection, fingerprints: Sequence[str]) -> dict[str, Any]:
+        """The resolved findings among ``fingerprints`` (none of them unresolved), without their content."""
+        if not fingerprints:
+            return {}
+        f = s.findings
+        resolved = FindingStatus.resolved.value
+        count = conn.execute(sa.select(sa.func.count()).select_from(f).where(f.c.status == resolved)).scalar()
+        if not count:
+            return {}
+        if count <= 4 * len(fingerprints):  # one pass over the resolved ones beats a lookup per chunk
+            wanted = set(fingerprints)
+            return {
+                row.fingerprint: row
+                for row in conn.execute(sa.select(*_KNOWN).where(f.c.status == resolved))
+                if row.fingerprint in wanted
+            }
+        out: dict[str, Any] = {}
+        for chunk in _chunks(fingerprints):
+            for row in conn.execute(sa.select(*_KNOWN).where(f.c.fingerprint.in_(chunk))):
+                out[row.fingerprint] = row
+        return out
+
+    @staticmethod
     def _apply_state(conn: sa.Connection, run_id: int, state: StateChanges) -> None:
         now = _now()
         for (source, stream), value in state.cursors.items():
@@ -1143,32 +1319,9 @@ class Store:
                     source=source, stream=stream, value=encode_cursor(value), run_id=run_id, updated_at=now
                 )
             )
-        snap = s.snapshots
-        for source, record_type in state.replace:
-            conn.execute(snap.delete().where((snap.c.source == source) & (snap.c.record_type == record_type)))
-        def delete_keys(source: str, record_type: str, keys: Iterable[str]) -> None:
-            hashes = [key_hash(k) for k in keys]
-            for start in range(0, len(hashes), _CHUNK):
-                conn.execute(
-                    snap.delete().where(
-                        (snap.c.source == source)
-                        & (snap.c.record_type == record_type)
-                        & snap.c.key_hash.in_(hashes[start : start + _CHUNK])
-                    )
-                )
-
-        for (source, record_type), keys in state.deletes.items():
-            delete_keys(source, record_type, keys)
-        for (source, record_type), records in state.upserts.items():
-            if (source, record_type) not in state.replace:
-                delete_keys(source, record_type, records)  # replaced below
-            rows = [
-                {"source": source, "record_type": record_type, "key_hash": key_hash(key), "key": key,
-                 "data": json_safe(data), "run_id": run_id}
-                for key, data in records.items()
-            ]
-            for start in range(0, len(rows), 5000):
-                conn.execute(snap.insert(), rows[start : start + 5000])
+        for (source, record_type), frame in state.frames.items():
+            _check_name(source, "source name")
+            _snapshots.write_frame(conn, run_id, source, record_type, frame, state.derived_tag)
         for name, data in state.artifacts.items():
             _check_name(name, "artifact name")
             conn.execute(s.artifacts.delete().where(s.artifacts.c.name == name))
@@ -1195,15 +1348,17 @@ class Store:
         return {(row.source, row.stream): decode_cursor(row.value) for row in rows}
 
     def snapshot(self, source: str, record_type: str) -> dict[str, dict[str, Any]]:
-        """The stream's canonical records as of the last committed run, by record key."""
-        snap = s.snapshots
+        """The stream's canonical records as of the last committed run, by record key (JSON-safe)."""
+        frame = self.snapshot_frame(source, record_type)
+        return _snapshots.records_of(frame, record_model(record_type).key_field)
+
+    def snapshot_frame(self, source: str, record_type: str, derived_tag: str | None = None) -> pd.DataFrame:
+        """The stream's canonical records as of the last committed run, as its extract's frame.
+
+        With ``derived_tag``, the derived (``_n_*``) columns kept under that tag come too.
+        """
         with self._read("reading a snapshot") as conn:
-            rows = conn.execute(
-                sa.select(snap.c.key, snap.c.data).where(
-                    (snap.c.source == source) & (snap.c.record_type == record_type)
-                )
-            ).all()
-        return {row.key: row.data for row in rows}
+            return _snapshots.read_frame(conn, source, record_type, derived_tag)
 
     def artifact(self, name: str) -> Any:
         """A named document a committed run kept (None if there is none)."""
@@ -1270,20 +1425,15 @@ class Store:
     ) -> tuple[dict[str, Suppression], dict[str, Unverified]]:
         """Suppressions in force at ``at`` and unverified flags of some findings."""
         suppressions = {fp: sup for fp, sup in self._suppressions_of(conn, fingerprints).items() if sup.active_at(at)}
-        unverified: dict[str, Unverified] = {}
-        u = s.unverified
-        for chunk in _chunks(list(fingerprints)):
-            for row in conn.execute(sa.select(u).where(u.c.fingerprint.in_(chunk))):
-                unverified[row.fingerprint] = Unverified(run_id=row.run_id, reason=row.reason, since=row.since)
+        unverified = {
+            row.fingerprint: Unverified(run_id=row.run_id, reason=row.reason, since=row.since)
+            for row in _rows_of(conn, s.unverified, fingerprints)
+        }
         return suppressions, unverified
 
     @staticmethod
     def _suppressions_of(conn: sa.Connection, fingerprints: Sequence[str]) -> dict[str, Suppression]:
-        out: dict[str, Suppression] = {}
-        for chunk in _chunks(list(fingerprints)):
-            for row in conn.execute(sa.select(s.suppressions).where(s.suppressions.c.fingerprint.in_(chunk))):
-                out[row.fingerprint] = _suppression_from_row(row)
-        return out
+        return {row.fingerprint: _suppression_from_row(row) for row in _rows_of(conn, s.suppressions, fingerprints)}
 
     def _tracked(self, conn: sa.Connection, rows: Sequence[Any]) -> list[TrackedFinding]:
         suppressions, unverified = self._flags(conn, [r.fingerprint for r in rows], _now())
@@ -1493,10 +1643,7 @@ class Store:
                     )
                 findings: list[TrackedFinding] = self._tracked(conn, rows)
             else:
-                findings = [
-                    finding for finding in self._run_findings(conn, up_to_run)[0]
-                    if finding.entity_id == entity_id
-                ]
+                findings = self._run_findings(conn, up_to_run, entity_id)[0]
             fingerprints = [finding.fingerprint for finding in findings]
             history = self._history(conn, fingerprints, up_to_run)
             refs = [ref for finding in findings for ref in (finding.subject, *finding.records)]
@@ -1551,6 +1698,11 @@ class Store:
             wanted.setdefault((ref.source, ref.record_type), {})[key_hash(ref.key)] = ref.rid
         snap = s.snapshots
         out: dict[str, dict[str, Any]] = {}
+        kept = _snapshots.read_records(
+            conn, {stream: {ref.key for ref in refs if (ref.source, ref.record_type) == stream} for stream in wanted}
+        )
+        for (source, record_type, key), record in kept.items():
+            out[f"{source}:{record_type}:{key}"] = record
         for (source, record_type), by_hash in wanted.items():
             hashes = sorted(by_hash)
             for chunk in _chunks(hashes):
@@ -1563,14 +1715,25 @@ class Store:
                     out[by_hash[row.key_hash]] = dict(row.data or {})
         return out
 
-    def _run_findings(self, conn: sa.Connection, run_id: int) -> tuple[list[TrackedFinding], list[TrackedFinding]]:
-        rows = conn.execute(
-            sa.select(s.run_findings.c.status, s.run_findings.c.finding)
-            .where(s.run_findings.c.run_id == run_id)
-            .order_by(s.run_findings.c.position)
-        ).all()
-        findings = [TrackedFinding.model_validate(r.finding) for r in rows if r.status != "resolved"]
-        resolved = [TrackedFinding.model_validate(r.finding) for r in rows if r.status == "resolved"]
+    @staticmethod
+    def _run_findings(
+        conn: sa.Connection, run_id: int, entity_id: str | None = None
+    ) -> tuple[list[TrackedFinding], list[TrackedFinding]]:
+        """What a run saw and what it resolved, as it saw them (only one entity's, with ``entity_id``)."""
+        rf, v = s.run_findings, s.finding_versions
+        query = (
+            sa.select(rf.c.status, rf.c.first_seen, rf.c.last_seen, rf.c.suppression, v.c.content)
+            .join(v, v.c.content_hash == rf.c.content_hash)
+            .where(rf.c.run_id == run_id)
+            .order_by(rf.c.position)
+        )
+        if entity_id is not None:
+            query = query.where(v.c.entity_id == entity_id)
+        findings: list[TrackedFinding] = []
+        resolved: list[TrackedFinding] = []
+        for row in conn.execution_options(yield_per=_BATCH).execute(query):
+            finding = _tracked_from_version(row.content, row.status, row.first_seen, row.last_seen, row.suppression)
+            (resolved if row.status == FindingStatus.resolved.value else findings).append(finding)
         return findings, resolved
 
     def run_result(self, run_id: int) -> RunResult:

@@ -15,7 +15,7 @@ from reconcile.cli import ExitCode, cli
 from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
 from reconcile.report import ReportDocument
 from reconcile.results import SourceHealth
-from reconcile.store import EntityStory, Store, _migrate
+from reconcile.store import SCHEMA_REVISION, EntityStory, Store, _migrate
 from reconcile.store._store import _create_engine
 
 AS_OF = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
@@ -93,7 +93,7 @@ def test_the_store_is_found_through_the_configuration(tmp_path: Path, url: str, 
     monkeypatch.chdir(tmp_path)  # ./reconcile.yaml is the default
     code, out, err = invoke("db", "status")
     assert code == ExitCode.OK, err
-    assert "schema revision 0003" in out and "Unresolved findings: 1 (0 suppressed, 0 unverified)" in out
+    assert f"schema revision {SCHEMA_REVISION}" in out and "Unresolved findings: 1 (0 suppressed, 0 unverified)" in out
     assert "Run lock: free" in out
 
 
@@ -154,13 +154,13 @@ def test_db_upgrade_and_the_hint_to_run_it(tmp_path: Path) -> None:
     engine.dispose()
     code, _, err = invoke("entity", "E-1", "--url", url)
     assert code == ExitCode.RUN_ERROR
-    assert "schema revision 0002; this reconcile needs 0003" in " ".join(err.split())
+    assert f"schema revision 0002; this reconcile needs {SCHEMA_REVISION}" in " ".join(err.split())
     assert "reconcile db upgrade" in err
     code, out, err = invoke("db", "upgrade", "--url", url)
     assert code == ExitCode.OK, err
-    assert f"Upgraded the store {url} from schema revision 0002 to 0003." in " ".join(out.split())
+    assert f"Upgraded the store {url} from schema revision 0002 to {SCHEMA_REVISION}." in " ".join(out.split())
     code, out, _ = invoke("db", "upgrade", "--url", url)
-    assert "is up to date (schema revision 0003)" in " ".join(out.split())
+    assert f"is up to date (schema revision {SCHEMA_REVISION})" in " ".join(out.split())
     code, out, _ = invoke("db", "upgrade", "--url", f"sqlite:///{tmp_path / 'new.db'}")
     assert "Created the store's tables" in out
 

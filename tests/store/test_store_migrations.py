@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from importlib import resources
 
 import pytest
@@ -89,7 +90,7 @@ def test_a_first_release_store_is_upgraded_with_its_data(db_url: str) -> None:
         fp = _first_release_rows(conn)
     engine.dispose()
 
-    with pytest.raises(StoreError, match="schema revision 0001; this reconcile needs 0003.*reconcile db upgrade"):
+    with pytest.raises(StoreError, match=f"schema revision 0001; this reconcile needs {SCHEMA_REVISION}.*reconcile db upgrade"):
         Store(db_url)
     assert upgrade_schema(db_url) == ("0001", SCHEMA_REVISION)
     assert upgrade_schema(db_url) == (SCHEMA_REVISION, SCHEMA_REVISION)  # a second upgrade changes nothing
@@ -177,3 +178,85 @@ def test_the_migrations_ship_inside_the_package() -> None:
     assert scripts.get_heads() == [SCHEMA_REVISION]
     assert [r.revision for r in reversed(list(scripts.walk_revisions()))] == list(_migrate.REVISIONS)
     assert str(int(SCHEMA_REVISION)) == str(SCHEMA_VERSION)
+
+
+def _runs_before_0004(conn: sa.Connection) -> dict[int, list[dict[str, object]]]:
+    """Three runs as revision 0003 kept them: a whole copy of each finding per run."""
+    first = finding("AC-1", story="Auto-pay on AC-1 failed; nobody told Zoë.")
+    changed = first.model_copy(update={"story": "Auto-pay on AC-1 failed twice; nobody told Zoë."})
+    runs = _table("runs", "status", "as_of", "started_at", "finished_at", "config_digest", "error",
+                  "timings", "counts")
+    for n in (1, 2, 3):
+        when = night(n).replace(tzinfo=None)
+        conn.execute(runs.insert().values(status="succeeded", as_of=when, started_at=when, finished_at=when,
+                                          config_digest="cfg", error=None, timings={}, counts={}))
+    assert conn.execute(sa.text("SELECT max(id) FROM runs")).scalar() == 3
+    findings = _table("findings", *[
+        "fingerprint", "rule_id", "kind", "severity", "owner", "entity_id", "subject", "records", "story",
+        "confidence", "detail", "detail_key", "status", "first_seen", "last_seen", "first_run_id",
+        "last_run_id", "resolved_at", "times_seen"])
+    conn.execute(findings.insert().values(
+        fingerprint=first.fingerprint, rule_id=first.rule_id, kind=first.kind, severity="high", owner="billing",
+        entity_id=first.entity_id, subject=first.subject.model_dump(), records=[r.model_dump() for r in first.records],
+        story=changed.story, confidence=1.0, detail={}, detail_key="", status="open",
+        first_seen=night(1).replace(tzinfo=None), last_seen=night(3).replace(tzinfo=None), first_run_id=1,
+        last_run_id=3, resolved_at=None, times_seen=3,
+    ))
+    copies: dict[int, list[dict[str, object]]] = {}
+    run_findings = _table("run_findings", "run_id", "fingerprint", "position", "status", "finding")
+    for n, seen, status in ((1, first, FindingStatus.new), (2, first, FindingStatus.open),
+                            (3, changed, FindingStatus.open)):
+        copy = seen.model_copy(update={"status": status, "first_seen": AS_OF, "last_seen": night(n)})
+        dumped = copy.model_dump(mode="json", exclude={"fingerprint"})
+        if n == 2:
+            dumped["suppression"] = {"fingerprint": first.fingerprint, "reason": "known", "author": "ann",
+                                     "created_at": "2026-10-30T09:00:00Z", "until": None}
+        conn.execute(run_findings.insert().values(run_id=n, fingerprint=first.fingerprint, position=0,
+                                                  status=status.value, finding=dumped))
+        copies[n] = [dumped]
+    return copies
+
+
+def test_runs_kept_as_whole_copies_are_split_into_versions(db_url: str) -> None:
+    from alembic import command
+
+    from reconcile.store._schema import finding_versions
+    from reconcile.store._tracked import TrackedFinding
+
+    engine = _engine(db_url)
+    _migrate.upgrade(engine, "0003")
+    with engine.begin() as conn:
+        copies = _runs_before_0004(conn)
+    engine.dispose()
+    assert upgrade_schema(db_url) == ("0003", SCHEMA_REVISION)
+
+    def expected(n: int) -> list[TrackedFinding]:
+        return [TrackedFinding.model_validate(c) for c in copies[n]]
+
+    with Store(db_url) as store:
+        for n in (1, 2, 3):
+            assert store.run_result(n).findings == expected(n)
+        assert store.run_result(2).findings[0].suppression is not None
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(finding_versions)).scalar() == 2
+        # The next run sees the finding (its row has no content hash yet) and a later one resolves it.
+        fp = expected(3)[0].fingerprint
+        record_night(store, 4, [finding("AC-1", story="Auto-pay on AC-1 failed twice; nobody told Zoë.")])
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(finding_versions)).scalar() == 2
+        _, _, (gone,) = record_night(store, 5, [])
+        assert gone.fingerprint == fp and store.run_result(5).resolved == [gone]
+
+    # And back: a downgrade to 0003 puts whole copies back.
+    engine = _engine(db_url)
+    with engine.connect() as conn:
+        command.downgrade(_migrate.alembic_config(conn), "0003")
+        conn.commit()
+        assert _migrate.current_revision(conn) == "0003"
+        rows = conn.execute(sa.text("SELECT run_id, finding FROM run_findings ORDER BY run_id")).all()
+    engine.dispose()
+    back = {run_id: TrackedFinding.model_validate(json.loads(text) if isinstance(text, str) else text)
+            for run_id, text in rows}
+    for n in (1, 2, 3):
+        assert [back[n]] == expected(n)
+    assert back[5].status == FindingStatus.resolved

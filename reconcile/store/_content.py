@@ -1,0 +1,76 @@
+"""A finding's content (what its rule said) as JSON text, encoded once, and the hash that names it.
+
+A finding's content is kept once per distinct version in ``finding_versions``
+(the runs that saw it point to it), and its latest in the ``findings`` row.
+The hash of the content's JSON text tells a changed finding from an
+unchanged one without reading the stored content back: a run encodes each
+finding once, and encodes its ``findings`` columns only when it is new or
+changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconcile.findings import Finding, RecordRef
+from reconcile.store._json import Encoded, encode_json
+
+__all__ = ["CONTENT_FIELDS", "Content", "content_from_dict", "content_of", "json_columns", "ref_dict"]
+
+#: The fields of a finding that make its content, in the order of the JSON text.
+CONTENT_FIELDS = (
+    "rule_id", "kind", "severity", "owner", "entity_id", "subject", "records",
+    "story", "confidence", "detail", "detail_key",
+)
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """A finding's content as JSON text, and the hash of that text that names it."""
+
+    text: str
+    hash: str
+
+
+def ref_dict(ref: RecordRef) -> dict[str, Any]:
+    """A record reference as its ``model_dump()`` (field order included), without pydantic's cost."""
+    return {"source": ref.source, "record_type": ref.record_type, "key": ref.key, "fields": ref.fields,
+            "role": ref.role}
+
+
+def _content(values: dict[str, Any]) -> Content:
+    text = encode_json(values)
+    return Content(text, hashlib.sha256(text.encode("utf-8")).hexdigest()[:40])
+
+
+def content_of(finding: Finding) -> Content:
+    """The content of a finding as a rule produced it (one encoding of the whole of it)."""
+    return _content({
+        "rule_id": finding.rule_id, "kind": finding.kind, "severity": finding.severity.value,
+        "owner": finding.owner, "entity_id": finding.entity_id, "subject": ref_dict(finding.subject),
+        "records": [ref_dict(r) for r in finding.records], "story": finding.story,
+        "confidence": float(finding.confidence), "detail": finding.detail, "detail_key": finding.detail_key,
+    })
+
+
+def content_from_dict(data: Mapping[str, Any]) -> Content:
+    """The content of a finding given as JSON values (a stored copy, a ``findings`` row).
+
+    The same content gives the same text and hash as :func:`content_of` does
+    from the finding itself, so versions are shared.
+    """
+    return _content({
+        "rule_id": data["rule_id"], "kind": data["kind"], "severity": str(data["severity"]),
+        "owner": data["owner"], "entity_id": data.get("entity_id"), "subject": data["subject"],
+        "records": data.get("records") or [], "story": data["story"],
+        "confidence": float(data.get("confidence", 1.0)), "detail": data.get("detail") or {},
+        "detail_key": data.get("detail_key") or "",
+    })
+
+
+def json_columns(finding: Finding) -> tuple[Encoded, Encoded, Encoded]:
+    """The ``subject``, ``records`` and ``detail`` columns of a ``findings`` row, encoded."""
+    return (encode_json(ref_dict(finding.subject)), encode_json([ref_dict(r) for r in finding.records]),
+            encode_json(finding.detail))
