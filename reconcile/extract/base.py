@@ -28,6 +28,7 @@ import time
 import types
 import typing
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -1008,17 +1009,16 @@ class _SeenKeys:
             repeats = True
         found: list[tuple[int, Any, int | str | None]] = []
         if repeats:
-            index = pd.Index(keys, dtype=object)
-            later = index.duplicated(keep="first")
-            again = set(np.flatnonzero(later).tolist())
-            # Where each repeated key is first read in this batch.
-            firsts = np.flatnonzero(index.duplicated(keep=False) & ~later).tolist()
-            first_at = {keys[i]: positions[i] for i in firsts}
-            if earlier:
-                again.update(i for i, key in enumerate(keys) if key in earlier)
-            for i in sorted(again):
-                key = keys[i]
-                found.append((i, key, None if key in earlier else first_at[key]))
+            counts = Counter(keys)
+            repeated = {key for key, count in counts.items() if count > 1} | earlier
+            first_at: dict[Any, int | str] = {}
+            for i, key in enumerate(keys):
+                if key not in repeated:
+                    continue
+                if key in earlier or key in first_at:
+                    found.append((i, key, first_at.get(key)))
+                else:
+                    first_at[key] = positions[i]
             for i, _, _ in found:
                 keys[i] = marker = _Dropped()
                 dropped.append(marker)
