@@ -1,0 +1,145 @@
+"""Time normalise + match + rules with the local engine and with the Dask engine, on the demo world.
+
+The demo world is generated once (or reused from ``--cache``) and extracted
+once; then, in the same process, each engine runs the three stages on the
+same tables (``--repeat`` times, alternating which goes first), the findings
+of both are compared field by field (fingerprints, kinds, subjects, records,
+severities, details with the match evidence), and the speed-up is printed.
+The Dask engine starts a LocalCluster of ``--workers`` worker processes for
+each repeat (or uses ``--address``); its start-up is reported apart.
+
+    python benchmarks/dask_engine.py --size 100000 --cache /tmp/fullrun-dask --workers 2
+
+Timings on a machine shared with other work are noisy: compare the two
+engines within one run, and repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _world(size: int, cache: Path) -> Path:
+    """The demo world's configuration, generated into ``cache`` unless it is there."""
+    from reconcile.demo import generate, write_config
+
+    config = cache / "reconcile.yaml"
+    if not config.is_file():
+        print(f"generating the {size:,}-customer demo world in {cache} ...", flush=True)
+        world = generate(cache, size=size, seed=7)
+        config = write_config(cache, world)
+    return config
+
+
+def _stages(engine_config: Any, tables: Any, config: Any) -> tuple[dict[str, float], list[Any], int]:
+    """Open the engine, run normalise, match and rules (with match evidence); seconds per stage."""
+    from reconcile.engine import open_engine
+    from reconcile.match import attach_match_evidence
+
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    with open_engine(engine_config) as engine:
+        seconds["start"] = time.perf_counter() - started
+        mark = time.perf_counter()
+        normalised = engine.normalise_tables(tables, config)
+        seconds["normalise"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        matched, result = engine.match_entities(normalised, config)
+        seconds["match"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        findings = engine.evaluate(matched, config.built_rules, config.as_of)
+        attach_match_evidence(findings, matched, result)
+        seconds["rules"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+    seconds["stop"] = time.perf_counter() - mark
+    seconds["stages"] = seconds["normalise"] + seconds["match"] + seconds["rules"]
+    return {k: round(v, 2) for k, v in seconds.items()}, findings, len(result.links)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=100_000, help="customers in the demo world")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/fullrun-dask"), help="where the world is kept")
+    parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    parser.add_argument("--threads-per-worker", type=int, default=1)
+    parser.add_argument("--partitions", type=int, default=None, help="default: four per worker")
+    parser.add_argument("--address", default=None, help="an existing scheduler instead of a LocalCluster")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each engine, alternating the order")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--verbose", action="store_true", help="log the Dask engine's phases (sending, waiting)")
+    args = parser.parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
+        logging.getLogger("reconcile.engine").setLevel(logging.DEBUG)
+
+    from reconcile.config import load_config
+    from reconcile.engine import EngineConfig
+    from reconcile.pipeline import build_tables, extract_sources
+
+    args.cache.mkdir(parents=True, exist_ok=True)
+    config = load_config(_world(args.size, args.cache))
+    started = time.perf_counter()
+    tables = build_tables(extract_sources(config))
+    rows = sum(len(frame) for frame in tables.values())
+    print(f"extracted {rows:,} rows in {time.perf_counter() - started:.1f} s", flush=True)
+
+    engines = {
+        "local": EngineConfig(kind="local"),
+        "dask": EngineConfig(
+            kind="dask", address=args.address, workers=args.workers,
+            threads_per_worker=args.threads_per_worker, partitions=args.partitions,
+        ),
+    }
+    runs: dict[str, list[dict[str, float]]] = {"local": [], "dask": []}
+    outputs: dict[str, list[dict[str, Any]]] = {}
+    fingerprints: dict[str, list[str]] = {}
+    for repeat in range(args.repeat):
+        order = ["local", "dask"] if repeat % 2 == 0 else ["dask", "local"]
+        for name in order:
+            seconds, findings, links = _stages(engines[name], tables, config)
+            runs[name].append(seconds)
+            dumped = [f.model_dump(mode="json") for f in findings]
+            if name in outputs and outputs[name] != dumped:
+                print(f"{name}: findings differ between repeats", file=sys.stderr)
+                return 1
+            outputs[name] = dumped
+            fingerprints[name] = sorted(f.fingerprint for f in findings)
+            print(f"{name:5}  " + "  ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
+                  + f"  ({len(findings):,} findings, {links:,} links)", flush=True)
+
+    identical = outputs["local"] == outputs["dask"]
+    best = {name: min(r["stages"] for r in seconds) for name, seconds in runs.items()}
+    with_start = {name: min(r["stages"] + r["start"] + r["stop"] for r in seconds) for name, seconds in runs.items()}
+    summary = {
+        "size": args.size,
+        "rows": rows,
+        "workers": args.workers if args.address is None else None,
+        "address": args.address,
+        "partitions": args.partitions,
+        "runs": runs,
+        "findings": len(outputs["local"]),
+        "identical": identical,
+        "same_fingerprints": fingerprints["local"] == fingerprints["dask"],
+        "speed_up": round(best["local"] / best["dask"], 2),
+        "speed_up_with_cluster_start": round(with_start["local"] / with_start["dask"], 2),
+        "peak_rss_client_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(f"findings identical: {identical} ({summary['findings']:,} findings)")
+    print(f"normalise + match + rules, best of {args.repeat}: local {best['local']:.1f} s, "
+          f"dask {best['dask']:.1f} s: speed-up {summary['speed_up']:.2f}x "
+          f"({summary['speed_up_with_cluster_start']:.2f}x counting the cluster's start and stop)")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":  # the LocalCluster's worker processes import this module again
+    sys.exit(main())
