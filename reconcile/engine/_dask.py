@@ -184,6 +184,12 @@ class DaskEngine:
         """One future for ``value`` on the workers (sent straight there, not through the scheduler)."""
         return self.client.scatter([value], broadcast=broadcast, hash=False)[0]
 
+    def _scatter_all(self, values: Sequence[Any]) -> list[Future]:
+        """Futures for ``values``, spread over the workers in one go (they unpack them at the same time)."""
+        if not values:
+            return []
+        return list(self.client.scatter(list(values), hash=False))
+
     # ---------------------------------------------------------------- stages
 
     def normalise_tables(self, tables: Mapping[str, pd.DataFrame], config: Config) -> dict[str, pd.DataFrame]:
@@ -191,7 +197,7 @@ class DaskEngine:
         phases = _Phases("normalise")
         region = config.normalise.default_region
         out = dict(tables)
-        pending: dict[str, list[Future]] = {}
+        jobs: list[tuple[str, PackedFrame]] = []
         for record_type, frame in tables.items():
             if not RECORD_TYPES[record_type].identity:
                 continue
@@ -202,12 +208,12 @@ class DaskEngine:
                 out[record_type] = normalise_table(frame, record_type, default_region=region)
                 continue
             inputs = frame[[c for c in NORMALISE_INPUTS if c in frame.columns]]
-            pending[record_type] = [
-                self.client.submit(
-                    normalise_chunk, self._scatter(PackedFrame(inputs.iloc[a:b])), record_type, region, pure=False
-                )
-                for a, b in row_chunks(len(frame), self.partitions)
-            ]
+            jobs += [(record_type, PackedFrame(inputs.iloc[a:b])) for a, b in row_chunks(len(frame), self.partitions)]
+        pending: dict[str, list[Future]] = {}
+        for (record_type, _), chunk in zip(jobs, self._scatter_all([job for _, job in jobs]), strict=True):
+            pending.setdefault(record_type, []).append(
+                self.client.submit(normalise_chunk, chunk, record_type, region, pure=False)
+            )
         phases("sent")
         for record_type, futures in pending.items():
             chunks = [packed.frame for packed in self.client.gather(futures)]
@@ -263,12 +269,18 @@ class DaskEngine:
                 log.info("a table has no _rid column: every rule runs in the client")
                 spread = []
             else:
-                rules_future = self._scatter(spread)
-                for part in split_tables(tables, partition, self.partitions):
-                    if any(not frame.empty for frame in part.values()):
-                        packed = {record_type: PackedFrame(frame) for record_type, frame in part.items()}
-                        futures.append(self.client.submit(rules_task, rules_future, as_of, self._scatter(packed),
-                                                          pure=False))
+                rules_future = self._scatter(spread, broadcast=True)
+                parts = [
+                    {record_type: PackedFrame(frame) for record_type, frame in part.items()}
+                    for part in split_tables(tables, partition, self.partitions)
+                    if any(not frame.empty for frame in part.values())
+                ]
+                phases("split")
+                futures = [
+                    self.client.submit(rules_task, rules_future, as_of, part, pure=False)
+                    for part in self._scatter_all(parts)
+                ]
+                del parts
                 phases("sent")
         by_rule: dict[int, list[Finding]] = {}
         failed: dict[int, RuleEvaluationError] = {}
@@ -359,14 +371,12 @@ class DaskPairRunner:
         local: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         neighbourhood: list[tuple[np.ndarray, np.ndarray]] = []
         column = 0
+        jobs: list[tuple[int, int, str, np.ndarray]] = []
         for index, part in enumerate(plan.parts):
             if isinstance(part, BlockPart):
                 skipped, members = block_partitions(part, self.parts)
                 log_skipped(part, skipped)
-                for chunk in members:
-                    chunk_future = self.engine._scatter(chunk)
-                    tasks.append((index, self.client.submit(block_task, shared, column, part.kind, chunk_future,
-                                                            pure=False)))
+                jobs += [(index, column, part.kind, chunk) for chunk in members]
                 column += 1
                 continue
             # A sorted neighbourhood pass is one window over all keys: its pairs are found here.
@@ -375,6 +385,9 @@ class DaskPairRunner:
                 left, right = across(plan.groups, left, right)
             counts[index] = len(left)
             neighbourhood.append(fresh_pairs(owner, left, right))
+        chunks = self.engine._scatter_all([chunk for *_, chunk in jobs])
+        for (index, position, kind, _), chunk in zip(jobs, chunks, strict=True):
+            tasks.append((index, self.client.submit(block_task, shared, position, kind, chunk, pure=False)))
         if neighbourhood:
             packed = np.concatenate([a * np.int64(plan.n) + b for a, b in neighbourhood])
             packed = pd.unique(packed)
@@ -407,8 +420,8 @@ class DaskPairRunner:
         phases = _Phases("comparisons")
         chunks = row_chunks(len(left), self.parts)
         futures = [
-            self.client.submit(compare_task, self._shared, self.engine._scatter((left[a:b], right[a:b])), pure=False)
-            for a, b in chunks
+            self.client.submit(compare_task, self._shared, pairs, pure=False)
+            for pairs in self.engine._scatter_all([(left[a:b], right[a:b]) for a, b in chunks])
         ]
         phases("sent")
         levels = np.concatenate(self.client.gather(futures))
