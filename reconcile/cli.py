@@ -628,7 +628,7 @@ def _when(value: dt.datetime | None) -> str:
 def report_command(config_path: Path | None, url: str | None, run_id: int | None, formats: str | None,
                    directory: Path | None) -> None:
     """Render a past run's reports again from the store, as that run saw its findings."""
-    from reconcile.report import FORMATS, write_reports
+    from reconcile.report import FINDINGS_PER_GROUP, FORMATS, write_reports
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()] if formats else None
     unknown = [f for f in wanted or [] if f not in FORMATS]
@@ -652,6 +652,9 @@ def report_command(config_path: Path | None, url: str | None, run_id: int | None
         written = write_reports(
             result, directory, formats=wanted, stories=stories,
             junit_min_severity=config.reports.junit_min_severity if config is not None else Severity.low,
+            html_findings_per_group=(
+                config.reports.html_findings_per_group if config is not None else FINDINGS_PER_GROUP
+            ),
         )
     out = _console()
     out.print(f"Run {run_id} ({escape(result.status)}, as of {_when(result.as_of)}): "

@@ -57,6 +57,9 @@ class ReportsConfig(BaseModel):
         default_factory=lambda: ["json", "html"]
     )
     junit_min_severity: Severity = Severity.low
+    # The HTML page lists this many findings per team and kind in each section
+    # (every finding is counted, and all are in the JSON and CSV); null: all.
+    html_findings_per_group: int | None = Field(default=20, ge=0)
 
 
 class Config(BaseModel):

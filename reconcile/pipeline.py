@@ -494,6 +494,7 @@ def run(
                     directory,
                     formats=tuple(config.reports.formats),
                     junit_min_severity=config.reports.junit_min_severity,
+                    html_findings_per_group=config.reports.html_findings_per_group,
                     stories=store.stories_for(result) if store is not None and "html" in config.reports.formats else (),
                 )
                 result.reports = {fmt: str(path) for fmt, path in written.items()}

@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 from reconcile.findings import Finding
 from reconcile.report._document import age_days, sort_findings
 from reconcile.results import RunResult
 from reconcile.store._json import json_safe, utc_iso
 
-__all__ = ["CSV_COLUMNS", "render_csv"]
+__all__ = ["CSV_COLUMNS", "render_csv", "write_csv"]
 
 CSV_COLUMNS = (
     "fingerprint",
@@ -80,11 +81,22 @@ def _suppression_text(sup: Any) -> str:
     return f"by {sup.author}{until}: {sup.reason}"
 
 
+def write_csv(result: RunResult, out: TextIO, *, findings: Iterable[Finding] | None = None) -> None:
+    """Write the CSV report to ``out`` row by row: a header and one row per finding.
+
+    Args:
+        result: The run.
+        out: A text file (opened with ``newline=""``).
+        findings: The run's findings already in report order, if the caller has them.
+    """
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for finding in sort_findings(result.findings) if findings is None else findings:
+        writer.writerow(_row(finding, result))
+
+
 def render_csv(result: RunResult) -> str:
     """The findings of a run as CSV text: a header and one row per finding."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for finding in sort_findings(result.findings):
-        writer.writerow(_row(finding, result))
+    write_csv(result, out)
     return out.getvalue()

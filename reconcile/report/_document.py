@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconcile._version import __version__
 from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
 from reconcile.results import RunResult
-from reconcile.store._json import json_safe
+from reconcile.store._json import encode_json, json_safe
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -32,8 +33,10 @@ __all__ = [
     "RunEntry",
     "Summary",
     "build_document",
+    "finding_json",
     "json_schema",
     "sort_findings",
+    "write_json",
 ]
 
 #: Version of the JSON report's layout.
@@ -248,28 +251,40 @@ def finding_entry(finding: Finding, as_of: dt.datetime) -> FindingEntry:
 
 
 def summary(result: RunResult) -> Summary:
-    """The counts of a run: findings by severity, status, kind, owner and rule."""
-    findings = result.findings
-    severities = Counter(f.severity for f in findings)
+    """The counts of a run: findings by severity, status, kind, owner and rule (one pass)."""
+    severities: Counter[Severity] = Counter()
+    statuses: Counter[FindingStatus | None] = Counter()
+    kinds: Counter[str] = Counter()
+    owners: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    suppressed = 0
+    for f in result.findings:
+        severities[f.severity] += 1
+        statuses[f.status] += 1
+        kinds[f.kind] += 1
+        owners[f.owner] += 1
+        rules[f.rule_id] += 1
+        if getattr(f, "suppression", None) is not None:
+            suppressed += 1
 
-    def count(values: list[str]) -> dict[str, int]:
-        return dict(sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
+    def count(values: Counter[str]) -> dict[str, int]:
+        return dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
 
     by_status: dict[str, int] = {}
     for status in (*FindingStatus, None):
-        n = sum(1 for f in findings if f.status == status)
+        n = statuses.get(status, 0)
         if n or status in (FindingStatus.new, FindingStatus.open, FindingStatus.reopened):
             by_status[UNTRACKED if status is None else status.value] = n
     return Summary(
-        findings=len(findings),
+        findings=len(result.findings),
         resolved=len(result.resolved),
         quarantined=len(result.quarantine),
         by_severity={s.value: severities.get(s, 0) for s in reversed(Severity)},
         by_status=by_status,
-        by_kind=count([f.kind for f in findings]),
-        by_owner=count([f.owner for f in findings]),
-        by_rule=count([f.rule_id for f in findings]),
-        suppressed=sum(1 for f in findings if getattr(f, "suppression", None) is not None),
+        by_kind=count(kinds),
+        by_owner=count(owners),
+        by_rule=count(rules),
+        suppressed=suppressed,
     )
 
 
@@ -278,17 +293,7 @@ def build_document(result: RunResult) -> ReportDocument:
     as_of = result.as_of
     return ReportDocument(
         generator=f"reconcile {__version__}",
-        run=RunEntry(
-            id=result.run_id,
-            status=result.status,
-            as_of=_utc(as_of),  # type: ignore[arg-type]
-            started_at=_utc(result.started_at),  # type: ignore[arg-type]
-            finished_at=_utc(result.finished_at),
-            healthy=result.healthy,
-            entities=result.entities,
-            links=result.links,
-            timings=dict(result.timings),
-        ),
+        run=_run_entry(result),
         summary=summary(result),
         health=[HealthEntry.model_validate(h.model_dump()) for h in result.health],
         findings=[finding_entry(f, as_of) for f in sort_findings(result.findings)],
@@ -298,3 +303,114 @@ def build_document(result: RunResult) -> ReportDocument:
             for q in result.quarantine
         ],
     )
+
+
+# ---------------------------------------------------------------- streaming
+
+def _z(value: dt.datetime | None) -> str | None:
+    """A time as pydantic writes it in the document: ISO 8601 in UTC with ``Z``."""
+    moment = _utc(value)
+    if moment is None:
+        return None
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _record_json(ref: RecordRef) -> dict[str, Any]:
+    return {"rid": f"{ref.source}:{ref.record_type}:{ref.key}", "source": ref.source,
+            "record_type": ref.record_type, "key": ref.key, "role": ref.role, "fields": ref.fields}
+
+
+def finding_json(finding: Finding, as_of: dt.datetime) -> dict[str, Any]:
+    """A finding as the document's :class:`FindingEntry`, as plain data (no model is built).
+
+    ``fields`` and ``detail`` are left as they are: the encoder makes them
+    plain JSON the way :func:`~reconcile.store.json_safe` does.
+    """
+    sup = getattr(finding, "suppression", None)
+    flag = getattr(finding, "unverified", None)
+    return {
+        "fingerprint": finding.fingerprint,
+        "rule_id": finding.rule_id,
+        "kind": finding.kind,
+        "severity": finding.severity.value,
+        "owner": finding.owner,
+        "status": None if finding.status is None else finding.status.value,
+        "entity_id": finding.entity_id,
+        "subject": _record_json(finding.subject),
+        "records": [_record_json(r) for r in finding.records],
+        "story": finding.story,
+        "confidence": finding.confidence,
+        "detail": finding.detail,
+        "detail_key": finding.detail_key,
+        "first_seen": _z(finding.first_seen),
+        "last_seen": _z(finding.last_seen),
+        "age_days": age_days(finding, as_of),
+        "suppression": None if sup is None else {
+            "reason": sup.reason, "author": sup.author, "since": _z(sup.created_at), "until": _z(sup.until),
+        },
+        "unverified": None if flag is None else {
+            "run_id": flag.run_id, "reason": flag.reason, "since": _z(flag.since),
+        },
+    }
+
+
+def _run_entry(result: RunResult) -> RunEntry:
+    return RunEntry(
+        id=result.run_id,
+        status=result.status,
+        as_of=_utc(result.as_of),  # type: ignore[arg-type]
+        started_at=_utc(result.started_at),  # type: ignore[arg-type]
+        finished_at=_utc(result.finished_at),
+        healthy=result.healthy,
+        entities=result.entities,
+        links=result.links,
+        timings=dict(result.timings),
+    )
+
+
+def write_json(
+    result: RunResult,
+    out: BinaryIO,
+    *,
+    findings: Sequence[Finding] | None = None,
+    resolved: Sequence[Finding] | None = None,
+) -> None:
+    """Write the JSON report to ``out`` finding by finding (one per line), never the whole document at once.
+
+    The file is the document :func:`build_document` describes (schema
+    version 1), so ``ReportDocument.model_validate_json`` reads it.
+
+    Args:
+        result: The run.
+        out: A binary file.
+        findings / resolved: The run's findings and resolved ones already in
+            report order (:func:`sort_findings`), if the caller has them.
+    """
+    as_of = result.as_of
+    ordered = sort_findings(list(result.findings)) if findings is None else findings
+    gone = sort_findings(list(result.resolved)) if resolved is None else resolved
+    head = {
+        "schema_version": SCHEMA_VERSION,
+        "generator": f"reconcile {__version__}",
+        "run": _run_entry(result).model_dump(mode="json"),
+        "summary": summary(result).model_dump(mode="json"),
+        "health": [HealthEntry.model_validate(h.model_dump()).model_dump(mode="json") for h in result.health],
+    }
+    out.write(encode_json(head)[:-1].encode("utf-8"))
+
+    def items(name: str, values: Iterable[Any], entry: Any) -> None:
+        out.write(f',\n"{name}":['.encode())
+        first = True
+        for value in values:
+            out.write(b"\n" if first else b",\n")
+            out.write(encode_json(entry(value)).encode("utf-8"))
+            first = False
+        out.write(b"]" if first else b"\n]")
+
+    items("findings", ordered, lambda f: finding_json(f, as_of))
+    items("resolved", gone, lambda f: finding_json(f, as_of))
+    items("quarantine", result.quarantine, lambda q: {
+        "source": q.source, "stream": q.stream, "row": q.row, "field": q.field, "reason": q.reason, "raw": q.raw,
+    })
+    out.write(b"}\n")

@@ -9,8 +9,9 @@ nothing; its Content-Security-Policy forbids both, as a second line of defence.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -19,16 +20,21 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from reconcile._version import __version__
-from reconcile.findings import Finding, RecordRef, Severity
-from reconcile.report._document import age_days, sort_findings, summary
+from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
+from reconcile.report._document import age_days, summary
 from reconcile.results import RunResult
 from reconcile.store._json import json_safe
 from reconcile.store._story import EntityStory
 
-__all__ = ["render_html"]
+__all__ = ["FINDINGS_PER_GROUP", "render_html"]
 
 #: Quarantined rows listed one by one on the page (all are counted, and all are in the JSON).
 QUARANTINE_ROWS_SHOWN = 200
+
+#: Findings listed per team and kind in each section of the page, by default
+#: (``reports.html_findings_per_group``); every finding is counted, and all
+#: are in the JSON and CSV reports.
+FINDINGS_PER_GROUP = 20
 
 
 @dataclass
@@ -155,23 +161,134 @@ def _evidence(finding: Finding) -> _Evidence:
     return _Evidence(columns=columns, rows=rows)
 
 
-def _groups(findings: Iterable[Finding], as_of: dt.datetime) -> list[dict[str, Any]]:
-    """Findings by owner (alphabetical), then by severity (most severe first)."""
-    by_owner: dict[str, dict[Severity, list[_Item]]] = {}
-    for finding in sort_findings(list(findings)):
-        item = _Item(finding, _evidence(finding), age_days(finding, as_of))
-        by_owner.setdefault(finding.owner, {}).setdefault(finding.severity, []).append(item)
-    return [
-        {
-            "owner": owner,
-            "count": sum(len(items) for items in severities.values()),
-            "severities": [
-                {"severity": severity, "items": severities[severity]}
-                for severity in reversed(Severity)
-                if severity in severities
-            ],
-        }
-        for owner, severities in sorted(by_owner.items())
+@dataclass
+class _Group:
+    """The findings of one team and kind in one section of the page: all counted, the first few listed."""
+
+    owner: str
+    kind: str
+    anchor: str
+    total: int
+    worst: Severity
+    items: list[_Item]
+    statuses: dict[str, int]
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.items)
+
+
+@dataclass
+class _Section:
+    """A part of the page (new and back again, still open, resolved): its groups by team."""
+
+    id: str
+    owners: list[tuple[str, list[_Group]]]
+
+    @property
+    def total(self) -> int:
+        return sum(g.total for _, groups in self.owners for g in groups)
+
+
+@dataclass
+class _Row:
+    """One team and kind in the summary table, with links to its groups."""
+
+    owner: str
+    kind: str
+    worst: Severity
+    counts: dict[str, int] = field(default_factory=dict)
+    anchors: dict[str, str] = field(default_factory=dict)
+
+
+_SECTIONS = ("changed", "open", "resolved")
+
+
+def _section_of(finding: Finding) -> str:
+    if finding.status in (FindingStatus.new, FindingStatus.reopened):
+        return "changed"
+    return "open"  # open, or a run without a store (no lifecycle)
+
+
+def _order(section: str) -> Any:
+    """How the findings of a group are ranked: the most severe first; then what to look at first."""
+    if section == "changed":  # back again before new; suppressed ones last
+        def key(f: Finding) -> tuple[Any, ...]:
+            return (-f.severity.rank, getattr(f, "suppression", None) is not None,
+                    f.status != FindingStatus.reopened, f.subject.rid, f.fingerprint)
+    elif section == "open":  # the oldest first: they have waited longest
+        def key(f: Finding) -> tuple[Any, ...]:
+            first = _utc_or_max(f.first_seen)
+            return (-f.severity.rank, getattr(f, "suppression", None) is not None, first, f.subject.rid,
+                    f.fingerprint)
+    else:
+        def key(f: Finding) -> tuple[Any, ...]:
+            return (-f.severity.rank, f.subject.rid, f.fingerprint)
+    return key
+
+
+_LATEST = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _utc_or_max(value: dt.datetime | None) -> dt.datetime:
+    if value is None:
+        return _LATEST
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def _layout(
+    result: RunResult, per_group: int | None
+) -> tuple[dict[str, _Section], list[tuple[str, list[_Row]]]]:
+    """The page's sections and its team-and-kind table, from one pass over the run's findings."""
+    buckets: dict[tuple[str, str, str], list[Finding]] = {}
+    rows: dict[tuple[str, str], _Row] = {}
+    for section, findings in (("findings", result.findings), ("resolved", result.resolved)):
+        for finding in findings:
+            where = _section_of(finding) if section == "findings" else "resolved"
+            buckets.setdefault((where, finding.owner, finding.kind), []).append(finding)
+            row = rows.get((finding.owner, finding.kind))
+            if row is None:
+                row = rows[(finding.owner, finding.kind)] = _Row(finding.owner, finding.kind, finding.severity)
+            elif finding.severity > row.worst and (where != "resolved" or not row.counts.get("total")):
+                row.worst = finding.severity  # the worst unresolved one (the worst resolved one without any)
+            status = "resolved" if where == "resolved" else (
+                finding.status.value if finding.status is not None else "untracked")
+            row.counts[status] = row.counts.get(status, 0) + 1
+            if where != "resolved":
+                row.counts["total"] = row.counts.get("total", 0) + 1
+                if getattr(finding, "suppression", None) is not None:
+                    row.counts["suppressed"] = row.counts.get("suppressed", 0) + 1
+                if getattr(finding, "unverified", None) is not None:
+                    row.counts["unverified"] = row.counts.get("unverified", 0) + 1
+    sections = {name: _Section(name, []) for name in _SECTIONS}
+    by_owner: dict[str, dict[str, list[_Group]]] = {name: {} for name in _SECTIONS}
+    for number, ((where, owner, kind), found) in enumerate(sorted(buckets.items()), start=1):
+        key = _order(where)
+        shown = (sorted(found, key=key) if per_group is None or per_group >= len(found)
+                 else heapq.nsmallest(per_group, found, key=key))
+        statuses: dict[str, int] = {}
+        for f in found:
+            name = f.status.value if f.status is not None else "untracked"
+            statuses[name] = statuses.get(name, 0) + 1
+        anchor = f"{where}-{number}"
+        group = _Group(
+            owner=owner, kind=kind, anchor=anchor, total=len(found),
+            worst=max((f.severity for f in found), key=lambda v: v.rank),
+            items=[_Item(f, _evidence(f), age_days(f, result.as_of)) for f in shown] if where != "resolved"
+            else [_Item(f, _Evidence(), age_days(f, result.as_of)) for f in shown],
+            statuses=statuses,
+        )
+        by_owner[where].setdefault(owner, []).append(group)
+        rows[(owner, kind)].anchors[where] = anchor
+    for where, owners in by_owner.items():
+        sections[where].owners = [
+            (owner, sorted(groups, key=lambda g: (-g.worst.rank, g.kind))) for owner, groups in sorted(owners.items())
+        ]
+    table: dict[str, list[_Row]] = {}
+    for (owner, _), row in sorted(rows.items()):
+        table.setdefault(owner, []).append(row)
+    return sections, [
+        (owner, sorted(owner_rows, key=lambda r: (-r.worst.rank, r.kind))) for owner, owner_rows in table.items()
     ]
 
 
@@ -188,6 +305,12 @@ def _environment() -> Environment:
     env.filters["when"] = _when
     env.filters["match_fields_html"] = _match_fields_html
     return env
+
+
+def _full_reports(result: RunResult) -> str:
+    if result.run_id is None:
+        return "the JSON and CSV reports"
+    return f"the JSON and CSV reports (reconcile report --run {result.run_id} --format json,csv)"
 
 
 def _story_view(story: EntityStory) -> dict[str, Any]:
@@ -213,19 +336,37 @@ def _story_view(story: EntityStory) -> dict[str, Any]:
     }
 
 
-def render_html(result: RunResult, *, stories: Sequence[EntityStory] = ()) -> str:
+def render_html(
+    result: RunResult,
+    *,
+    stories: Sequence[EntityStory] = (),
+    per_group: int | None = FINDINGS_PER_GROUP,
+    full_reports: str | None = None,
+) -> str:
     """The HTML page of a run.
+
+    Every finding is counted, but each section lists at most ``per_group``
+    findings per team and kind (the most severe first, then the ones to look
+    at first), and says so with the counts: the JSON and CSV reports hold all.
 
     Args:
         result: The run.
         stories: Customers' whole stories (``Store.stories_for(result)``),
             shown in their own section and linked from their findings.
+        per_group: Findings listed per team and kind in each section
+            (None: all of them).
+        full_reports: Where the reader finds every finding (such as
+            ``run-42.json and run-42.csv``); by default the JSON and CSV
+            reports and the command that writes them.
     """
+    if per_group is not None and per_group < 0:
+        raise ValueError(f"per_group must be 0 or more (or None for all), not {per_group}")
     counts = summary(result)
     quarantine_by_stream: dict[tuple[str, str], int] = {}
     for row in result.quarantine:
         key = (row.source, row.stream)
         quarantine_by_stream[key] = quarantine_by_stream.get(key, 0) + 1
+    sections, table = _layout(result, per_group)
     views = [_story_view(story) for story in stories if story.findings]
     story_anchor = {view["entity_id"]: f"story-{i}" for i, view in enumerate(views, start=1)}
     template = _environment().get_template("report.html.j2")
@@ -235,9 +376,13 @@ def render_html(result: RunResult, *, stories: Sequence[EntityStory] = ()) -> st
         result=result,
         summary=counts,
         severities=list(reversed(Severity)),
-        groups=_groups(result.findings, result.as_of),
-        resolved=sort_findings(list(result.resolved)),
+        sections=sections,
+        table=table,
+        per_group=per_group,
+        full_reports=full_reports or _full_reports(result),
+        listed=sum(len(g.items) for section in sections.values() for _, gs in section.owners for g in gs),
         quarantine_by_stream=sorted(quarantine_by_stream.items()),
         quarantine_rows=result.quarantine[:QUARANTINE_ROWS_SHOWN],
+        skipped=any(h.rows_skipped for h in result.health),
         version=__version__,
     )

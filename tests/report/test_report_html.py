@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from report_factories import HOSTILE, make_finding, make_result
 
 from reconcile.findings import FindingStatus, RecordRef
@@ -108,14 +110,83 @@ def test_summary_numbers_and_every_story_appear() -> None:
     assert "billing ok 1000 998 2 1.25" in page.plain  # health row
 
 
-def test_findings_are_grouped_by_owner_then_severity() -> None:
+def _section(html: str, name: str) -> str:
+    start = html.index(f'<section id="{name}">')
+    return html[start: html.index("\n</section>", start)]
+
+
+def test_new_and_reopened_come_first_then_resolved_then_still_open_by_team_and_kind() -> None:
     html = render_html(make_result())
-    owners = re.findall(r'<section class="owner" id="owner-\d+">\s*<h2>([^<]+) <span', html)
-    assert owners == ["billing", "dealer service", "service"]
-    billing = html[html.index('id="owner-1"'): html.index('id="owner-2"')]
-    severities = re.findall(r'<article class="finding sev-(\w+)"', billing)
-    assert severities == ["critical", "high", "low"]
-    assert "AC-1" in billing and "LN-7" not in billing
+    assert html.index('<section id="changed">') < html.index('<section id="resolved">') < html.index(
+        '<section id="findings">')
+    changed = _section(html, "changed")
+    assert re.findall(r'<section class="owner">\s*<h2>([^<]+) <span', changed) == [
+        "billing", "dealer service", "service"]
+    # In a group: the most severe first; AC-1 (critical, new) before AC-3 (low, back again).
+    assert re.findall(r'id="f-\w+">\s*<div class="meta">\s*<span class="badge status-(\w+)"', changed) == [
+        "new", "reopened", "new", "new"]
+    assert changed.index("AC-1") < changed.index("AC-3") and "AC-2" not in changed
+    still = _section(html, "findings")
+    assert re.findall(r'<section class="owner" id="owner-\d+">\s*<h2>([^<]+) <span', still) == ["billing", "service"]
+    assert "AC-2" in still and "LN-9" in still and "AC-1" not in still
+    assert "Auto-pay on AC-0 failed twice; fixed since." in _Page(_section(html, "resolved")).plain
+    assert "This page lists at most" not in html  # nothing was left out
+
+
+def test_the_summary_table_counts_each_team_and_kind_and_links_to_its_groups() -> None:
+    html = render_html(make_result())
+    table = html[html.index('<table class="kinds">'): html.index("</table>", html.index('<table class="kinds">'))]
+    rows = [_Page(row).plain for row in re.findall(r"<tr>.*?</tr>", table, flags=re.S)[1:]]
+    assert rows == [
+        "billing failed_autopay critical 3 1 1 1 1 0 0",
+        "dealer service recall_missing_locally info 1 1 0 0 0 0 0",
+        "service provisioned_not_billed high 1 0 0 1 0 0 0",
+        "service duplicate_active_line medium 1 1 0 0 0 0 0",
+    ]
+    for anchor in re.findall(r'href="#([\w-]+)"', table):
+        assert f'id="{anchor}"' in html
+
+
+def _many(open_count: int, new_count: int) -> list:  # type: ignore[type-arg]
+    found = [make_finding(f"AC-{i:03d}", status=FindingStatus.open, first_seen_days_ago=i % 7,
+                          severity="critical" if i == 17 else "high") for i in range(open_count)]
+    found += [make_finding(f"NW-{i:03d}", status=FindingStatus.new) for i in range(new_count)]
+    return found
+
+
+def test_each_group_lists_a_bounded_number_and_says_where_the_rest_are(tmp_path: Path) -> None:
+    result = make_result(findings=_many(30, 5), resolved=[])
+    paths = write_reports(result, tmp_path, formats=["json", "csv", "html"], html_findings_per_group=10)
+    html = paths["html"].read_text(encoding="utf-8")
+    page = _Page(html).plain
+    still = _section(html, "findings")
+    listed = re.findall(r'<article class="finding sev-\w+" id="f-(\w+)"', still)
+    assert len(listed) == 10
+    assert "Showing 10 of 30 (the most severe first, then the oldest). The other 20 are counted above and " \
+           "listed in run-42.json and run-42.csv." in page
+    assert "This page lists at most 10 findings per team and kind in each section below: 15 of the 35 " \
+           "counted above." in page
+    # The critical one first, then the oldest (6 days) of the rest.
+    by_fp = {f.fingerprint: f for f in result.findings}
+    shown = [by_fp[fp] for fp in listed]
+    assert shown[0].subject.key == "AC-017"
+    ages = [(result.as_of - f.first_seen).days for f in shown[1:]]  # type: ignore[operator]
+    assert ages == sorted(ages, reverse=True) and ages[0] == 6
+    assert len(re.findall(r"<article ", _section(html, "changed"))) == 5  # under the bound: all of them
+    assert '<div class="card"><b>35</b>findings</div>' in html
+    # The JSON and CSV hold every finding.
+    assert len(json.loads(paths["json"].read_text(encoding="utf-8"))["findings"]) == 35
+    assert len(paths["csv"].read_text(encoding="utf-8-sig").splitlines()) == 36
+
+
+def test_the_bound_can_be_lifted_or_set_to_nothing() -> None:
+    result = make_result(findings=_many(30, 0), resolved=[])
+    assert len(re.findall(r"<article ", render_html(result, per_group=None))) == 30
+    nothing = render_html(result, per_group=0)
+    assert "<article " not in nothing and "Showing 0 of 30" in _Page(nothing).plain
+    assert "reconcile report --run 42 --format json,csv" in _Page(nothing).plain
+    with pytest.raises(ValueError, match="0 or more"):
+        render_html(result, per_group=-1)
 
 
 def test_evidence_puts_each_systems_value_side_by_side() -> None:

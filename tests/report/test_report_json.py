@@ -113,3 +113,35 @@ def test_statuses_from_a_real_lifecycle_are_reported(tmp_path: Path) -> None:
     reopened = make_finding("AC-1", status=FindingStatus.reopened, first_seen_days_ago=100)
     doc = _load(tmp_path, make_result(findings=[reopened], resolved=[], as_of=AS_OF))
     assert (doc["findings"][0]["status"], doc["findings"][0]["age_days"]) == ("reopened", 100)
+
+
+def _tracked_result():  # type: ignore[no-untyped-def]
+    from reconcile.store import Suppression, TrackedFinding, Unverified
+
+    base = make_finding("AC-7", detail={
+        "when": dt.datetime(2026, 10, 1, 12, 30, 15, 250000, tzinfo=dt.UTC), "day": dt.date(2026, 9, 30),
+        "amount": decimal.Decimal("12.50"), "ratio": float("nan"), "codes": {"R02", "R01"}, "pair": ("a", 1),
+        "nested": {"deep": [1, 2.5e-07, None, True]}, "big": 10**20,
+    })
+    hushed = TrackedFinding.model_validate({
+        **base.model_dump(exclude={"fingerprint"}),
+        "suppression": Suppression(fingerprint="x", reason="bank fixes it", author="ann", created_at=AS_OF,
+                                   until=AS_OF + dt.timedelta(days=30, microseconds=5)),
+        "unverified": Unverified(run_id=41, reason="crm was down", since=AS_OF - dt.timedelta(days=1)),
+    })
+    return make_result(findings=[*make_result().findings, hushed])
+
+
+def test_the_streamed_file_is_the_document_build_document_describes(tmp_path: Path) -> None:
+    from reconcile.report import build_document
+
+    for result in (make_result(), _tracked_result(), make_result(findings=[], resolved=[], quarantine=[]),
+                   make_result(run_id=None, findings=[make_finding("AC-1", status=None)], resolved=[])):
+        text = write_reports(result, tmp_path, formats=["json"])["json"].read_text(encoding="utf-8")
+        assert json.loads(text) == json.loads(build_document(result).model_dump_json())
+        assert ReportDocument.model_validate_json(text).summary.findings == len(result.findings)
+        # One finding per line: the file can be read (and grepped) line by line.
+        if result.findings:
+            lines = text.splitlines()
+            start = lines.index('"findings":[')
+            assert all(line.startswith('{"fingerprint":') for line in lines[start + 1: start + 1 + len(result.findings)])
