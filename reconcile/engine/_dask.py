@@ -88,11 +88,6 @@ __all__ = ["DaskEngine", "DaskPairRunner"]
 log = logging.getLogger("reconcile.engine")
 
 
-def _worker_version() -> str:
-    """Run on each worker: the reconcile version it imports."""
-    import reconcile
-
-    return str(reconcile.__version__)
 
 
 class _Phases:
@@ -134,13 +129,24 @@ class DaskEngine:
                 self.client.close()
                 raise
         else:
-            self.cluster = LocalCluster(
-                n_workers=config.workers,
-                threads_per_worker=config.threads_per_worker,
-                processes=True,
-                dashboard_address=":0",  # a free port: never clashes with another cluster
-            )
-            self.client = Client(self.cluster)
+            try:
+                self.cluster = LocalCluster(
+                    n_workers=config.workers,
+                    threads_per_worker=config.threads_per_worker,
+                    processes=True,
+                    dashboard_address=":0",  # a free port: never clashes with another cluster
+                )
+            except Exception as exc:
+                raise EngineError(
+                    f"could not start a Dask LocalCluster of {config.workers} worker process(es) "
+                    f"({type(exc).__name__}: {exc}); a script that runs reconcile with engine kind dask "
+                    "must start it under `if __name__ == \"__main__\":` (workers import the script again)"
+                ) from exc
+            try:
+                self.client = Client(self.cluster)
+            except BaseException:
+                self.cluster.close()
+                raise
         workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
         # One per worker by default: a partition costs fixed work (every rule
         # filters every table of it), so more only pay on uneven workers.
@@ -157,8 +163,14 @@ class DaskEngine:
                 f"the Dask scheduler at {self.config.address!r} has no workers "
                 f"(waited {self.config.timeout:g} s); start some (dask worker {self.config.address})"
             ) from exc
+        def worker_version() -> str:
+            # A nested function travels by value: a worker with another reconcile still answers.
+            import reconcile
+
+            return str(reconcile.__version__)
+
         try:
-            versions = self.client.run(_worker_version)
+            versions = self.client.run(worker_version)
         except Exception as exc:  # a worker cannot import reconcile
             raise EngineError(
                 f"the workers of the Dask cluster at {self.config.address!r} cannot import reconcile "
