@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -23,6 +24,7 @@ from reconcile.rules._common import (
     plural,
     records,
     rows,
+    take,
     text,
     truthy,
     utc,
@@ -49,10 +51,17 @@ def _overdue_invoices(
     """Open invoices of these accounts due before ``cutoff``, with ``_acct`` and ``_due``."""
     inv = ctx.table("invoice")
     if inv.empty or account_rids.empty:
-        return inv.assign(_acct=pd.Series(dtype=object), _due=pd.Series(dtype="datetime64[ns, UTC]"))
-    inv = inv.assign(_acct=parent_rid(inv, "invoice"), _due=utc(inv["due_date"]))
-    keep = inv["_acct"].isin(account_rids) & is_in(inv["status"], statuses) & (inv["_due"] < cutoff)
-    return inv[keep].sort_values(["_acct", "_due", "_rid"], kind="stable")
+        return take(inv, INVOICE_FIELDS, np.zeros(len(inv), dtype=bool)).assign(
+            _acct=pd.Series(dtype=object), _due=pd.Series(dtype="datetime64[ns, UTC]")
+        )
+    # Whole columns are read, only the rows of these accounts are copied.
+    acct = parent_rid(inv, "invoice")
+    due = utc(inv["due_date"])
+    mine = acct.isin(account_rids).to_numpy()
+    keep = np.zeros(len(inv), dtype=bool)
+    keep[mine] = (is_in(inv["status"][mine], statuses) & (due[mine] < cutoff)).to_numpy()
+    out = take(inv, INVOICE_FIELDS, keep).assign(_acct=acct[keep], _due=due[keep])
+    return out.sort_values(["_acct", "_due", "_rid"], kind="stable")
 
 
 class FailedAutopayRule(BuiltinRule):
@@ -79,6 +88,7 @@ class FailedAutopayRule(BuiltinRule):
     """
 
     kind: Literal["failed_autopay"] = "failed_autopay"
+    entity_local = True
     min_failures: int = Field(default=3, ge=1)
     account_statuses: list[str] = Field(default_factory=lambda: ["active"])
     failed_statuses: list[str] = Field(default_factory=lambda: ["failed"])
@@ -122,19 +132,25 @@ class FailedAutopayRule(BuiltinRule):
     )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        accounts = ctx.table("account")
-        if accounts.empty:
+        table = ctx.table("account")
+        if table.empty:
             return
-        accounts = accounts[is_in(accounts["status"], self.account_statuses) & truthy(accounts["autopay"])]
+        active = (is_in(table["status"], self.account_statuses) & truthy(table["autopay"])).to_numpy()
         payments = ctx.table("payment")
-        if accounts.empty or payments.empty:
+        if not active.any() or payments.empty:
             return
-        payments = payments[truthy(payments["autopay"])]
+        payments = take(payments, PAYMENT_FIELDS, truthy(payments["autopay"]).to_numpy())
         payments = payments.assign(_acct=parent_rid(payments, "payment"), _t=utc(payments["attempted_at"]))
-        payments = payments[payments["_acct"].isin(accounts["_rid"]) & payments["_t"].notna()]
+        payments = payments[payments["_acct"].isin(table["_rid"][active]) & payments["_t"].notna()]
+        failed = is_in(payments["status"], self.failed_statuses)
+        # An account with fewer failed attempts in all cannot have its latest N all failed.
+        counts = payments["_acct"][failed].value_counts()
+        suspects = payments["_acct"].isin(counts.index[counts >= self.min_failures]).to_numpy()
+        payments, failed = payments[suspects], failed[suspects]
+        if payments.empty:
+            return
         payments = payments.assign(
-            _failed=is_in(payments["status"], self.failed_statuses),
-            _ok=is_in(payments["status"], self.succeeded_statuses),
+            _failed=failed, _ok=is_in(payments["status"], self.succeeded_statuses),
         ).sort_values(["_acct", "_t", "_rid"], kind="stable")
 
         # The latest N attempts of each account, all failed.
@@ -153,13 +169,14 @@ class FailedAutopayRule(BuiltinRule):
         if tally.empty:
             return
 
-        accounts = accounts[accounts["_rid"].isin(tally.index)]
+        accounts = take(table, ACCOUNT_FIELDS, active & table["_rid"].isin(tally.index).to_numpy())
         accounts = accounts.assign(_ekey=entity_key(accounts), _conf=confidence(accounts))
         tally = tally.assign(_ekey=tally.index.map(accounts.set_index("_rid")["_ekey"]))
 
         # A case opened on or after the first of those failures: the customer was told.
         cases = ctx.table("case")
         if not cases.empty:
+            cases = take(cases, ("opened_at", "topic"))
             cases = cases.assign(_ekey=entity_key(cases), _t=utc(cases["opened_at"]))
             if self.case_topics is not None:
                 cases = cases[is_in(cases["topic"], self.case_topics)]
@@ -211,7 +228,10 @@ class FailedAutopayRule(BuiltinRule):
 
 
 def _amount(row: dict[str, Any]) -> float:
-    value = pd.to_numeric(row.get("amount"), errors="coerce")
+    value = row.get("amount")
+    if type(value) is float:  # the usual case, as the general path reads it
+        return 0.0 if value != value else value
+    value = pd.to_numeric(value, errors="coerce")
     return 0.0 if pd.isna(value) else float(value)
 
 
@@ -231,6 +251,7 @@ class PaymentMisappliedRule(BuiltinRule):
     """
 
     kind: Literal["payment_misapplied"] = "payment_misapplied"
+    entity_local = True
     open_invoice_statuses: list[str] = Field(default_factory=lambda: ["open"])
     succeeded_statuses: list[str] = Field(default_factory=lambda: ["succeeded"])
 
@@ -268,16 +289,17 @@ class PaymentMisappliedRule(BuiltinRule):
     )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        accounts = ctx.table("account")
-        if accounts.empty:
+        table = ctx.table("account")
+        if table.empty:
             return
-        accounts = accounts.assign(
-            _ekey=entity_key(accounts), _opened=utc(accounts["opened_at"]), _conf=confidence(accounts)
+        ekey = entity_key(table)
+        # Entities holding two accounts or more.
+        shared = (ekey.notna() & ekey.duplicated(keep=False)).to_numpy()
+        if not shared.any():
+            return
+        accounts = take(table, ACCOUNT_FIELDS, shared).assign(
+            _ekey=ekey[shared], _opened=utc(table["opened_at"])[shared], _conf=confidence(table)[shared]
         )
-        sizes = accounts.groupby("_ekey")["_rid"].transform("size")
-        accounts = accounts[sizes >= 2]
-        if accounts.empty:
-            return
         ordered = accounts.sort_values(["_ekey", "_opened", "_rid"], kind="stable", na_position="first")
         current = ordered.groupby("_ekey", sort=False).tail(1)
         current = current[current["_opened"].notna()].set_index("_rid", drop=False)
@@ -293,10 +315,13 @@ class PaymentMisappliedRule(BuiltinRule):
             return
 
         others = accounts[~accounts["_rid"].isin(current.index) & accounts["_ekey"].isin(current["_ekey"])]
-        payments = payments.assign(_acct=parent_rid(payments, "payment"), _t=utc(payments["attempted_at"]))
-        payments = payments[
-            payments["_acct"].isin(others["_rid"]) & is_in(payments["status"], self.succeeded_statuses)
-        ]
+        acct = parent_rid(payments, "payment")
+        theirs = acct.isin(others["_rid"]).to_numpy()
+        keep = np.zeros(len(payments), dtype=bool)
+        keep[theirs] = is_in(payments["status"][theirs], self.succeeded_statuses).to_numpy()
+        payments = take(payments, PAYMENT_FIELDS, keep).assign(
+            _acct=acct[keep], _t=utc(payments["attempted_at"])[keep]
+        )
         owner = others.set_index("_rid")["_ekey"]
         payments = payments.assign(_ekey=payments["_acct"].map(owner))
         payments = payments.merge(

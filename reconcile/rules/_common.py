@@ -22,7 +22,7 @@ import pandas as pd
 
 from reconcile.findings import RecordRef
 from reconcile.model import RECORD_TYPES
-from reconcile.rules.base import Rule, _jsonable
+from reconcile.rules.base import META_COLUMNS, Rule, _jsonable
 
 __all__ = [
     "BuiltinRule",
@@ -37,11 +37,15 @@ __all__ = [
     "normalised",
     "parent_rid",
     "plural",
+    "positional",
     "records",
     "rows",
+    "take",
     "text",
     "truthy",
+    "column_values",
     "utc",
+    "widen",
 ]
 
 
@@ -51,6 +55,52 @@ class BuiltinRule(Rule):
     ``description`` (a story template written in a config file) is checked
     against ``facts`` by :class:`~reconcile.rules.base.Rule` itself.
     """
+
+
+def take(frame: pd.DataFrame, columns: Iterable[str] = (), rows: Any = None) -> pd.DataFrame:
+    """A new frame of ``columns`` and the meta columns (those that exist) at ``rows``.
+
+    ``rows`` is a boolean mask or positions (every row if None). A canonical
+    table has dozens of columns and a rule reads a handful: taking them column
+    by column copies only what the rule reads, where a boolean index of the
+    whole table copies (and consolidates) every column.
+    """
+    names = {*META_COLUMNS, *columns}
+    wanted = [c for c in frame.columns if c in names]
+    if rows is None:
+        return pd.DataFrame({c: column_values(frame[c]) for c in wanted}, index=frame.index, copy=True)
+    positions = np.asarray(rows)
+    if positions.dtype == bool:
+        positions = np.flatnonzero(positions)
+    data = {c: column_values(frame[c]).take(positions) for c in wanted}
+    return pd.DataFrame(data, index=frame.index.take(positions), copy=False)
+
+
+def column_values(series: pd.Series) -> Any:
+    """A column's values without a copy: its numpy array, or its extension array (dates with a zone)."""
+    return np.asarray(series) if isinstance(series.dtype, np.dtype) else series.array
+
+
+def positional(table: pd.DataFrame) -> bool:
+    """True if ``table``'s index labels are its row positions (as the pipeline builds tables)."""
+    index = table.index
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
+def widen(
+    table: pd.DataFrame, frame: pd.DataFrame, positions: Any, columns: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """``frame`` with the ``columns`` of ``table`` it lacks (every column if None).
+
+    Row ``i`` of ``frame`` is the record at ``positions[i]`` in ``table``; a
+    rule compares records on a few columns and takes the rest for the few it reports.
+    """
+    names = list(table.columns) if columns is None else [c for c in dict.fromkeys(columns) if c in table.columns]
+    lacking = [c for c in names if c not in frame.columns]
+    if not lacking:
+        return frame
+    at = np.asarray(positions, dtype=np.intp)
+    return frame.assign(**{c: column_values(table[c]).take(at) for c in lacking})
 
 
 def rows(frame: pd.DataFrame, columns: Iterable[str] = ()) -> list[dict[str, Any]]:
@@ -137,6 +187,12 @@ def utc(series: pd.Series) -> pd.Series:
     """Dates and datetimes as tz-aware UTC timestamps (a date is its midnight); NaT if unknown."""
     if series.empty:
         return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns, UTC]")
+    # What to_datetime gives for a column that holds moments already, without
+    # its sampling of the values (which builds thousands of Timestamps).
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC")
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind == "M":
+        return series.dt.tz_localize("UTC")
     return pd.to_datetime(series, utc=True, errors="coerce")
 
 
@@ -158,6 +214,13 @@ def is_in(series: pd.Series, values: Iterable[str] | None) -> pd.Series:
     if values is None:
         return series.notna()
     wanted = {str(v).casefold() for v in values}
+    if series.dtype == object:
+        # Each distinct value folded once (a status column holds a handful of
+        # them). Only when every value is text: distinct values of other types
+        # can be equal (1 and True) yet read differently.
+        distinct = pd.unique(series.dropna())
+        if len(distinct) and pd.api.types.infer_dtype(distinct, skipna=False) == "string":
+            return series.isin([v for v in distinct.tolist() if v.casefold() in wanted])
     return series.astype("string").str.casefold().isin(wanted).fillna(False).astype(bool)
 
 
@@ -219,12 +282,17 @@ def records(
     role = None if role is None else str(role)
     out = []
     for row in listed:
-        values = {name: _jsonable(row[name]) for name in fields if name in row}
+        values = {}
+        for name in fields:
+            if name in row:
+                value = row[name]
+                values[name] = value if type(value) is str or value is None else _jsonable(value)
+        source, key = row["_source"], row["_key"]
         out.append(
             construct(
-                source=str(row["_source"]),
+                source=source if type(source) is str else str(source),
                 record_type=record_type,
-                key=str(row["_key"]),
+                key=key if type(key) is str else str(key),
                 fields=values,
                 role=role,
             )
@@ -240,7 +308,7 @@ def min_confidence(*values: Iterable[float] | float) -> float:
             flat.append(float(value))
         else:
             flat.extend(float(v) for v in value)
-    clean = [v for v in flat if not pd.isna(v)]
+    clean = [v for v in flat if v == v]  # NaN is the one float unequal to itself
     return min(clean) if clean else 1.0
 
 
@@ -266,6 +334,8 @@ def day(value: Any) -> dt.date | None:
 
 def text(value: Any, default: str = "") -> str:
     """A cell as text for a story; ``default`` if missing."""
+    if type(value) is str:
+        return value
     if value is None:
         return default
     try:

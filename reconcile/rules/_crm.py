@@ -25,6 +25,7 @@ from reconcile.rules._common import (
     plural,
     records,
     rows,
+    take,
     text,
     utc,
 )
@@ -47,7 +48,22 @@ SURVEY_FIELDS = ("survey_id", "contact_id", "score", "scale_max", "responded_at"
 CONTACT_FIELDS = ("contact_id", "name", "given_name", "family_name", "company", "email", "phone")
 
 
+def _name_columns(table: pd.DataFrame, fields: tuple[str, ...]) -> Any:
+    """The columns to take: ``fields`` and the normalised names, or every column if they are missing.
+
+    Without the normalised columns, :func:`normalised` computes them from the party fields.
+    """
+    if all(c in table.columns for c in _NAME_COLUMNS):
+        return (*fields, *_NAME_COLUMNS)
+    return table.columns
+
+
 def _present(series: pd.Series) -> pd.Series:
+    if series.dtype == object:
+        # Each distinct value read once; only when every one is text (as astype("string") reads it).
+        distinct = pd.unique(series.dropna())
+        if len(distinct) and pd.api.types.infer_dtype(distinct, skipna=False) == "string":
+            return series.isin([v for v in distinct.tolist() if v.strip() != ""])
     return series.notna() & (series.astype("string").str.strip() != "").fillna(False).astype(bool)
 
 
@@ -97,6 +113,7 @@ class NameMismatchRule(BuiltinRule):
     """
 
     kind: Literal["name_mismatch"] = "name_mismatch"
+    entity_local = True
     record_types: list[ProducingType] = Field(default_factory=lambda: _ACCOUNTS.copy(), min_length=1)
 
     story: ClassVar[str] = (
@@ -123,20 +140,24 @@ class NameMismatchRule(BuiltinRule):
     )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        contacts = ctx.table("contact")
-        if contacts.empty:
+        table = ctx.table("contact")
+        if table.empty:
             return
-        contacts = contacts.assign(_ekey=entity_key(contacts), _conf=confidence(contacts))
-        contacts = contacts[contacts["_ekey"].notna()]
+        ekey = entity_key(table)
+        known = ekey.notna().to_numpy()
+        contacts = take(table, _name_columns(table, CONTACT_FIELDS), known)
+        contacts = contacts.assign(_ekey=ekey[known], _conf=confidence(contacts))
         for record_type in sorted(set(self.record_types)):
             yield from self._check(ctx, record_type, contacts)
 
     def _check(self, ctx: RuleContext, record_type: str, contacts: pd.DataFrame) -> Iterator[Finding]:
-        frame = ctx.table(record_type)
-        if frame.empty:
+        table = ctx.table(record_type)
+        if table.empty:
             return
-        frame = frame.assign(_ekey=entity_key(frame), _conf=confidence(frame))
-        frame = frame[frame["_ekey"].isin(contacts["_ekey"])]
+        ekey = entity_key(table)
+        theirs = ekey.isin(contacts["_ekey"]).to_numpy()
+        frame = take(table, _name_columns(table, (_KEY_FIELDS[record_type], *NAME_FIELDS)), theirs)
+        frame = frame.assign(_ekey=ekey[theirs], _conf=confidence(frame))
         if frame.empty:
             return
         frame = normalised(frame, record_type, _NAME_COLUMNS)

@@ -25,14 +25,17 @@ from reconcile.findings import Finding
 from reconcile.model import RECORD_TYPES
 from reconcile.rules._common import (
     BuiltinRule,
+    column_values,
     cutoff_day,
     entity_or_none,
     group_rows,
     min_confidence,
     parent_rid,
+    positional,
     records,
     rows,
     text,
+    widen,
 )
 from reconcile.rules._select import (
     FieldKind,
@@ -44,8 +47,11 @@ from reconcile.rules._select import (
     check_field,
     check_pairs,
     column_text,
+    distinct_pairs,
     duration_text,
     field_kind,
+    join_codes,
+    key_codes,
     pair_up,
     time_text,
 )
@@ -121,6 +127,7 @@ class MissingInRule(BuiltinRule):
     """
 
     kind: Literal["missing_in"] = "missing_in"
+    entity_local = True
     present: Records
     absent: Records
     match: list[Pairing] = Field(default_factory=list)
@@ -166,33 +173,83 @@ class MissingInRule(BuiltinRule):
         check_pairs(self.match, self.present, self.absent)
         return self
 
-    def unmatched(self, ctx: RuleContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def unmatched(
+        self,
+        ctx: RuleContext,
+        present_columns: Sequence[str] | None = None,
+        absent_columns: Sequence[str] | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The present records without a counterpart, and their near counterparts.
 
+        Args:
+            ctx: The run's context.
+            present_columns: Columns of the present records to keep (besides
+                the meta columns and the ``match`` fields); default: every column.
+            absent_columns: The same for the near counterparts.
+
         Returns:
-            ``(missing, near)``: ``missing`` holds the present records (every
-            column, with ``_ekey``, ``_conf``, ``_t``); ``near`` the absent-type
+            ``(missing, near)``: ``missing`` holds the present records (with
+            ``_ekey``, ``_conf``, ``_t``); ``near`` the absent-type
             records that agree on ``match`` but fail the filters, with ``_for``
             the rid of the present record they are near.
         """
-        present = self.present.select(ctx)
+        left_keys = [p.left for p in self.match]
+        right_keys = [p.right for p in self.match]
+        present_table, absent_table = ctx.table(self.present.type), ctx.table(self.absent.type)
+        # Records are compared on their keys alone; the columns shown are taken
+        # for the few records reported (by position, in tables indexed by position).
+        narrow = positional(present_table) and positional(absent_table)
+        present = self.present.select(
+            ctx, left_keys if narrow else _also(present_columns, left_keys))
         present = present[self.present.settled(present, ctx.as_of, self.grace)]
-        candidates = self.absent.candidates(ctx)
-        pairs = pair_up(present, candidates, self.match, ["_ok"])
-        found = pairs.loc[pairs["_ok"].astype(bool), "_rid"]
-        missing = present[~present["_rid"].isin(found)]
-        near_pairs = pairs[~pairs["_ok"].astype(bool) & pairs["_rid"].isin(missing["_rid"])]
-        near = candidates.merge(
-            near_pairs[["_rid", "_rid_r"]].rename(columns={"_rid": "_for", "_rid_r": "_rid"}), on="_rid"
-        )
-        return missing, near
+        candidates = self.absent.candidates(
+            ctx, columns=right_keys if narrow else _also(absent_columns, right_keys))
+        if present["_rid"].is_unique and candidates["_rid"].is_unique:
+            missing, near_pairs = self._unmatched_by_code(present, candidates)
+        else:
+            pairs = pair_up(present, candidates, self.match, ["_ok"])
+            found = pairs.loc[pairs["_ok"].astype(bool), "_rid"]
+            missing = present[~present["_rid"].isin(found)]
+            near_pairs = pairs[~pairs["_ok"].astype(bool) & pairs["_rid"].isin(missing["_rid"])]
+            near_pairs = near_pairs[["_rid", "_rid_r"]].rename(columns={"_rid": "_for", "_rid_r": "_rid"})
+        if not narrow:
+            return missing, candidates.merge(near_pairs, on="_rid")
+        # Candidates without a near pair drop out of the merge anyway.
+        near = candidates[candidates["_rid"].isin(near_pairs["_rid"])]
+        near = near.assign(_at=near.index).merge(near_pairs, on="_rid")
+        near = widen(absent_table, near, near["_at"], absent_columns).drop(columns="_at")
+        return widen(present_table, missing, missing.index, present_columns), near
+
+    def _unmatched_by_code(
+        self, present: pd.DataFrame, candidates: pd.DataFrame
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(missing, near pairs)`` from the match keys as integers (every rid unique on both sides).
+
+        What :func:`pair_up` gives, without building the pairs of the records
+        that have a counterpart: a present record is missing when no
+        counterpart that meets the filters shares its key; its near pairs are
+        the counterparts that share it but fail them.
+        """
+        left_rows, left_code, right_rows, right_code = key_codes(present, candidates, self.match)
+        ok = np.asarray(candidates["_ok"], dtype=bool)[right_rows]
+        is_missing = np.ones(len(present), dtype=bool)
+        is_missing[left_rows[np.isin(left_code, right_code[ok])]] = False
+        chosen = is_missing[left_rows]
+        li, ri = join_codes(left_code[chosen], right_code[~ok])
+        left_at, right_at = left_rows[chosen][li], right_rows[~ok][ri]
+        keep = distinct_pairs(left_at, right_at, len(candidates))
+        near_pairs = pd.DataFrame({
+            "_for": column_values(present["_rid"]).take(left_at[keep]),
+            "_rid": column_values(candidates["_rid"]).take(right_at[keep]),
+        })
+        return present[is_missing], near_pairs
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        missing, near = self.unmatched(ctx)
-        if missing.empty:
-            return
         fields = self.present.fields(*(p.left for p in self.match))
         near_fields = self.absent.fields(*(p.right for p in self.match))
+        missing, near = self.unmatched(ctx, fields, near_fields)
+        if missing.empty:
+            return
         nearby = group_rows(_order(near, "_for"), "_for", (*near_fields, "_conf"))
         absent_type = _words(self.absent.type)
         systems = " or ".join(self.absent.sources) if self.absent.sources else "any system"
@@ -231,6 +288,10 @@ class MissingInRule(BuiltinRule):
         value = text(row.get(pair.left), "missing")
         mapped = {k.strip().casefold(): v for k, v in pair.map.items()}.get(value.strip().casefold(), [value])
         return f"{_field_words(pair.right)} {' or '.join(mapped)}"
+
+
+def _also(columns: Sequence[str] | None, more: Sequence[str]) -> list[str] | None:
+    return None if columns is None else [*columns, *more]
 
 
 def _field_words(name: str) -> str:
@@ -297,6 +358,7 @@ class FieldMismatchRule(BuiltinRule):
     """
 
     kind: Literal["field_mismatch"] = "field_mismatch"
+    entity_local = True
     left: Records
     right: Records
     field: str | None = None
@@ -510,6 +572,7 @@ class StatusMismatchRule(BuiltinRule):
     """
 
     kind: Literal["status_mismatch"] = "status_mismatch"
+    entity_local = True
     left: Records
     right: Records
     left_field: str = "status"
@@ -632,6 +695,7 @@ class DuplicateRule(BuiltinRule):
     """
 
     kind: Literal["duplicate"] = "duplicate"
+    entity_local = True
     records: Records
     per: list[str] = Field(default_factory=list)
     max_count: int = Field(default=1, ge=1)
@@ -763,6 +827,7 @@ class BalanceRule(BuiltinRule):
     """
 
     kind: Literal["balance"] = "balance"
+    entity_local = True
     left: Records
     right: Records
     amount: str | None = None
@@ -1004,6 +1069,7 @@ class StaleRule(BuiltinRule):
     """
 
     kind: Literal["stale"] = "stale"
+    entity_local = True
     record: Records
     older_than: Duration
     follow_up: Records | None = None

@@ -22,11 +22,20 @@ import typing
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from reconcile.model import RECORD_TYPES
-from reconcile.rules._common import confidence, cutoff_day, entity_key, truthy, utc
+from reconcile.rules._common import (
+    column_values,
+    confidence,
+    cutoff_day,
+    entity_key,
+    take,
+    truthy,
+    utc,
+)
 from reconcile.rules.base import META_COLUMNS, RuleContext, parse_duration
 
 __all__ = [
@@ -42,6 +51,9 @@ __all__ = [
     "field_kind",
     "age_text",
     "duration_text",
+    "distinct_pairs",
+    "join_codes",
+    "key_codes",
     "pair_up",
     "time_text",
 ]
@@ -318,36 +330,45 @@ class Records(BaseModel):
         names = [self.key_field, *(f.field for f in self.where), self.time_field, *extra, *self.show]
         return tuple(dict.fromkeys(n for n in names if n and not n.startswith("_")))
 
-    def candidates(self, ctx: RuleContext, only_ok: bool = False) -> pd.DataFrame:
+    def candidates(
+        self, ctx: RuleContext, only_ok: bool = False, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """Records of the type and sources as of the run, with ``_ok`` (meets ``where``).
 
         Adds ``_ekey`` (the customer), ``_conf`` (match confidence) and ``_t``
         (the time field as UTC, NaT if none). ``only_ok`` keeps only the
-        records that meet ``where``.
+        records that meet ``where``. ``columns`` limits the frame to those
+        columns and the meta columns (default: every column).
         """
         frame = ctx.table(self.type)
         if frame.empty:
             return frame.assign(_ekey=pd.Series(dtype=object), _conf=pd.Series(dtype=float),
                                 _t=pd.Series(dtype="datetime64[ns, UTC]"), _ok=pd.Series(dtype=bool))
+        # Filters read whole columns; only the chosen rows of the wanted columns are copied.
         if self.sources is not None:
-            frame = frame[frame["_source"].astype(str).isin(self.sources)]
-        if self.time_field is not None:
-            moment = utc(frame[self.time_field])
+            positions = np.flatnonzero(frame["_source"].astype(str).isin(self.sources).to_numpy())
         else:
-            moment = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+            positions = np.arange(len(frame))
+        if self.time_field is not None:
+            time_column = frame[self.time_field]
+            moment = utc(time_column if self.sources is None else time_column.take(positions))
+        else:
+            moment = pd.Series(pd.NaT, index=frame.index.take(positions), dtype="datetime64[ns, UTC]")
         current = ~(moment > pd.Timestamp(ctx.as_of)).to_numpy(dtype=bool)
-        frame, moment = frame[current], moment[current]
-        ok = pd.Series(True, index=frame.index)
+        positions, moment = positions[current], moment[current]
+        filtered = _columns_at(frame, [c.field for c in self.where], positions)
+        ok = pd.Series(True, index=filtered.index)
         for condition in self.where:
-            ok &= condition.mask(frame, self.type, ctx.as_of)
+            ok &= condition.mask(filtered, self.type, ctx.as_of)
         if only_ok:
             keep = ok.to_numpy(dtype=bool)
-            frame, moment, ok = frame[keep], moment[keep], ok[keep]
-        return frame.assign(_ekey=entity_key(frame), _conf=confidence(frame), _t=moment, _ok=ok.astype(bool))
+            positions, moment, ok = positions[keep], moment[keep], ok[keep]
+        out = take(frame, frame.columns if columns is None else columns, positions)
+        return out.assign(_ekey=entity_key(out), _conf=confidence(out), _t=moment, _ok=ok.astype(bool))
 
-    def select(self, ctx: RuleContext) -> pd.DataFrame:
+    def select(self, ctx: RuleContext, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The records that meet every filter (see :meth:`candidates`)."""
-        return self.candidates(ctx, only_ok=True)
+        return self.candidates(ctx, only_ok=True, columns=columns)
 
     def settled(self, frame: pd.DataFrame, as_of: dt.datetime, grace: dt.timedelta) -> pd.Series:
         """Records older than the grace period (or of unknown time): the other systems had time to follow.
@@ -365,6 +386,13 @@ class Records(BaseModel):
     def describe(self) -> str:
         """The filters in words: ``status active and product fiber_1g``."""
         return " and ".join(f.describe(self.type) for f in self.where)
+
+
+def _columns_at(frame: pd.DataFrame, names: Sequence[str], positions: np.ndarray) -> pd.DataFrame:
+    """The named columns that exist, at ``positions`` (no meta columns)."""
+    wanted = [c for c in dict.fromkeys(names) if c in frame.columns]
+    return pd.DataFrame({c: column_values(frame[c]).take(positions) for c in wanted},
+                        index=frame.index.take(positions), copy=False)
 
 
 def _pair(value: Any) -> Any:
@@ -417,22 +445,66 @@ def check_pairs(pairs: Sequence[FieldPair], left: Records, right: Records) -> No
 
 
 def _keys(frame: pd.DataFrame, pairs: Sequence[FieldPair], side: str) -> pd.DataFrame:
-    """``_rid``, ``_ekey`` and one ``_m<i>`` column per pair; the left side expands mapped values."""
-    out = frame[["_rid", "_ekey"]].copy()
+    """``_rid``, ``_ekey`` and one ``_m<i>`` column per pair; the left side expands mapped values.
+
+    Indexed by the rows' positions in ``frame``. A row missing a value of a
+    pair is left out.
+    """
+    positions = np.arange(len(frame))
+    keys: dict[str, np.ndarray] = {}
     for position, pair in enumerate(pairs):
         name = pair.left if side == "left" else pair.right
         raw = frame[name] if name in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+        raw = raw.reset_index(drop=True)
         values = column_text(raw) if not name.startswith("_") else raw.astype(object).where(raw.notna(), None)
-        column = f"_m{position}"
+        current = values.to_numpy(dtype=object)[positions]
         if side == "left" and pair.map:
             mapping = {str(k).strip().casefold(): [str(v).strip().casefold() for v in vs] for k, vs in pair.map.items()}
             lookup = {u: mapping.get(u, [u]) for u in values.dropna().unique()}
-            out[column] = values.map(lookup)
-            out = out.explode(column)
-        else:
-            out[column] = values
-        out = out[out[column].notna()].astype({column: object})
-    return out
+            # One row per mapped value (none for a missing value or an empty list), in order.
+            expanded = [lookup[v] if v is not None and v in lookup else [] for v in current.tolist()]
+            counts = np.fromiter((len(e) for e in expanded), dtype=np.intp, count=len(expanded))
+            flat = np.fromiter((v for e in expanded for v in e), dtype=object, count=int(counts.sum()))
+            keys = {k: np.repeat(v, counts) for k, v in keys.items()}
+            positions = np.repeat(positions, counts)
+            current = flat
+        keep = pd.notna(current)
+        keys = {k: v[keep] for k, v in keys.items()}
+        keys[f"_m{position}"] = current[keep]
+        positions = positions[keep]
+    data = {"_rid": column_values(frame["_rid"]).take(positions), "_ekey": column_values(frame["_ekey"]).take(positions)}
+    return pd.DataFrame({**data, **keys}, index=positions, copy=False)
+
+
+def key_codes(
+    left: pd.DataFrame, right: pd.DataFrame, pairs: Sequence[FieldPair]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The match keys of ``left`` and ``right`` as integers, equal where records pair up.
+
+    Returns ``(left_rows, left_code, right_rows, right_code)``: positions of
+    key rows in their frame (a left row repeats once per mapped value; a row
+    missing a value is left out) and one integer per key row, the same for
+    records of one customer that agree on every pair.
+    """
+    lk = _keys(left, pairs, "left")
+    rk = _keys(right, pairs, "right")
+    left_code, right_code = _joint_codes(lk, rk, ["_ekey", *(f"_m{i}" for i in range(len(pairs)))])
+    return lk.index.to_numpy(), left_code, rk.index.to_numpy(), right_code
+
+
+def join_codes(left_code: np.ndarray, right_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with ``left_code[i] == right_code[j]``, ordered by i, then j."""
+    joined = pd.DataFrame({"_l": left_code, "_li": np.arange(len(left_code))}).merge(
+        pd.DataFrame({"_l": right_code, "_ri": np.arange(len(right_code))}), on="_l")
+    li, ri = joined["_li"].to_numpy(), joined["_ri"].to_numpy()
+    order = np.lexsort((ri, li))
+    return li[order], ri[order]
+
+
+def distinct_pairs(left_at: np.ndarray, right_at: np.ndarray, size: int) -> np.ndarray:
+    """Positions of the first of each distinct (left, right) pair, in order (``size``: right positions < size)."""
+    _, first = np.unique(left_at.astype(np.int64) * max(size, 1) + right_at, return_index=True)
+    return np.sort(first)
 
 
 def pair_up(
@@ -440,14 +512,57 @@ def pair_up(
 ) -> pd.DataFrame:
     """Pairs of a left and a right record of the same customer agreeing on every pair of fields.
 
-    Returns ``_rid`` (left), ``_rid_r`` (right) and the right frame's
-    ``right_columns`` (suffixed ``_r`` where the name clashes), one row per pair.
+    Returns ``_rid`` (left), ``_rid`` of the right record as ``_rid_r``, ``_ekey``
+    and the right frame's ``right_columns``, one row per pair, ordered by the
+    left record, then the right one.
     """
     extra = [c for c in right_columns if c not in ("_rid", "_ekey")]
     if left.empty or right.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ("_rid", "_ekey", "_rid_r", *extra)})
-    lk = _keys(left, pairs, "left")
-    rk = _keys(right, pairs, "right")
+    if not (left["_rid"].is_unique and right["_rid"].is_unique):
+        return _pair_up_by_merge(_keys(left, pairs, "left"), _keys(right, pairs, "right"), right, pairs, extra)
+    # Every record has its own rid: join on integer codes of the keys and
+    # take each pair's columns by position, with no string hashing beyond the keys.
+    left_rows, left_code, right_rows, right_code = key_codes(left, right, pairs)
+    li, ri = join_codes(left_code, right_code)
+    left_at, right_at = left_rows[li], right_rows[ri]
+    if any(pair.map for pair in pairs):
+        # A map can list a value twice over: one row per pair of records.
+        keep = distinct_pairs(left_at, right_at, len(right))
+        left_at, right_at = left_at[keep], right_at[keep]
+    return pd.DataFrame(
+        {
+            "_rid": column_values(left["_rid"]).take(left_at),
+            "_ekey": column_values(left["_ekey"]).take(left_at),
+            "_rid_r": column_values(right["_rid"]).take(right_at),
+            **{c: column_values(right[c]).take(right_at) for c in extra},
+        },
+        copy=False,
+    )
+
+
+def _joint_codes(lk: pd.DataFrame, rk: pd.DataFrame, on: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """One integer per row of ``lk`` and of ``rk``, equal where the rows agree on every ``on`` column."""
+    size = len(lk)
+    key: np.ndarray | None = None
+    for column in on:
+        codes, uniques = pd.factorize(
+            np.concatenate([np.asarray(lk[column], dtype=object), np.asarray(rk[column], dtype=object)]),
+            use_na_sentinel=False,
+        )
+        if key is None:
+            key = codes.astype(np.int64)
+        else:  # pairwise, re-coded each time, so the combined key never overflows
+            key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
+            key = key.astype(np.int64)
+    assert key is not None
+    return key[:size], key[size:]
+
+
+def _pair_up_by_merge(
+    lk: pd.DataFrame, rk: pd.DataFrame, right: pd.DataFrame, pairs: Sequence[FieldPair], extra: list[str]
+) -> pd.DataFrame:
+    """:func:`pair_up` when rids repeat: a merge on the keys and on ``_rid``, pairs once each."""
     rk = rk.merge(right[["_rid", *extra]], on="_rid", how="left") if extra else rk
     on = ["_ekey", *(f"_m{i}" for i in range(len(pairs)))]
     joined = lk.merge(rk, on=on, suffixes=("", "_r"))

@@ -24,6 +24,7 @@ from reconcile.rules._common import (
     parent_rid,
     records,
     rows,
+    take,
     text,
     utc,
 )
@@ -85,6 +86,7 @@ class BilledNotProvisionedRule(BuiltinRule):
     """
 
     kind: Literal["billed_not_provisioned"] = "billed_not_provisioned"
+    entity_local = True
     subscription_statuses: list[str] = Field(default_factory=lambda: ["active"])
     line_statuses: list[str] = Field(default_factory=lambda: ["active"])
     products: list[str] | None = None
@@ -135,7 +137,7 @@ class BilledNotProvisionedRule(BuiltinRule):
         )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        missing, near = self.as_missing_in().unmatched(ctx)
+        missing, near = self.as_missing_in().unmatched(ctx, SUBSCRIPTION_FIELDS, LINE_FIELDS)
         if missing.empty:
             return
         missing = missing.rename(columns={"_t": "_start"})
@@ -145,7 +147,7 @@ class BilledNotProvisionedRule(BuiltinRule):
         )
         missing = missing.assign(_acct=parent_rid(missing, "subscription"))
         accounts = ctx.table("account")
-        accounts = accounts[accounts["_rid"].isin(missing["_acct"])]
+        accounts = take(accounts, ACCOUNT_FIELDS, accounts["_rid"].isin(missing["_acct"]).to_numpy())
         accounts = group_rows(accounts.assign(_conf=confidence(accounts)), "_rid", (*ACCOUNT_FIELDS, "_conf"))
         fields = (*SUBSCRIPTION_FIELDS, "_ekey", "_start", "_conf", "_acct")
         for sub in rows(missing.sort_values("_rid"), fields):
@@ -209,6 +211,7 @@ class ProvisionedNotBilledRule(BuiltinRule):
     """
 
     kind: Literal["provisioned_not_billed"] = "provisioned_not_billed"
+    entity_local = True
     line_statuses: list[str] = Field(default_factory=lambda: ["active"])
     subscription_statuses: list[str] = Field(default_factory=lambda: ["active"])
     products: list[str] | None = None
@@ -260,7 +263,7 @@ class ProvisionedNotBilledRule(BuiltinRule):
         )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        missing, near = self.as_missing_in().unmatched(ctx)
+        missing, near = self.as_missing_in().unmatched(ctx, LINE_FIELDS, SUBSCRIPTION_FIELDS)
         if missing.empty:
             return
         missing = missing.rename(columns={"_t": "_since"})
@@ -268,8 +271,9 @@ class ProvisionedNotBilledRule(BuiltinRule):
             near.sort_values(["_for", "_rid"]), "_for", (*SUBSCRIPTION_FIELDS, "_conf"),
         )
         accounts = ctx.table("account")
-        accounts = accounts.assign(_ekey=entity_key(accounts))
-        accounts = accounts[accounts["_ekey"].isin(missing["_ekey"])].sort_values("_rid")
+        ekey = entity_key(accounts)
+        held = ekey.isin(missing["_ekey"]).to_numpy()
+        accounts = take(accounts, ACCOUNT_FIELDS, held).assign(_ekey=ekey[held]).sort_values("_rid")
         accounts = group_rows(accounts.assign(_conf=confidence(accounts)), "_ekey", (*ACCOUNT_FIELDS, "_conf"))
         fields = (*LINE_FIELDS, "_ekey", "_since", "_conf")
         for line in rows(missing.sort_values("_rid"), fields):
@@ -305,6 +309,16 @@ class ProvisionedNotBilledRule(BuiltinRule):
             )
 
 
+def _wanted(table: pd.DataFrame, fields: tuple[str, ...]) -> Any:
+    """The columns to take: ``fields`` and the normalised address, or every column if that is missing.
+
+    Without the normalised columns, :func:`normalised` computes them from the party fields.
+    """
+    if all(c in table.columns for c in _ADDRESS_COLUMNS):
+        return (*fields, *_ADDRESS_COLUMNS)
+    return table.columns
+
+
 def _address_key(row: Any) -> tuple[str, str | None, str] | None:
     """(street, unit, postal) from the normalised columns; None if street or postal is unknown."""
     street, unit, postal = (text(row.get(c)) for c in _ADDRESS_COLUMNS)
@@ -338,6 +352,7 @@ class DuplicateActiveLineRule(BuiltinRule):
     """
 
     kind: Literal["duplicate_active_line"] = "duplicate_active_line"
+    entity_local = True
     line_statuses: list[str] = Field(default_factory=lambda: ["active"])
     products: list[str] | None = None
 
@@ -373,16 +388,17 @@ class DuplicateActiveLineRule(BuiltinRule):
     )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        lines = ctx.table("service_line")
-        if lines.empty:
+        table = ctx.table("service_line")
+        if table.empty:
             return
-        keep = is_in(lines["status"], self.line_statuses) & lines["product"].notna()
+        keep = is_in(table["status"], self.line_statuses) & table["product"].notna()
         if self.products is not None:
-            keep &= lines["product"].isin(self.products)
-        lines = lines[keep]
+            keep &= table["product"].isin(self.products)
+        lines = take(table, _wanted(table, LINE_FIELDS), keep.to_numpy())
         lines = lines.assign(_ekey=entity_key(lines))
-        sizes = lines.groupby(["_ekey", "product"])["_rid"].transform("size")
-        lines = lines[sizes >= 2]
+        # Two lines or more of one product in one entity (as a group size of 2 or more).
+        shared = lines["_ekey"].notna() & lines.duplicated(["_ekey", "product"], keep=False)
+        lines = lines[shared]
         if lines.empty:
             return
         lines = normalised(lines, "service_line", _ADDRESS_COLUMNS)
@@ -409,17 +425,19 @@ class DuplicateActiveLineRule(BuiltinRule):
     @staticmethod
     def _holders(ctx: RuleContext, record_type: str, entities: set[Any]) -> dict[Any, list[dict[str, Any]]]:
         """Per entity, its contacts (by rid) or accounts (latest opened first), as row dicts."""
-        frame = ctx.table(record_type)
-        if frame.empty:
+        table = ctx.table(record_type)
+        if table.empty:
             return {}
-        frame = frame.assign(_ekey=entity_key(frame))
-        frame = normalised(frame[frame["_ekey"].isin(entities)], record_type, _ADDRESS_COLUMNS)
+        fields = CONTACT_FIELDS if record_type == "contact" else ACCOUNT_FIELDS
+        ekey = entity_key(table)
+        theirs = ekey.isin(entities).to_numpy()
+        frame = take(table, _wanted(table, fields), theirs).assign(_ekey=ekey[theirs])
+        frame = normalised(frame, record_type, _ADDRESS_COLUMNS)
         frame = frame.assign(_opened=utc(frame["opened_at"]) if record_type == "account" else pd.NaT,
                              _conf=confidence(frame))
         frame = frame.sort_values(["_opened", "_rid"], kind="stable", ascending=False, na_position="last")
         if record_type == "contact":
             frame = frame.sort_values("_rid", kind="stable")
-        fields = CONTACT_FIELDS if record_type == "contact" else ACCOUNT_FIELDS
         out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         for row in rows(frame, (*fields, "_ekey", "_conf", *_ADDRESS_COLUMNS)):
             out[row["_ekey"]].append(row)
@@ -557,23 +575,23 @@ class MonitoringGapRule(BuiltinRule):
             return
         heartbeat = utc(devices["last_heartbeat"])
         limit = pd.Timestamp(ctx.as_of) - pd.Timedelta(hours=self.offline_hours) - pd.Timedelta(self.grace)
-        silent = heartbeat.notna() & (heartbeat < limit) & devices["device_id"].notna()
-        devices = devices[silent].assign(_hb=heartbeat[silent], _conf=confidence(devices[silent]))
+        silent = (heartbeat.notna() & (heartbeat < limit) & devices["device_id"].notna()).to_numpy()
+        devices = take(devices, DEVICE_FIELDS, silent)
+        devices = devices.assign(_hb=heartbeat[silent], _conf=confidence(devices))
         if devices.empty:
             return
         devices = devices.assign(_device=devices["device_id"].astype(str))
 
         lines = ctx.table("service_line")
-        lines = lines[
-            is_in(lines["status"], self.line_statuses)
-            & lines["product"].isin(self.products)
-            & lines["device_id"].notna()
-        ]
+        in_service = lines["product"].isin(self.products) & lines["device_id"].notna()
+        in_service &= is_in(lines["status"], self.line_statuses)
+        lines = take(lines, LINE_FIELDS, in_service.to_numpy())
         lines = lines.assign(
             _device=lines["device_id"].astype(str), _ekey=entity_key(lines), _conf=confidence(lines)
         )
         subs = ctx.table("subscription")
-        subs = subs[is_in(subs["status"], self.subscription_statuses) & subs["product"].isin(self.products)]
+        paying = subs["product"].isin(self.products) & is_in(subs["status"], self.subscription_statuses)
+        subs = take(subs, SUBSCRIPTION_FIELDS, paying.to_numpy())
         subs = subs.assign(
             _ekey=entity_key(subs), _conf=confidence(subs), _acct=parent_rid(subs, "subscription")
         ).sort_values(["_ekey", "_key", "_rid"])  # by key first: never by the source's name
@@ -589,7 +607,7 @@ class MonitoringGapRule(BuiltinRule):
             return
 
         alerts = ctx.table("alert")
-        alerts = alerts[alerts["device_id"].notna()]
+        alerts = take(alerts, ALERT_FIELDS, alerts["device_id"].notna().to_numpy())
         if self.alert_kinds is not None:
             alerts = alerts[is_in(alerts["kind"], self.alert_kinds)]
         alerts = alerts.assign(_device=alerts["device_id"].astype(str), _t=utc(alerts["sent_at"]))
@@ -604,7 +622,7 @@ class MonitoringGapRule(BuiltinRule):
         subs = subs[subs["_ekey"].isin(on_line["_ekey"])].drop_duplicates("_ekey")
         sub_rows = group_rows(subs, "_ekey", (*SUBSCRIPTION_FIELDS, "_conf", "_acct"))
         accounts = ctx.table("account")
-        accounts = accounts[accounts["_rid"].isin(subs["_acct"])]
+        accounts = take(accounts, ("account_id", "name", "status"), accounts["_rid"].isin(subs["_acct"]).to_numpy())
         accounts = group_rows(accounts.assign(_conf=confidence(accounts)), "_rid",
                               ("account_id", "name", "status", "_conf"))
         earlier = alerts[alerts["_device"].isin(on_line["_device"])].sort_values(["_t", "_key", "_rid"])

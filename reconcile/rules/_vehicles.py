@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from reconcile.rules._common import (
     normalised,
     parent_rid,
     records,
+    take,
     text,
     utc,
 )
@@ -41,6 +42,16 @@ REPAIR_FIELDS = ("repair_order_id", "vehicle_id", "opened_at", "campaign", "stat
 def _campaign(series: pd.Series) -> pd.Series:
     """Campaign codes compared without case or surrounding spaces ('' if missing)."""
     return series.astype("string").str.strip().str.upper().fillna("").astype(object)
+
+
+def _vin_columns(table: pd.DataFrame, fields: tuple[str, ...]) -> Any:
+    """The columns to take: ``fields`` and the normalised VIN, or every column if it is missing.
+
+    Without the normalised column, :func:`normalised` computes it from ``vin``.
+    """
+    if "_n_vin" in table.columns:
+        return (*fields, "_n_vin")
+    return table.columns
 
 
 class RecallMissingLocallyRule(BuiltinRule):
@@ -62,6 +73,7 @@ class RecallMissingLocallyRule(BuiltinRule):
     """
 
     kind: Literal["recall_missing_locally"] = "recall_missing_locally"
+    entity_local = True
     notice_statuses: list[str] = Field(default_factory=lambda: ["open"])
     dealer_statuses: list[str] = Field(default_factory=lambda: ["open", "completed"])
     max_vin_distance: int = Field(default=1, ge=0, le=3)
@@ -103,15 +115,19 @@ class RecallMissingLocallyRule(BuiltinRule):
         keep = is_in(notices["remedy_status"], self.notice_statuses) & (
             dated.isna() | (dated < cutoff_day(ctx.as_of, self.grace))
         )
-        notices = notices[keep & notices["campaign"].notna()]
+        keep = (keep & notices["campaign"].notna()).to_numpy()
         vehicles = ctx.table("vehicle")
-        if notices.empty or vehicles.empty:
+        if not keep.any() or vehicles.empty:
             return
+        notices = take(notices, _vin_columns(notices, NOTICE_FIELDS), keep).assign(_date=dated[keep])
         notices = notices.assign(_ekey=entity_key(notices), _camp=_campaign(notices["campaign"]),
-                                 _conf=confidence(notices), _date=dated[notices.index])
+                                 _conf=confidence(notices))
         notices = normalised(notices[notices["_camp"] != ""], "recall_notice", ("_n_vin",))
-        vehicles = vehicles.assign(_ekey=entity_key(vehicles), _conf=confidence(vehicles))
-        vehicles = normalised(vehicles[vehicles["_ekey"].isin(notices["_ekey"])], "vehicle", ("_n_vin",))
+        ekey = entity_key(vehicles)
+        theirs = ekey.isin(notices["_ekey"]).to_numpy()
+        vehicles = take(vehicles, _vin_columns(vehicles, VEHICLE_FIELDS), theirs)
+        vehicles = vehicles.assign(_ekey=ekey[theirs], _conf=confidence(vehicles))
+        vehicles = normalised(vehicles, "vehicle", ("_n_vin",))
 
         pairs = notices[["_rid", "_ekey", "_n_vin", "_camp"]].merge(
             vehicles[["_rid", "_ekey", "_n_vin"]], on="_ekey", suffixes=("", "_veh")
@@ -131,7 +147,7 @@ class RecallMissingLocallyRule(BuiltinRule):
         if pairs.empty:
             return
 
-        dealer = ctx.table("dealer_recall")
+        dealer = take(ctx.table("dealer_recall"), DEALER_RECALL_FIELDS)
         dealer = dealer.assign(_veh=parent_rid(dealer, "dealer_recall"), _camp=_campaign(dealer["campaign"]))
         known = dealer[is_in(dealer["status"], self.dealer_statuses)]
         has = pairs.merge(
@@ -141,11 +157,13 @@ class RecallMissingLocallyRule(BuiltinRule):
         if pairs.empty:
             return
 
-        repairs = ctx.table("repair_order")
-        repairs = repairs.assign(_veh=parent_rid(repairs, "repair_order"), _camp=_campaign(repairs["campaign"]))
         # Only the matched vehicles' records are shown; narrow once, not per notice.
+        repairs = ctx.table("repair_order")
+        vehicle_of = parent_rid(repairs, "repair_order")
+        shown = vehicle_of.isin(pairs["_rid_veh"]).to_numpy()
+        repairs = take(repairs, REPAIR_FIELDS, shown)
+        repairs = repairs.assign(_veh=vehicle_of[shown], _camp=_campaign(repairs["campaign"]))
         dealer = dealer[dealer["_veh"].isin(pairs["_rid_veh"])]
-        repairs = repairs[repairs["_veh"].isin(pairs["_rid_veh"])]
         dealer = group_rows(dealer.assign(_conf=confidence(dealer)).sort_values("_rid"), "_veh",
                             (*DEALER_RECALL_FIELDS, "_camp", "_conf"))
         repairs = group_rows(repairs.assign(_conf=confidence(repairs)).sort_values("_rid"), "_veh",

@@ -139,8 +139,15 @@ def _jsonable(value: Any) -> Any:
     kind = type(value)
     if kind is str or value is None or kind is int or kind is bool:
         return value
+    # The common exact types first, each as the general path below treats it.
+    if kind is float:
+        return None if value != value else value
+    if kind is dt.date or kind is dt.datetime:
+        return value.isoformat()
     if kind is pd.Timestamp:  # NaT is not a Timestamp instance of this exact type
-        return value.to_pydatetime().isoformat()
+        # A Timestamp is a datetime: its datetime fields (nanoseconds dropped) are
+        # what to_pydatetime() copies, so this is to_pydatetime().isoformat() without the copy.
+        return dt.datetime.isoformat(value)
     if isinstance(value, str | bool | int):
         return value
     if isinstance(value, float) and type(value) is float:  # the common cases, without pandas
