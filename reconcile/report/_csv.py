@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
 from reconcile.findings import Finding
 from reconcile.report._document import age_days, sort_findings
 from reconcile.results import RunResult
-from reconcile.store._json import json_safe, utc_iso
+from reconcile.store._json import encode_json, utc_iso
 
 __all__ = ["CSV_COLUMNS", "render_csv", "write_csv"]
 
@@ -68,7 +67,7 @@ def _row(finding: Finding, result: RunResult) -> list[str]:
         "" if age is None else str(age),
         _text(records),
         _text(finding.detail_key),
-        _text(json.dumps(json_safe(finding.detail), ensure_ascii=False, sort_keys=True)),
+        _text(encode_json(finding.detail, sort_keys=True)),
         "yes" if sup is not None else "",
         _text(_suppression_text(sup)),
     ]

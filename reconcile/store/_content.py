@@ -1,11 +1,9 @@
 """A finding's content (what its rule said) as JSON text, encoded once, and the hash that names it.
 
-A finding's content is kept once per distinct version in ``finding_versions``
-(the runs that saw it point to it), and its latest in the ``findings`` row.
-The hash of the content's JSON text tells a changed finding from an
-unchanged one without reading the stored content back: a run encodes each
-finding once, and encodes its ``findings`` columns only when it is new or
-changed.
+A finding's content is kept once per distinct version in ``finding_versions``;
+the ``findings`` row and the runs that saw it point to it by the hash of its
+JSON text. The hash tells a changed finding from an unchanged one without
+reading the stored content back: a run encodes each finding once.
 """
 
 from __future__ import annotations
@@ -16,15 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconcile.findings import Finding, RecordRef
-from reconcile.store._json import Encoded, encode_json
+from reconcile.store._json import encode_json
 
-__all__ = ["CONTENT_FIELDS", "Content", "content_from_dict", "content_of", "json_columns", "ref_dict"]
+__all__ = ["CONTENT_FIELDS", "Content", "content_from_dict", "content_of", "ref_dict"]
 
 #: The fields of a finding that make its content, in the order of the JSON text.
 CONTENT_FIELDS = (
     "rule_id", "kind", "severity", "owner", "entity_id", "subject", "records",
     "story", "confidence", "detail", "detail_key",
 )
+
+
 
 @dataclass(frozen=True, slots=True)
 class Content:
@@ -68,9 +68,3 @@ def content_from_dict(data: Mapping[str, Any]) -> Content:
         "confidence": float(data.get("confidence", 1.0)), "detail": data.get("detail") or {},
         "detail_key": data.get("detail_key") or "",
     })
-
-
-def json_columns(finding: Finding) -> tuple[Encoded, Encoded, Encoded]:
-    """The ``subject``, ``records`` and ``detail`` columns of a ``findings`` row, encoded."""
-    return (encode_json(ref_dict(finding.subject)), encode_json([ref_dict(r) for r in finding.records]),
-            encode_json(finding.detail))

@@ -133,24 +133,27 @@ _ORJSON_OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
 )
 _PLAIN = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_SORTED = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True).encode
 
 
-def encode_json(value: Any) -> Encoded:
+def encode_json(value: Any, *, sort_keys: bool = False) -> Encoded:
     """``value`` as compact JSON text that decodes to exactly ``json_safe(value)``, fast.
 
     orjson writes the plain parts and asks :func:`json_safe` for the rest;
     what orjson refuses (keys that are not strings, integers beyond 64 bits)
     is made plain by :func:`json_safe` first. Numbers may be spelt as orjson
-    spells them (``1e-5``, not Python's ``1e-05``): the same value.
+    spells them (``1e-5``, not Python's ``1e-05``): the same value. With
+    ``sort_keys``, the keys of every object are sorted.
     """
+    sort = orjson.OPT_SORT_KEYS if sort_keys else 0
     try:
-        return Encoded(orjson.dumps(value, default=json_safe, option=_ORJSON_OPTIONS).decode("utf-8"))
+        return Encoded(orjson.dumps(value, default=json_safe, option=_ORJSON_OPTIONS | sort).decode("utf-8"))
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         plain = json_safe(value)
     try:
-        return Encoded(orjson.dumps(plain).decode("utf-8"))
+        return Encoded(orjson.dumps(plain, option=sort).decode("utf-8"))
     except TypeError:  # an integer beyond 64 bits
-        return Encoded(_PLAIN(plain))
+        return Encoded(_SORTED(plain) if sort_keys else _PLAIN(plain))
 
 
 def _is_missing(value: Any) -> bool:

@@ -16,10 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["HEAD", "REVISIONS", "alembic_config", "current_revision", "stamp_head", "upgrade"]
+__all__ = ["HEAD", "REVISIONS", "alembic_config", "current_revision", "downgrade", "stamp_head", "upgrade"]
 
 #: Every revision, oldest first; the last is what this release writes.
-REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 HEAD = REVISIONS[-1]
 
 _SCRIPTS = "reconcile.store:migrations"
@@ -57,6 +57,15 @@ def stamp_head(conn: sa.Connection) -> None:
 
 def upgrade(engine: sa.Engine, target: str = "head") -> tuple[str | None, str | None]:
     """Upgrade the store behind ``engine`` to ``target``; return (before, after) revisions."""
+    return _migrate(engine, "upgrade", target)
+
+
+def downgrade(engine: sa.Engine, target: str) -> tuple[str | None, str | None]:
+    """Take the store behind ``engine`` back to revision ``target`` (for tests and emergencies)."""
+    return _migrate(engine, "downgrade", target)
+
+
+def _migrate(engine: sa.Engine, direction: str, target: str) -> tuple[str | None, str | None]:
     from alembic import command
 
     with engine.connect() as conn:
@@ -67,8 +76,31 @@ def upgrade(engine: sa.Engine, target: str = "head") -> tuple[str | None, str | 
         if before is not None and not has_version_table:
             command.stamp(config, before)
             conn.commit()
-        command.upgrade(config, target)
-        conn.commit()
+        # SQLite changes a table by copying it; a table other tables point to
+        # can only be dropped with foreign keys off (outside any transaction),
+        # so they are checked as a whole before the migration commits.
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(conn, on=False)
+        try:
+            getattr(command, direction)(config, target)
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    conn.rollback()
+                    raise RuntimeError(f"the migration would break foreign keys: {broken[:5]}")
+            conn.commit()
+        finally:
+            if sqlite:
+                conn.rollback()
+                _sqlite_foreign_keys(conn, on=True)
         after = current_revision(conn)
         conn.rollback()
     return before, after
+
+
+def _sqlite_foreign_keys(conn: sa.Connection, *, on: bool) -> None:
+    """Turn SQLite's foreign keys on or off on the connection (outside a transaction: on the driver's)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")

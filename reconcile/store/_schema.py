@@ -47,7 +47,7 @@ __all__ = [
 #: release refuses a store whose version is newer than its own). It is the
 #: number of the Alembic revision that creates this layout
 #: (``reconcile/store/migrations/versions/000N_*.py``): change both together.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Lengths of keyed text columns, shared with the store's input checks.
 NAME_LEN = 200  # source, stream, rule id, owner, kind
@@ -131,6 +131,10 @@ source_health = sa.Table(
     sa.UniqueConstraint("run_id", "source", name="uq_source_health_run_source"),
 )
 
+# The latest state of every finding the store has seen: its lifecycle and the
+# columns queries filter on. What its rule said (subject, records, story,
+# detail...) is its content, in finding_versions: a night that sees a finding
+# again rewrites only this small row.
 findings = sa.Table(
     "findings",
     metadata,
@@ -140,12 +144,8 @@ findings = sa.Table(
     sa.Column("severity", sa.String(STATUS_LEN), nullable=False),
     sa.Column("owner", sa.String(NAME_LEN), nullable=False, index=True),
     sa.Column("entity_id", LongText),
-    sa.Column("subject", sa.JSON, nullable=False),
-    sa.Column("records", sa.JSON, nullable=False),
-    sa.Column("story", LongText, nullable=False),
-    sa.Column("confidence", sa.Double, nullable=False),
-    sa.Column("detail", sa.JSON, nullable=False),
-    sa.Column("detail_key", LongText, nullable=False),
+    # The finding_versions row of its latest content (subject, records, story, detail...).
+    sa.Column("content_hash", sa.String(CONTENT_HASH_LEN), nullable=False),
     sa.Column("status", sa.String(STATUS_LEN), nullable=False, index=True),
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
@@ -153,8 +153,6 @@ findings = sa.Table(
     sa.Column("last_run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("resolved_at", UTCDateTime),
     sa.Column("times_seen", sa.Integer, nullable=False),
-    # The finding_versions row of the content above (None in rows from before revision 0004).
-    sa.Column("content_hash", sa.String(CONTENT_HASH_LEN)),
 )
 
 # Each distinct content a finding had (what its rule said: story, records,

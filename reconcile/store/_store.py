@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import make_url
@@ -27,7 +28,7 @@ from reconcile.results import QuarantinedRow, RunResult, SourceHealth
 from reconcile.store import _migrate, _snapshots
 from reconcile.store import _schema as s
 from reconcile.store._config import DEFAULT_LOCK_TIMEOUT, StoreConfig
-from reconcile.store._content import Content, content_from_dict, content_of, json_columns
+from reconcile.store._content import Content, content_of
 from reconcile.store._json import Encoded, encode_json, json_safe
 from reconcile.store._lock import LockInfo, StoreLockedError, boot_id, host_name, process_gone
 from reconcile.store._state import StateChanges, StreamKey, decode_cursor, encode_cursor, key_hash
@@ -171,42 +172,37 @@ def _check_name(value: str, what: str) -> None:
 
 
 def _finding_columns(finding: Finding, content: Content) -> dict[str, Any]:
-    """The columns of ``findings`` that a sighting refreshes (JSON ones encoded already)."""
-    subject, records, detail = json_columns(finding)
+    """The columns of ``findings`` a sighting refreshes: those queries filter on, and the content's version."""
     return {
         "rule_id": finding.rule_id,
         "kind": finding.kind,
         "severity": finding.severity.value,
         "owner": finding.owner,
         "entity_id": finding.entity_id,
-        "subject": subject,
-        "records": records,
-        "story": finding.story,
-        "confidence": float(finding.confidence),
-        "detail": detail,
-        "detail_key": finding.detail_key,
         "content_hash": content.hash,
     }
-
-
-def _row_content(row: Any) -> Content:
-    """The content of a ``findings`` row (its JSON columns decoded)."""
-    return content_from_dict(row._mapping)
 
 
 def _suppression_json(sup: Suppression | None) -> Encoded | None:
     return None if sup is None else encode_json(sup.model_dump())
 
 
-def _tracked_from_version(content: str, status: str, first_seen: Any, last_seen: Any,
-                          suppression: Any) -> TrackedFinding:
-    """A finding as a run saw it: a ``finding_versions`` content and the run's ``run_findings`` row."""
-    data = json.loads(content)
+def _tracked_from_version(
+    content: str,
+    status: str,
+    first_seen: dt.datetime | None,
+    last_seen: dt.datetime | None,
+    suppression: Suppression | Mapping[str, Any] | None = None,
+    unverified: Unverified | None = None,
+) -> TrackedFinding:
+    """A finding from its content (``finding_versions``) and its lifecycle then (``findings`` or ``run_findings``)."""
+    data = orjson.loads(content)
     data["status"] = status
     data["first_seen"] = first_seen
     data["last_seen"] = last_seen
     data["suppression"] = suppression
-    return TrackedFinding.model_validate(data)
+    data["unverified"] = unverified
+    return TrackedFinding.model_validate(data)  # pydantic's validation beats model_construct here
 
 
 def _seen_finding(
@@ -238,9 +234,11 @@ _KNOWN = (
     s.findings.c.content_hash,
 )
 
-_CONTENT_COLUMNS = (
-    "rule_id", "kind", "severity", "owner", "entity_id", "subject", "records",
-    "story", "confidence", "detail", "detail_key", "content_hash",
+_CONTENT_COLUMNS = ("rule_id", "kind", "severity", "owner", "entity_id", "content_hash")
+
+#: A finding's row with its latest content (for :func:`_finding_from_row`).
+_FULL = sa.select(s.findings, s.finding_versions.c.content).join(
+    s.finding_versions, s.finding_versions.c.content_hash == s.findings.c.content_hash
 )
 
 
@@ -259,8 +257,7 @@ _TOUCH = _by_fingerprint().values(
     last_run_id=sa.bindparam("b_last_run_id"), times_seen=s.findings.c.times_seen + 1, resolved_at=None,
 )
 _RESOLVE = _by_fingerprint().values(
-    status=FindingStatus.resolved.value, resolved_at=sa.bindparam("b_resolved_at"),
-    content_hash=sa.bindparam("b_content_hash"),
+    status=FindingStatus.resolved.value, resolved_at=sa.bindparam("b_resolved_at")
 )
 
 
@@ -351,16 +348,9 @@ class _RunWriter:
         return status
 
     def resolve(self, row: Any, reason: str) -> TrackedFinding:
-        """An unresolved finding (its whole ``findings`` row) this run did not see: resolved."""
-        content_hash = row.content_hash
-        if content_hash is None:  # written before revision 0004: its content gets a version now
-            content = _row_content(row)
-            content_hash = content.hash
-            self._version(row.fingerprint, row.entity_id, content, maybe_stored=True)
-        self.resolutions.append(
-            {"b_fingerprint": row.fingerprint, "b_resolved_at": self.as_of, "b_content_hash": content_hash}
-        )
-        self._record(row.fingerprint, FindingStatus(row.status), FindingStatus.resolved, reason, content_hash,
+        """An unresolved finding (its row with its content, :data:`_FULL`) this run did not see: resolved."""
+        self.resolutions.append({"b_fingerprint": row.fingerprint, "b_resolved_at": self.as_of})
+        self._record(row.fingerprint, FindingStatus(row.status), FindingStatus.resolved, reason, row.content_hash,
                      row.first_seen, row.last_seen, None)
         return _finding_from_row(row).model_copy(update={"status": FindingStatus.resolved})
 
@@ -433,31 +423,14 @@ def _suppression_from_row(row: Any) -> Suppression:
 def _finding_from_row(
     row: Any, suppression: Suppression | None = None, unverified: Unverified | None = None
 ) -> TrackedFinding:
-    return TrackedFinding(
-        rule_id=row.rule_id,
-        kind=row.kind,
-        severity=Severity(row.severity),
-        owner=row.owner,
-        entity_id=row.entity_id,
-        subject=RecordRef.model_validate(row.subject),
-        records=[RecordRef.model_validate(r) for r in row.records],
-        story=row.story,
-        confidence=row.confidence,
-        detail=row.detail,
-        detail_key=row.detail_key,
-        status=FindingStatus(row.status),
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        suppression=suppression,
-        unverified=unverified,
-    )
+    """A finding as the store holds it now: a ``findings`` row joined with its content (:data:`_FULL`)."""
+    return _tracked_from_version(row.content, row.status, row.first_seen, row.last_seen, suppression, unverified)
 
 
-def _sources_of(subject: Any, records: Any) -> set[str]:
-    """The systems a finding's records come from (its subject's included), from stored JSON."""
-    sources = {str((subject or {}).get("source"))}
-    sources.update(str(r.get("source")) for r in records or [] if isinstance(r, Mapping))
-    return sources
+def _content_refs(content: str) -> list[Mapping[str, Any]]:
+    """The subject and records of a stored content, as JSON."""
+    data = orjson.loads(content)
+    return [data.get("subject") or {}, *(r for r in data.get("records") or [] if isinstance(r, Mapping))]
 
 
 def _suppression_end(until: dt.datetime | dt.date | None) -> dt.datetime | None:
@@ -1029,17 +1002,17 @@ class Store:
         seen: Collection[str],
     ) -> int:
         """Flag unresolved, unseen findings that come from an unhealthy source; return how many."""
-        f, u = s.findings, s.unverified
+        f, u, v = s.findings, s.unverified, s.finding_versions
         rows = conn.execute(
-            sa.select(f.c.fingerprint, f.c.subject, f.c.records).where(
-                f.c.status.in_([a.value for a in ACTIVE])
-            )
-        ).all()
+            sa.select(f.c.fingerprint, v.c.content)
+            .join(v, v.c.content_hash == f.c.content_hash)
+            .where(f.c.status.in_(_ACTIVE_VALUES))
+        )
         reasons: dict[str, str] = {}
         for row in rows:
             if row.fingerprint in seen:
                 continue
-            hit = sorted(_sources_of(row.subject, row.records) & set(unhealthy))
+            hit = sorted({str(ref.get("source")) for ref in _content_refs(row.content)} & set(unhealthy))
             if hit:
                 reasons[row.fingerprint] = "; ".join(
                     f"source {name!r} was unhealthy in run {run_id}"
@@ -1210,7 +1183,7 @@ class Store:
                 unseen = [fp for fp in active if fp not in by_fingerprint]
                 for chunk in _chunks(unseen):
                     rows = {row.fingerprint: row for row in conn.execute(
-                        sa.select(f).where(f.c.fingerprint.in_(chunk)))}
+                        _FULL.where(f.c.fingerprint.in_(chunk)))}
                     for fp in chunk:
                         row = rows[fp]
                         if rules is not None and row.rule_id not in rules:
@@ -1464,7 +1437,7 @@ class Store:
                 ``as_of`` (their age counts from first seen).
             as_of: The time ages are measured at (default: now, UTC).
         """
-        query = sa.select(s.findings).where(s.findings.c.status.in_([a.value for a in ACTIVE]))
+        query = _FULL.where(s.findings.c.status.in_(_ACTIVE_VALUES))
         if kind is not None:
             query = query.where(s.findings.c.kind == kind)
         if older_than is not None:
@@ -1482,9 +1455,7 @@ class Store:
     def finding(self, fingerprint: str) -> TrackedFinding | None:
         """The latest state of one finding (with its flags), or None if the store never saw it."""
         with self._read(f"reading finding {fingerprint}") as conn:
-            row = conn.execute(
-                sa.select(s.findings).where(s.findings.c.fingerprint == fingerprint)
-            ).one_or_none()
+            row = conn.execute(_FULL.where(s.findings.c.fingerprint == fingerprint)).one_or_none()
             return None if row is None else self._tracked(conn, [row])[0]
 
     @staticmethod
@@ -1634,11 +1605,11 @@ class Store:
         with self._read(f"reading the story of {entity_id}") as conn:
             entity_ids = {entity_id}
             if up_to_run is None:
-                rows = conn.execute(sa.select(f).where(f.c.entity_id == entity_id)).all()
+                rows = conn.execute(_FULL.where(f.c.entity_id == entity_id)).all()
                 if not rows and entity_id.count(":") >= 2:
                     entity_ids = self._entities_of_record(conn, entity_id)
                     rows = (
-                        conn.execute(sa.select(f).where(f.c.entity_id.in_(sorted(entity_ids)))).all()
+                        conn.execute(_FULL.where(f.c.entity_id.in_(sorted(entity_ids)))).all()
                         if entity_ids else []
                     )
                 findings: list[TrackedFinding] = self._tracked(conn, rows)
@@ -1682,11 +1653,14 @@ class Store:
 
     @staticmethod
     def _entities_of_record(conn: sa.Connection, rid: str) -> set[str]:
-        f = s.findings
+        f, v = s.findings, s.finding_versions
         found: set[str] = set()
-        for row in conn.execute(sa.select(f.c.entity_id, f.c.subject, f.c.records).where(f.c.entity_id.is_not(None))):
-            refs = [row.subject or {}, *(row.records or [])]
-            if any(f"{r.get('source')}:{r.get('record_type')}:{r.get('key')}" == rid for r in refs):
+        for row in conn.execute(
+            sa.select(f.c.entity_id, v.c.content)
+            .join(v, v.c.content_hash == f.c.content_hash)
+            .where(f.c.entity_id.is_not(None))
+        ):
+            if any(f"{r.get('source')}:{r.get('record_type')}:{r.get('key')}" == rid for r in _content_refs(row.content)):
                 found.add(row.entity_id)
         return found
 

@@ -45,7 +45,7 @@ def test_commas_quotes_newlines_and_accents_survive(tmp_path: Path) -> None:
     story = 'Holder "SMITH, ROBERT"\nspelt Zoë Ñúñez; 3 cards'
     rows = _rows(tmp_path, make_result(findings=[make_finding("AC-1", story=story, detail={"n": [1, 2]})]))
     assert rows[0]["story"] == story
-    assert rows[0]["detail"] == '{"n": [1, 2]}'
+    assert rows[0]["detail"] == '{"n":[1,2]}'
 
 
 def test_formulas_from_the_data_stay_text(tmp_path: Path) -> None:

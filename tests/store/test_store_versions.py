@@ -50,8 +50,8 @@ def test_an_unchanged_finding_adds_no_version_and_each_run_keeps_what_it_saw(sto
     latest = {f.subject.key: f for f in store.open_findings()}
     assert latest["AC-2"].story == _version("AC-2", 0).story and latest["AC-2"].detail["failures"] == 2
     with store.engine.connect() as conn:
-        assert dict(conn.execute(sa.select(findings.c.subject["key"].as_string(), findings.c.times_seen))
-                     .all()) == {"AC-1": 3, "AC-2": 3}
+        assert dict(conn.execute(sa.select(findings.c.fingerprint, findings.c.times_seen)).all()) == {
+            finding("AC-1").fingerprint: 3, finding("AC-2").fingerprint: 3}
 
 
 def test_the_returned_findings_equal_validated_ones(store: Store) -> None:
@@ -85,8 +85,8 @@ def test_an_unhealthy_run_keeps_unseen_findings_untouched(store: Store) -> None:
     run2, seen, resolved = record_night(store, 2, [_version("AC-1", 0)], health=unhealthy("crm"))
     assert [f.status for f in seen] == [FindingStatus.open] and resolved == []
     with store.engine.connect() as conn:
-        rows = dict(conn.execute(sa.select(findings.c.subject["key"].as_string(), findings.c.last_run_id)).all())
-    assert rows == {"AC-1": run2, "AC-2": 1}
+        rows = dict(conn.execute(sa.select(findings.c.fingerprint, findings.c.last_run_id)).all())
+    assert rows == {finding("AC-1").fingerprint: run2, finding("AC-2").fingerprint: 1}
     statuses = {f.subject.key: f.status for f in store.open_findings()}
     assert statuses == {"AC-1": FindingStatus.open, "AC-2": FindingStatus.new}
 
