@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections import Counter
 
@@ -99,7 +100,9 @@ def _examples(findings: list[Finding], limit: int) -> list[Finding]:
         if finding.kind not in kinds:
             chosen.append(finding)
             kinds.add(finding.kind)
-    chosen += [f for f in ordered if f not in chosen]
+    picked = {id(f) for f in chosen}  # by identity: comparing whole findings is slow at scale
+    rest = (f for f in ordered if id(f) not in picked)
+    chosen += itertools.islice(rest, max(limit - len(chosen), 0))
     return chosen[:limit]
 
 
