@@ -59,7 +59,7 @@ from reconcile.engine._partition import (
     rules_task,
     split_tables,
 )
-from reconcile.engine._transport import PackedFrame
+from reconcile.engine._transport import PackedFrame, arrow_available
 from reconcile.match._blocking import sorted_neighbourhood_pairs
 from reconcile.match._compare import Comparator
 from reconcile.match._runner import (
@@ -115,6 +115,7 @@ class DaskEngine:
     def __init__(self, config: EngineConfig):
         self.config = config
         self.cluster: LocalCluster | None = None
+        self.arrow = arrow_available()  # a LocalCluster's workers share this environment
         if config.address:
             try:
                 self.client = Client(config.address, timeout=config.timeout)
@@ -163,19 +164,24 @@ class DaskEngine:
                 f"the Dask scheduler at {self.config.address!r} has no workers "
                 f"(waited {self.config.timeout:g} s); start some (dask worker {self.config.address})"
             ) from exc
-        def worker_version() -> str:
+        def worker_version() -> tuple[str, bool]:
             # A nested function travels by value: a worker with another reconcile still answers.
+            import importlib.util
+
             import reconcile
 
-            return str(reconcile.__version__)
+            return str(reconcile.__version__), importlib.util.find_spec("pyarrow") is not None
 
         try:
-            versions = self.client.run(worker_version)
+            answers = self.client.run(worker_version)
         except Exception as exc:  # a worker cannot import reconcile
             raise EngineError(
                 f"the workers of the Dask cluster at {self.config.address!r} cannot import reconcile "
                 f"({type(exc).__name__}: {exc}); install reconcile-engine {__version__} on every worker"
             ) from exc
+        versions = {worker: version for worker, (version, _) in answers.items()}
+        # Text columns travel as Arrow arrays only if every worker can read them.
+        self.arrow = self.arrow and all(arrow for _, arrow in answers.values())
         other = {worker: version for worker, version in versions.items() if version != __version__}
         if other:
             listed = ", ".join(f"{worker} has {version}" for worker, version in sorted(other.items()))
@@ -220,7 +226,8 @@ class DaskEngine:
                 out[record_type] = normalise_table(frame, record_type, default_region=region)
                 continue
             inputs = frame[[c for c in NORMALISE_INPUTS if c in frame.columns]]
-            jobs += [(record_type, PackedFrame(inputs.iloc[a:b])) for a, b in row_chunks(len(frame), self.partitions)]
+            jobs += [(record_type, PackedFrame(inputs.iloc[a:b], self.arrow))
+                     for a, b in row_chunks(len(frame), self.partitions)]
         pending: dict[str, list[Future]] = {}
         for (record_type, _), chunk in zip(jobs, self._scatter_all([job for _, job in jobs]), strict=True):
             pending.setdefault(record_type, []).append(
@@ -283,7 +290,7 @@ class DaskEngine:
             else:
                 rules_future = self._scatter(spread, broadcast=True)
                 parts = [
-                    {record_type: PackedFrame(frame) for record_type, frame in part.items()}
+                    {record_type: PackedFrame(frame, self.arrow) for record_type, frame in part.items()}
                     for part in split_tables(tables, partition, self.partitions)
                     if any(not frame.empty for frame in part.values())
                 ]

@@ -101,9 +101,12 @@ def row_chunks(rows: int, parts: int) -> list[tuple[int, int]]:
 
 
 def normalise_chunk(frame: PackedFrame, record_type: str, default_region: str) -> PackedFrame:
-    """Task: the ``_n_*`` columns of some rows (``frame`` holds the input columns only)."""
+    """Task: the ``_n_*`` columns of some rows (``frame`` holds the input columns only).
+
+    They go back packed as the rows came (with Arrow if the client sent them so).
+    """
     out = normalise_table(frame.frame, record_type, default_region=default_region)
-    return PackedFrame(out[list(NORMALISED_COLUMNS)])
+    return PackedFrame(out[list(NORMALISED_COLUMNS)], arrow=frame.arrow)
 
 
 # ---------------------------------------------------------------- matching
@@ -216,6 +219,31 @@ def compare_task(shared: SharedPairs, pairs: tuple[np.ndarray, np.ndarray]) -> n
 # ---------------------------------------------------------------- rules
 
 
+def _hashes(values: np.ndarray) -> np.ndarray:
+    """Python's hash of every cell (strings keep theirs cached, so this is quick)."""
+    return np.fromiter(map(hash, values.tolist()), dtype=np.int64, count=len(values))
+
+
+def _table_nodes(frame: pd.DataFrame, record_type: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per record: the hash of its rid, of its entity key, and of its parent's rid (0 and a mask for none).
+
+    The entity key is the one rules group by (:func:`~reconcile.rules._common.entity_key`):
+    ``_entity``, else ``~`` + ``_parent_rid``, else ``~`` + ``_rid``; the parent
+    is the one rules join to (:func:`~reconcile.rules._common.parent_rid`).
+    """
+    rid = frame["_rid"].to_numpy(dtype=object)
+    entity = frame["_entity"].to_numpy(dtype=object) if "_entity" in frame.columns else np.full(len(frame), None)
+    keys = entity.copy()
+    fallback = np.asarray(pd.isna(entity), dtype=np.bool_)
+    if fallback.any():  # records no entity holds: only these build a key (as entity_key does)
+        keys[fallback] = entity_key(frame[fallback]).to_numpy(dtype=object)
+    parent = parent_rid(frame, record_type).to_numpy(dtype=object)
+    has_parent = ~np.asarray(pd.isna(parent), dtype=np.bool_)
+    parent_hash = np.zeros(len(frame), dtype=np.int64)
+    parent_hash[has_parent] = _hashes(parent[has_parent])
+    return _hashes(rid), _hashes(keys), np.where(has_parent, parent_hash, np.int64(0)), has_parent
+
+
 def entity_partitions(tables: Mapping[str, pd.DataFrame], parts: int) -> dict[str, np.ndarray] | None:
     """The partition (0..parts-1) of every row of every table; None if a table has no ``_rid``.
 
@@ -225,41 +253,38 @@ def entity_partitions(tables: Mapping[str, pd.DataFrame], parts: int) -> dict[st
     the same-source parent's rid). A connected component never splits, so
     every record an entity-local rule looks at for one entity is in that
     entity's partition, whatever the tables hold (a record whose parent has
-    another entity pulls the two entities together).
+    another entity pulls the two entities together). Values are told apart
+    by their hash: two values with the same hash are joined, which can only
+    make a partition larger, never split what belongs together.
     """
     rids: list[np.ndarray] = []
     keys: list[np.ndarray] = []
     parents: list[np.ndarray] = []
+    has_parents: list[np.ndarray] = []
     sizes: dict[str, int] = {}
     for record_type, frame in tables.items():
+        sizes[record_type] = len(frame)
         if frame.empty:
-            sizes[record_type] = 0
             continue
         if "_rid" not in frame.columns:
             return None
-        sizes[record_type] = len(frame)
-        rids.append(frame["_rid"].to_numpy(dtype=object))
-        keys.append(entity_key(frame).to_numpy(dtype=object))
-        parents.append(parent_rid(frame, record_type).to_numpy(dtype=object))
+        rid, key, parent, has_parent = _table_nodes(frame, record_type)
+        rids.append(rid)
+        keys.append(key)
+        parents.append(parent)
+        has_parents.append(has_parent)
     total = sum(sizes.values())
     if total == 0:
         return {record_type: np.zeros(0, dtype=np.int64) for record_type in tables}
-    rid_all = np.concatenate(rids)
-    parent_all = np.concatenate(parents)
+    with_parent = np.concatenate(has_parents)
     # One numbering for rids and parent references, another for entity keys.
-    rid_codes, rid_uniques = pd.factorize(np.concatenate([rid_all, parent_all]), use_na_sentinel=True)
-    own, parent = rid_codes[:total].astype(np.int64), rid_codes[total:].astype(np.int64)
-    key_codes, key_uniques = pd.factorize(np.concatenate(keys), use_na_sentinel=True)
-    key_codes = key_codes.astype(np.int64)
-    # A record without a rid is a node of its own.
-    lonely = own < 0
-    base = len(rid_uniques) + len(key_uniques)
-    own[lonely] = base + np.arange(int(lonely.sum()))
-    nodes = base + int(lonely.sum())
-    with_key = key_codes >= 0
-    with_parent = parent >= 0
-    edges_a = np.concatenate([own[with_key], own[with_parent]])
-    edges_b = np.concatenate([len(rid_uniques) + key_codes[with_key], parent[with_parent]])
+    rid_codes, rid_uniques = pd.factorize(np.concatenate([np.concatenate(rids), np.concatenate(parents)[with_parent]]))
+    own = rid_codes[:total].astype(np.int64)
+    parent = rid_codes[total:].astype(np.int64)
+    key_codes = pd.factorize(np.concatenate(keys))[0].astype(np.int64)
+    nodes = len(rid_uniques) + int(key_codes.max()) + 1
+    edges_a = np.concatenate([own, own[with_parent]])
+    edges_b = np.concatenate([len(rid_uniques) + key_codes, parent])
     graph = coo_matrix((np.ones(len(edges_a), dtype=np.int8), (edges_a, edges_b)), shape=(nodes, nodes))
     _, labels = connected_components(graph, directed=False)
     partition = (labels[own] % parts).astype(np.int64)

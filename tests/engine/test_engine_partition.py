@@ -287,10 +287,12 @@ def _frames(draw: st.DrawFn) -> pd.DataFrame:
     return frame
 
 
-@given(frame=_frames())
+@given(frame=_frames(), arrow=st.booleans())
 @_SETTINGS
-def test_a_packed_frame_comes_back_with_the_same_cells_of_the_same_types(frame: pd.DataFrame) -> None:
-    back = pickle.loads(pickle.dumps(PackedFrame(frame), protocol=5)).frame
+def test_a_packed_frame_comes_back_with_the_same_cells_of_the_same_types(frame: pd.DataFrame, arrow: bool) -> None:
+    if arrow:
+        pytest.importorskip("pyarrow")
+    back = pickle.loads(pickle.dumps(PackedFrame(frame, arrow), protocol=5)).frame
     pd.testing.assert_frame_equal(back, frame, check_exact=True, check_column_type=True, check_index_type=True)
     for name in frame.columns:
         for a, b in zip(frame[name].tolist(), back[name].tolist(), strict=True):
