@@ -261,6 +261,45 @@ _RESOLVE = _by_fingerprint().values(
 )
 
 
+def _insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows (dicts with the same keys) in bulk, with each column's own conversions.
+
+    The statement goes to the driver once for all the rows: ``COPY`` on
+    PostgreSQL with psycopg, the driver's ``executemany`` elsewhere (pymysql
+    turns it into multi-row inserts). SQLAlchemy's per-row work is skipped;
+    each value still goes through its column type's bind processor (times
+    to naive UTC, JSON encoding), so the rows are what ``conn.execute(
+    table.insert(), rows)`` would write.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    dialect = conn.dialect
+    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    values = [
+        tuple(value if process is None else process(value)
+              for value, process in zip((row[name] for name in names), processors, strict=True))
+        for row in rows
+    ]
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in names)
+    target = dialect.identifier_preparer.format_table(table)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+            for value in values:
+                copy.write_row(value)
+        return
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    if dialect.paramstyle not in ("qmark", "format", "pyformat"):
+        conn.execute(table.insert(), list(rows))
+        return
+    conn.exec_driver_sql(
+        f"INSERT INTO {target} ({columns}) VALUES ({', '.join([marker] * len(names))})", values
+    )
+
+
 class _RunWriter:
     """The rows a run writes, gathered a batch of findings at a time and written in bulk.
 
@@ -358,7 +397,7 @@ class _RunWriter:
         """Write what was gathered."""
         conn = self.conn
         if self.inserts:
-            conn.execute(s.findings.insert(), self.inserts)
+            _insert_many(conn, s.findings, self.inserts)
         if self.updates:
             conn.execute(_UPDATE_CONTENT, self.updates)
         if self.touches:
@@ -372,11 +411,11 @@ class _RunWriter:
                 stored.update(conn.execute(sa.select(v.c.content_hash).where(v.c.content_hash.in_(chunk))).scalars())
             rows = [row for key, row in self.versions.items() if key not in stored]
             if rows:
-                conn.execute(v.insert(), rows)
+                _insert_many(conn, v, rows)
         if self.history:
-            conn.execute(s.finding_history.insert(), self.history)
+            _insert_many(conn, s.finding_history, self.history)
         if self.sightings:
-            conn.execute(s.run_findings.insert(), self.sightings)
+            _insert_many(conn, s.run_findings, self.sightings)
         self._reset()
 
     def sight_the_rest(self) -> None:
@@ -1209,21 +1248,11 @@ class Store:
 
             self._insert_health(conn, run_id, health)
             for start in range(0, len(quarantine), _BATCH):
-                conn.execute(
-                    s.quarantine.insert(),
-                    [
-                        {
-                            "run_id": run_id,
-                            "source": q.source,
-                            "stream": q.stream,
-                            "row_ref": q.row,
-                            "field": q.field,
-                            "reason": q.reason,
-                            "raw": encode_json(q.raw),
-                        }
-                        for q in quarantine[start : start + _BATCH]
-                    ],
-                )
+                _insert_many(conn, s.quarantine, [
+                    {"run_id": run_id, "source": q.source, "stream": q.stream, "row_ref": q.row, "field": q.field,
+                     "reason": q.reason, "raw": encode_json(q.raw)}
+                    for q in quarantine[start : start + _BATCH]
+                ])
             counts = {
                 "findings": len(seen),
                 **tally,
