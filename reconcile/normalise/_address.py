@@ -310,7 +310,7 @@ def _designator_at(tokens: list[str]) -> int | None:
                 return i
         if token not in UNIT_DESIGNATORS or not rest:
             continue
-        if token in _WEAK and not any(c.isdigit() for c in rest[0]):
+        if token in _WEAK and not _has_digit(rest[0]):
             continue
         return i
     return None
@@ -321,12 +321,12 @@ def _looks_like_unit(token: str) -> bool:
         return False
     if token in _BARE_UNITS or token in UNIT_DESIGNATORS:
         return True
-    return any(c.isdigit() for c in token) or (len(token) == 1 and token.isalpha())
+    return _has_digit(token) or (len(token) == 1 and token.isalpha())
 
 
 def _trailing_occupancy(tokens: list[str]) -> int | None:
     """Where an undesignated unit ("12 Main St 4B") begins, as ``usaddress`` reads the line."""
-    if len(tokens) < 3 or not any(c.isdigit() for c in tokens[0]) or not _looks_like_unit(tokens[-1]):
+    if len(tokens) < 3 or not _has_digit(tokens[0]) or not _looks_like_unit(tokens[-1]):
         return None
     import usaddress
 
@@ -344,14 +344,27 @@ def _trailing_occupancy(tokens: list[str]) -> int | None:
     return start
 
 
+_BOXES = (["post", "office", "box"], ["p", "o", "box"], ["po", "box"], ["pob"], ["box"])
+_ROUTES = (["rural", "route"], ["rural", "rte"], ["rr"], ["rfd"])
+_BOX_STARTS = frozenset(prefix[0] for prefix in (*_BOXES, *_ROUTES))
+_DIGIT = re.compile(r"[0-9]")
+
+
+def _has_digit(token: str) -> bool:
+    """``any(c.isdigit() for c in token)``; tokens are ASCII, where that is a search for 0-9."""
+    if token.isascii():
+        return _DIGIT.search(token) is not None
+    return any(c.isdigit() for c in token)
+
+
 def _box(tokens: list[str]) -> str | None:
     """PO boxes and rural routes in one spelling ("po box 12", "rr 2 box 10")."""
-    boxes = (["post", "office", "box"], ["p", "o", "box"], ["po", "box"], ["pob"], ["box"])
-    routes = (["rural", "route"], ["rural", "rte"], ["rr"], ["rfd"])
-    for prefixes, lead in ((boxes, ["po", "box"]), (routes, ["rr"])):
+    if not tokens or tokens[0] not in _BOX_STARTS:  # no prefix can match: the usual street line
+        return None
+    for prefixes, lead in ((_BOXES, ["po", "box"]), (_ROUTES, ["rr"])):
         for prefix in prefixes:
             rest = tokens[len(prefix) :]
-            if tokens[: len(prefix)] != prefix or not rest or not any(c.isdigit() for c in rest[0]):
+            if tokens[: len(prefix)] != prefix or not rest or not _has_digit(rest[0]):
                 continue
             if any(w in UNIT_DESIGNATORS or w in _BARE_UNITS for w in rest):
                 return None
@@ -367,7 +380,7 @@ def _canonical_words(tokens: list[str]) -> list[str]:
         return box.split()
     number: list[str] = []
     rest = list(tokens)
-    if any(c.isdigit() for c in rest[0]):
+    if _has_digit(rest[0]):
         number.append(rest.pop(0))
         if rest and _FRACTION.fullmatch(rest[0]):
             number.append(rest.pop(0))

@@ -82,8 +82,55 @@ _PLAIN_NANP = re.compile(
 def _nanp(area: str, exchange: str, line: str) -> str | None:
     """``+1`` and the ten digits if phonenumbers calls the number valid, else None."""
     digits = area + exchange + line
+    if _valid_in_us(digits):
+        return "+1" + digits
     number = phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
     return "+1" + digits if phonenumbers.is_valid_number(number) else None
+
+
+# The number-type descriptions phonenumbers tries for a region (its _number_type_helper);
+# any one matching makes the number valid, so the common ones come first.
+_TYPE_DESCRIPTIONS = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "voip",
+                      "personal_number", "pager", "uan", "voicemail")
+
+
+@functools.cache
+def _us_patterns() -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...]] | None:
+    """The US metadata's ten-digit patterns: the general one and those of each number type.
+
+    phonenumbers.is_valid_number on a +1 number tries the regions of country
+    code 1 in order; the US comes first and has no leading digits, so a number
+    the US metadata calls a known type is valid (in the US). None if the
+    metadata is not shaped so (then every number goes to phonenumbers).
+    """
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(1, ())
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("US")
+    if not regions or regions[0] != "US" or metadata is None or metadata.leading_digits is not None:
+        return None
+
+    def pattern(name: str) -> re.Pattern[str] | None:
+        # As phonenumbers matches a description: the length must be possible, the pattern match in full.
+        description = getattr(metadata, name, None)
+        if description is None or not description.national_number_pattern:
+            return None
+        if description.possible_length and 10 not in description.possible_length:
+            return None
+        return re.compile(description.national_number_pattern)
+
+    general = pattern("general_desc")
+    if general is None:
+        return None
+    types = (pattern(name) for name in _TYPE_DESCRIPTIONS)
+    return general, tuple(dict.fromkeys(p for p in types if p is not None))  # re.compile caches: once each
+
+
+def _valid_in_us(digits: str) -> bool:
+    """True if the ten ``digits`` are a valid US number by phonenumbers' metadata (False: ask phonenumbers)."""
+    patterns = _us_patterns()
+    if patterns is None:
+        return False
+    general, types = patterns
+    return general.fullmatch(digits) is not None and any(p.fullmatch(digits) for p in types)
 
 
 _EMAIL = re.compile(

@@ -61,8 +61,14 @@ def formal_given_name(given: str) -> str:
 
 def _words(text: str) -> list[str]:
     """Lower-case ASCII words; apostrophes and dots vanish, hyphens join ("smith-jones")."""
+    return list(_word_tuple(text))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _word_tuple(text: str) -> tuple[str, ...]:
+    # Cached: name parts (a family name, a given name) recur across records and systems.
     cleaned = _NOT_WORD.sub(" ", _APOSTROPHES.sub("", fold(text)))
-    return [w.strip("-") for w in cleaned.split() if w.strip("-")]
+    return tuple(stripped for w in cleaned.split() if (stripped := w.strip("-")))
 
 
 def _trim(words: list[str], *, leading: bool = True, trailing: bool = True) -> list[str]:
@@ -88,8 +94,11 @@ def _family(words: list[str]) -> str | None:
     return " ".join(_trim(parts, leading=False)) or None
 
 
+_TITLES_AND_SUFFIXES = TITLES | SUFFIXES
+
+
 def _only_titles_and_suffixes(words: list[str]) -> bool:
-    return all(w in TITLES or w in SUFFIXES for w in words)
+    return _TITLES_AND_SUFFIXES.issuperset(words)
 
 
 def _parse(name: str) -> tuple[str | None, str | None]:

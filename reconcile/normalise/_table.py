@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from reconcile.model import record_model
-from reconcile.normalise._address import address
+from reconcile.normalise._address import _split, _tokens, _unit_parts, _unit_text, postal_code
 from reconcile.normalise._company import company_name
 from reconcile.normalise._contact import email, phone, region_of
 from reconcile.normalise._names import person_name
@@ -43,7 +44,11 @@ class _Coded:
         except TypeError:  # unhashable cells (lists from JSON): code them one by one
             codes, uniques = pd.factorize(pd.Series([as_text(v) for v in series.tolist()], dtype=object))
         # The code -1 (missing) picks the trailing None.
-        texts = np.array([*(as_text(value) for value in uniques), None], dtype=object)
+        if pd.api.types.infer_dtype(uniques, skipna=False) == "string":
+            # Text only: as_text of a str is it stripped, None if blank.
+            texts = np.array([*(value.strip() or None for value in uniques.tolist()), None], dtype=object)
+        else:
+            texts = np.array([*(as_text(value) for value in uniques), None], dtype=object)
         return cls(np.asarray(codes, dtype=np.intp), texts)
 
     def row_values(self) -> np.ndarray:
@@ -51,10 +56,8 @@ class _Coded:
         return values
 
 
-def _apply(columns: Sequence[_Coded], compute: Callable[..., Any], rows: int) -> _Coded:
-    """``compute`` of each row's values, called once per distinct combination."""
-    if rows == 0:
-        return _Coded(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object))
+def _combinations(columns: Sequence[_Coded]) -> tuple[np.ndarray, np.ndarray]:
+    """A code per row for its combination of values, and the first row of each combination."""
     key = columns[0].codes
     for column in columns[1:]:
         # Pairwise, re-coded each time, so the combined key never overflows.
@@ -62,19 +65,74 @@ def _apply(columns: Sequence[_Coded], compute: Callable[..., Any], rows: int) ->
         key, _ = pd.factorize(key.astype(np.int64) * width + (column.codes + 1))
     key, _ = pd.factorize(key)
     _, first = np.unique(key, return_index=True)
+    return np.asarray(key, dtype=np.intp), first
+
+
+def _apply(columns: Sequence[_Coded], compute: Callable[..., Any], rows: int) -> _Coded:
+    """``compute`` of each row's values, called once per distinct combination."""
+    if rows == 0:
+        return _Coded(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object))
+    key, first = _combinations(columns)
     # Each column's value at each combination's first row, as plain lists (no numpy scalar per cell).
     arguments = [column.texts[column.codes[first]].tolist() for column in columns]
     # fromiter keeps tuple results as single objects (slice assignment would broadcast them).
-    results = np.fromiter(
-        (compute(*values) for values in zip(*arguments, strict=True)), dtype=object, count=len(first)
-    )
-    return _Coded(np.asarray(key, dtype=np.intp), results)
+    results = np.fromiter(map(compute, *arguments), dtype=object, count=len(first))
+    return _Coded(key, results)
+
+
+def _apply_arrays(columns: Sequence[_Coded], compute: Callable[..., np.ndarray], rows: int) -> _Coded:
+    """``compute`` of the columns' values as arrays, one element per distinct combination."""
+    if rows == 0:
+        return _Coded(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object))
+    key, first = _combinations(columns)
+    return _Coded(key, compute(*(column.texts[column.codes[first]] for column in columns)))
 
 
 def _derive(coded: _Coded, compute: Callable[[Any], Any]) -> _Coded:
     """A coded column computed from another's distinct values."""
-    values = np.fromiter((compute(value) for value in coded.texts.tolist()), dtype=object, count=len(coded.texts))
+    values = np.fromiter(map(compute, coded.texts.tolist()), dtype=object, count=len(coded.texts))
     return _Coded(coded.codes, values)
+
+
+def _unit_identifiers(text: str | None) -> tuple[str, ...]:
+    """The identifiers of a unit field, as :func:`address` reads it."""
+    return () if text is None else tuple(_unit_parts(_tokens(text)))
+
+
+def _units(streets: _Coded, units: _Coded, rows: int) -> _Coded:
+    """The unit of each row: the identifiers in its street line and in its unit field, once each.
+
+    :func:`address`'s unit, computed once per distinct pair of street and unit
+    that holds any identifier (most rows hold none: their unit is None).
+    """
+    street_has = np.fromiter((bool(parts[1]) for parts in streets.texts.tolist()), dtype=bool,
+                             count=len(streets.texts))
+    unit_has = np.fromiter(map(bool, units.texts.tolist()), dtype=bool, count=len(units.texts))
+    holding = np.flatnonzero(street_has[streets.codes] | unit_has[units.codes])
+    # Code 0 is None (no identifier); the rows holding identifiers get the codes after it.
+    codes = np.zeros(rows, dtype=np.intp)
+    if len(holding) == 0:
+        return _Coded(codes, np.array([None], dtype=object))
+    pairs = _apply(
+        [_Coded(streets.codes[holding], streets.texts), _Coded(units.codes[holding], units.texts)],
+        lambda street_parts, unit_parts: _unit_text([*street_parts[1], *unit_parts]),
+        len(holding),
+    )
+    codes[holding] = pairs.codes + 1
+    return _Coded(codes, np.concatenate([np.array([None], dtype=object), pairs.texts]))
+
+
+def _address_keys(street: _Coded, unit: _Coded, postal: _Coded, rows: int) -> _Coded:
+    """``street|unit|postal`` where the street and the postal code are known, once per distinct address."""
+
+    def keys(streets: np.ndarray, units: np.ndarray, postals: np.ndarray) -> np.ndarray:
+        out = np.full(len(streets), None, dtype=object)
+        known = pd.notna(streets) & pd.notna(postals)
+        shown_units = np.where(pd.notna(units), units, "")
+        out[known] = streets[known] + "|" + shown_units[known] + "|" + postals[known]
+        return out
+
+    return _apply_arrays([street, unit, postal], keys, rows)
 
 
 def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: str = "US") -> pd.DataFrame:
@@ -111,20 +169,23 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
 
     names = _apply([column("name"), column("given_name"), column("family_name")], person_name, rows)
     regions = _derive(column("country"), lambda country: region_of(country, default))
-    places = _apply([column("street"), column("unit"), column("postal_code"), regions], address, rows)
+    # address() in its three parts, each computed once per distinct value it
+    # depends on: the street line (and the units it holds), the unit, the postal code.
+    streets = _derive(column("street"), _split)
+    street = _derive(streets, itemgetter(0))
+    unit = _units(streets, _derive(column("unit"), _unit_identifiers), rows)
+    postal = _apply([column("postal_code"), regions], postal_code, rows)
     added: dict[str, _Coded] = {
-        "_n_given": _derive(names, lambda parts: parts[0]),
-        "_n_family": _derive(names, lambda parts: parts[1]),
+        "_n_given": _derive(names, itemgetter(0)),
+        "_n_family": _derive(names, itemgetter(1)),
         "_n_person": _derive(names, lambda parts: " ".join(p for p in parts if p) or None),
         "_n_company": _derive(column("company"), company_name),
         "_n_phone": _apply([column("phone"), regions], phone, rows),
         "_n_email": _derive(column("email"), email),
-        "_n_street": _derive(places, lambda parts: parts[0]),
-        "_n_unit": _derive(places, lambda parts: parts[1]),
-        "_n_postal": _derive(places, lambda parts: parts[2]),
-        "_n_address": _derive(
-            places, lambda parts: f"{parts[0]}|{parts[1] or ''}|{parts[2]}" if parts[0] and parts[2] else None
-        ),
+        "_n_street": street,
+        "_n_unit": unit,
+        "_n_postal": postal,
+        "_n_address": _address_keys(street, unit, postal, rows),
         "_n_vin": _derive(column("vin"), vin),
     }
     out = frame.copy()

@@ -49,5 +49,9 @@ def fold(text: str) -> str:
 
     Characters with no ASCII form are dropped.
     """
+    if text.isascii():
+        # What the general path gives for ASCII: casefold is lower(), and the
+        # letter table, NFKD and the ASCII encoding change nothing.
+        return text.lower()
     folded = unicodedata.normalize("NFKD", text.casefold().translate(_LETTERS))
     return folded.encode("ascii", "ignore").decode("ascii")
