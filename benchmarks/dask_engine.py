@@ -6,7 +6,10 @@ same tables (``--repeat`` times, alternating which goes first), the findings
 of both are compared field by field (fingerprints, kinds, subjects, records,
 severities, details with the match evidence), and the speed-up is printed.
 The Dask engine starts a LocalCluster of ``--workers`` worker processes for
-each repeat (or uses ``--address``); its start-up is reported apart.
+each repeat (or uses ``--address``); its start-up is reported apart. The CPU
+seconds of this process and of the workers are reported too: on a machine
+shared with other work they say how much work each engine does, where the
+wall-clock time mostly says how busy the machine was.
 
     python benchmarks/dask_engine.py --size 100000 --cache /tmp/fullrun-dask --workers 2
 
@@ -38,8 +41,24 @@ def _world(size: int, cache: Path) -> Path:
     return config
 
 
+def _cpu() -> float:
+    """CPU seconds this process has used (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _worker_cpu(engine: Any) -> float:
+    """CPU seconds the engine's workers have used (0 for the local engine)."""
+    client = getattr(engine, "client", None)
+    return float(sum(client.run(_cpu).values())) if client is not None else 0.0
+
+
 def _stages(engine_config: Any, tables: Any, config: Any) -> tuple[dict[str, float], list[Any], int]:
-    """Open the engine, run normalise, match and rules (with match evidence); seconds per stage."""
+    """Open the engine, run normalise, match and rules (with match evidence); seconds per stage.
+
+    Besides wall-clock seconds: ``cpu_client`` and ``cpu_workers``, the CPU
+    seconds this process and the workers spent on the three stages.
+    """
     from reconcile.engine import open_engine
     from reconcile.match import attach_match_evidence
 
@@ -47,6 +66,7 @@ def _stages(engine_config: Any, tables: Any, config: Any) -> tuple[dict[str, flo
     started = time.perf_counter()
     with open_engine(engine_config) as engine:
         seconds["start"] = time.perf_counter() - started
+        cpu_client, cpu_workers = _cpu(), _worker_cpu(engine)
         mark = time.perf_counter()
         normalised = engine.normalise_tables(tables, config)
         seconds["normalise"] = time.perf_counter() - mark
@@ -57,6 +77,8 @@ def _stages(engine_config: Any, tables: Any, config: Any) -> tuple[dict[str, flo
         findings = engine.evaluate(matched, config.built_rules, config.as_of)
         attach_match_evidence(findings, matched, result)
         seconds["rules"] = time.perf_counter() - mark
+        seconds["cpu_client"] = _cpu() - cpu_client
+        seconds["cpu_workers"] = _worker_cpu(engine) - cpu_workers
         mark = time.perf_counter()
     seconds["stop"] = time.perf_counter() - mark
     seconds["stages"] = seconds["normalise"] + seconds["match"] + seconds["rules"]
@@ -131,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         "speed_up_with_cluster_start": round(with_start["local"] / with_start["dask"], 2),
         "peak_rss_client_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    cpu = {name: min(r["cpu_client"] + r["cpu_workers"] for r in seconds) for name, seconds in runs.items()}
+    summary["cpu_seconds"] = {name: round(value, 1) for name, value in cpu.items()}
     print(f"findings identical: {identical} ({summary['findings']:,} findings)")
+    print(f"CPU seconds of the three stages (client + workers), least of {args.repeat}: "
+          f"local {cpu['local']:.1f}, dask {cpu['dask']:.1f}")
     print(f"normalise + match + rules, best of {args.repeat}: local {best['local']:.1f} s, "
           f"dask {best['dask']:.1f} s: speed-up {summary['speed_up']:.2f}x "
           f"({summary['speed_up_with_cluster_start']:.2f}x counting the cluster's start and stop)")

@@ -136,6 +136,7 @@ class DaskEngine:
                     threads_per_worker=config.threads_per_worker,
                     processes=True,
                     dashboard_address=":0",  # a free port: never clashes with another cluster
+                    preload=["reconcile.engine._partition"],  # imported while the workers start
                 )
             except Exception as exc:
                 raise EngineError(
@@ -166,11 +167,15 @@ class DaskEngine:
             ) from exc
         def worker_version() -> tuple[str, bool]:
             # A nested function travels by value: a worker with another reconcile still answers.
+            import importlib
             import importlib.util
 
             import reconcile
 
-            return str(reconcile.__version__), importlib.util.find_spec("pyarrow") is not None
+            version = str(reconcile.__version__)
+            if version == __version__:  # import the tasks' modules now, not during the first stage
+                importlib.import_module("reconcile.engine._partition")
+            return version, importlib.util.find_spec("pyarrow") is not None
 
         try:
             answers = self.client.run(worker_version)
