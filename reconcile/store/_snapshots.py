@@ -17,15 +17,19 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from reconcile.model import record_model
 from reconcile.store import _schema as s
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow is imported when a snapshot is read or written, not with the store:
+# `import reconcile` and commands that touch no snapshot stay quick.
 
 __all__ = [
     "DERIVED_PREFIX",
@@ -55,6 +59,8 @@ DERIVED_PREFIX = "_n_"
 
 def _column_array(values: pd.Series) -> tuple[pa.Array, bool]:
     """A column as an Arrow array; values of mixed types are kept as JSON text."""
+    import pyarrow as pa
+
     try:
         return pa.Array.from_pandas(values), False
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
@@ -67,6 +73,9 @@ def encode_parts(frame: pd.DataFrame, derived_tag: str | None = None) -> list[by
 
     ``derived_tag`` names how its derived (``_n_*``) columns were computed.
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     parts = []
     for start in range(0, max(len(frame), 1), PART_ROWS):
         chunk = frame.iloc[start : start + PART_ROWS]
@@ -89,6 +98,8 @@ def encode_parts(frame: pd.DataFrame, derived_tag: str | None = None) -> list[by
 
 
 def _tables(parts: Iterable[bytes]) -> Iterable[tuple[pa.Table, set[str], str | None]]:
+    import pyarrow.parquet as pq
+
     for data in parts:
         table = pq.read_table(io.BytesIO(data))
         metadata = table.schema.metadata or {}
