@@ -1,4 +1,4 @@
-"""Time normalise + match + rules with the local engine and with the Dask engine, on the demo world.
+"""Time normalise + match + rules (+ match evidence) with the local and the Dask engine, on the demo world.
 
 The demo world is generated once (or reused from ``--cache``) and extracted
 once; then, in the same process, each engine runs the three stages on the
@@ -56,8 +56,8 @@ def _worker_cpu(engine: Any) -> float:
 def _stages(engine_config: Any, tables: Any, config: Any) -> tuple[dict[str, float], list[Any], int]:
     """Open the engine, run normalise, match and rules (with match evidence); seconds per stage.
 
-    Besides wall-clock seconds: ``cpu_client`` and ``cpu_workers``, the CPU
-    seconds this process and the workers spent on the three stages.
+    For each stage, wall-clock seconds (``normalise``), and the CPU seconds of
+    this process (``normalise_cpu``) and of the workers (``normalise_workers``).
     """
     from reconcile.engine import open_engine
     from reconcile.match import attach_match_evidence
@@ -66,22 +66,29 @@ def _stages(engine_config: Any, tables: Any, config: Any) -> tuple[dict[str, flo
     started = time.perf_counter()
     with open_engine(engine_config) as engine:
         seconds["start"] = time.perf_counter() - started
-        cpu_client, cpu_workers = _cpu(), _worker_cpu(engine)
-        mark = time.perf_counter()
+        marks = [(time.perf_counter(), _cpu(), _worker_cpu(engine))]
+
+        def done(stage: str) -> None:
+            marks.append((time.perf_counter(), _cpu(), _worker_cpu(engine)))
+            (wall0, cpu0, workers0), (wall1, cpu1, workers1) = marks[-2], marks[-1]
+            seconds[stage] = wall1 - wall0
+            seconds[f"{stage}_cpu"] = cpu1 - cpu0
+            seconds[f"{stage}_workers"] = workers1 - workers0
+
         normalised = engine.normalise_tables(tables, config)
-        seconds["normalise"] = time.perf_counter() - mark
-        mark = time.perf_counter()
+        done("normalise")
         matched, result = engine.match_entities(normalised, config)
-        seconds["match"] = time.perf_counter() - mark
-        mark = time.perf_counter()
+        done("match")
         findings = engine.evaluate(matched, config.built_rules, config.as_of)
+        done("rules")
         attach_match_evidence(findings, matched, result)
-        seconds["rules"] = time.perf_counter() - mark
-        seconds["cpu_client"] = _cpu() - cpu_client
-        seconds["cpu_workers"] = _worker_cpu(engine) - cpu_workers
+        done("evidence")
         mark = time.perf_counter()
     seconds["stop"] = time.perf_counter() - mark
-    seconds["stages"] = seconds["normalise"] + seconds["match"] + seconds["rules"]
+    stages = ("normalise", "match", "rules", "evidence")
+    seconds["stages"] = sum(seconds[s] for s in stages)
+    seconds["cpu_client"] = sum(seconds[f"{s}_cpu"] for s in stages)
+    seconds["cpu_workers"] = sum(seconds[f"{s}_workers"] for s in stages)
     return {k: round(v, 2) for k, v in seconds.items()}, findings, len(result.links)
 
 
@@ -133,8 +140,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             outputs[name] = dumped
             fingerprints[name] = sorted(f.fingerprint for f in findings)
-            print(f"{name:5}  " + "  ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
-                  + f"  ({len(findings):,} findings, {links:,} links)", flush=True)
+            shown = [f"start {seconds['start']:.1f} s"] + [
+                f"{stage} {seconds[stage]:.1f} s (cpu {seconds[stage + '_cpu']:.1f} + {seconds[stage + '_workers']:.1f})"
+                for stage in ("normalise", "match", "rules", "evidence")
+            ] + [f"stop {seconds['stop']:.1f} s"]
+            print(f"{name:5}  " + ", ".join(shown) + f"  ({len(findings):,} findings, {links:,} links)", flush=True)
 
     identical = outputs["local"] == outputs["dask"]
     best = {name: min(r["stages"] for r in seconds) for name, seconds in runs.items()}
@@ -156,9 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     cpu = {name: min(r["cpu_client"] + r["cpu_workers"] for r in seconds) for name, seconds in runs.items()}
     summary["cpu_seconds"] = {name: round(value, 1) for name, value in cpu.items()}
     print(f"findings identical: {identical} ({summary['findings']:,} findings)")
-    print(f"CPU seconds of the three stages (client + workers), least of {args.repeat}: "
+    print(f"CPU seconds of the stages (client + workers), least of {args.repeat}: "
           f"local {cpu['local']:.1f}, dask {cpu['dask']:.1f}")
-    print(f"normalise + match + rules, best of {args.repeat}: local {best['local']:.1f} s, "
+    print(f"normalise + match + rules + evidence, best of {args.repeat}: local {best['local']:.1f} s, "
           f"dask {best['dask']:.1f} s: speed-up {summary['speed_up']:.2f}x "
           f"({summary['speed_up_with_cluster_start']:.2f}x counting the cluster's start and stop)")
     if args.json is not None:
