@@ -275,29 +275,27 @@ def _insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[st
         return
     names = list(rows[0])
     dialect = conn.dialect
-    processors = [table.c[name].type.bind_processor(dialect) for name in names]
-    values = [
-        tuple(value if process is None else process(value)
-              for value, process in zip((row[name] for name in names), processors, strict=True))
-        for row in rows
-    ]
+    # Column by column: one conversion loop per column beats one per value.
+    converted: list[list[Any]] = []
+    for name in names:
+        column = [row[name] for row in rows]
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        converted.append(column if process is None else list(map(process, column)))
+    tuples = list(zip(*converted, strict=True))
     quote = dialect.identifier_preparer.quote
-    columns = ", ".join(quote(name) for name in names)
+    listed = ", ".join(quote(name) for name in names)
     target = dialect.identifier_preparer.format_table(table)
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
-            for value in values:
-                copy.write_row(value)
-        return
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    if dialect.paramstyle not in ("qmark", "format", "pyformat"):
+        with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({listed}) FROM STDIN") as copy:
+            for values in tuples:
+                copy.write_row(values)
+    elif dialect.paramstyle in ("qmark", "format", "pyformat"):
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(f"INSERT INTO {target} ({listed}) VALUES ({', '.join([marker] * len(names))})", tuples)
+    else:
         conn.execute(table.insert(), list(rows))
-        return
-    conn.exec_driver_sql(
-        f"INSERT INTO {target} ({columns}) VALUES ({', '.join([marker] * len(names))})", values
-    )
 
 
 class _RunWriter:
