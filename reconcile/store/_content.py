@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconcile.findings import Finding, RecordRef
-from reconcile.store._json import encode_json
+from reconcile.store._json import encode_json_bytes
 
 __all__ = ["CONTENT_FIELDS", "Content", "content_from_dict", "content_of", "ref_dict"]
 
@@ -41,8 +41,8 @@ def ref_dict(ref: RecordRef) -> dict[str, Any]:
 
 
 def _content(values: dict[str, Any]) -> Content:
-    text = encode_json(values)
-    return Content(text, hashlib.sha256(text.encode("utf-8")).hexdigest()[:40])
+    raw = encode_json_bytes(values)
+    return Content(raw.decode("utf-8"), hashlib.sha256(raw).hexdigest()[:40])
 
 
 def content_of(finding: Finding) -> Content:

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-__all__ = ["Encoded", "encode_json", "json_safe", "utc_iso"]
+__all__ = ["Encoded", "encode_json", "encode_json_bytes", "json_safe", "utc_iso"]
 
 
 def utc_iso(value: dt.datetime) -> str:
@@ -145,15 +145,20 @@ def encode_json(value: Any, *, sort_keys: bool = False) -> Encoded:
     spells them (``1e-5``, not Python's ``1e-05``): the same value. With
     ``sort_keys``, the keys of every object are sorted.
     """
+    return Encoded(encode_json_bytes(value, sort_keys=sort_keys).decode("utf-8"))
+
+
+def encode_json_bytes(value: Any, *, sort_keys: bool = False) -> bytes:
+    """:func:`encode_json` as UTF-8 bytes."""
     sort = orjson.OPT_SORT_KEYS if sort_keys else 0
     try:
-        return Encoded(orjson.dumps(value, default=json_safe, option=_ORJSON_OPTIONS | sort).decode("utf-8"))
+        return orjson.dumps(value, default=json_safe, option=_ORJSON_OPTIONS | sort)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         plain = json_safe(value)
     try:
-        return Encoded(orjson.dumps(plain, option=sort).decode("utf-8"))
+        return orjson.dumps(plain, option=sort)
     except TypeError:  # an integer beyond 64 bits
-        return Encoded(_SORTED(plain) if sort_keys else _PLAIN(plain))
+        return (_SORTED(plain) if sort_keys else _PLAIN(plain)).encode("utf-8")
 
 
 def _is_missing(value: Any) -> bool:

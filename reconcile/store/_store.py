@@ -279,8 +279,14 @@ def _insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[st
     converted: list[list[Any]] = []
     for name in names:
         column = [row[name] for row in rows]
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        converted.append(column if process is None else list(map(process, column)))
+        kind = table.c[name].type
+        process = kind.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None and isinstance(kind, s.UTCDateTime):  # mostly the run's as-of time
+            done: dict[Any, Any] = {}
+            column = [done[v] if v in done else done.setdefault(v, process(v)) for v in column]
+        elif process is not None:
+            column = list(map(process, column))
+        converted.append(column)
     tuples = list(zip(*converted, strict=True))
     quote = dialect.identifier_preparer.quote
     listed = ", ".join(quote(name) for name in names)
