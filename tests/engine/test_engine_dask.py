@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pandas as pd
 import pytest
 from engine_helpers import demo_config, dumped, generic_rules, raw_tables, scrambled, with_orphans
@@ -187,6 +188,42 @@ def test_resolve_on_the_workers_is_resolve_here(engine: DaskEngine, rows, within
     pd.testing.assert_frame_equal(b.links, a.links, check_exact=True)
     assert (b.model.to_dict() if b.model else None) == (a.model.to_dict() if a.model else None)
     assert {k: v for k, v in b.stats.items() if k != "timings"} == {k: v for k, v in a.stats.items() if k != "timings"}
+
+
+_CODES = st.lists(st.integers(min_value=-1, max_value=5), min_size=12, max_size=12)
+
+
+@given(
+    parts=st.lists(st.tuples(st.sampled_from(["rule", "pass", "neighbourhood"]), _CODES,
+                             st.one_of(st.none(), st.integers(min_value=2, max_value=4))), max_size=5),
+    groups=st.one_of(st.none(), st.lists(st.integers(min_value=0, max_value=2), min_size=12, max_size=12)),
+)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_workers_candidate_pairs_and_levels_are_the_local_engines(engine: DaskEngine, parts, groups) -> None:
+    """Every rule's and pass's pairs, generated per key partition, de-duplicated and sorted as locally."""
+    from reconcile.match._compare import Column, ExactComparator
+    from reconcile.match._runner import BlockPart, CandidatePlan, NeighbourhoodPart
+
+    values = pd.DataFrame({"v": ["a", "b", "a", None, "c", "b", "a", "d", "c", None, "a", "b"]})
+    comparators = [ExactComparator("v", Column.of(values, "v"), term_frequency=False)]
+    plan_parts: list[BlockPart | NeighbourhoodPart] = []
+    for n, (kind, codes, limit) in enumerate(parts):
+        if kind == "neighbourhood":
+            keys = np.array([None if c < 0 else f"k{c}" for c in codes], dtype=object)
+            plan_parts.append(NeighbourhoodPart(f"p{n}", keys, 3))
+        else:
+            plan_parts.append(BlockPart(f"p{n}", kind, np.array(codes, dtype=np.int64), limit))
+    plan = CandidatePlan(n=12, parts=plan_parts, comparators=comparators,
+                         groups=None if groups is None else np.array(groups, dtype=np.int64))
+    here = LocalRunner().candidates(plan)
+    runner = DaskPairRunner(engine)
+    try:
+        there = runner.candidates(plan)
+    finally:
+        runner.release()
+    assert there.left.tolist() == here.left.tolist() and there.right.tolist() == here.right.tolist()
+    assert there.levels.tolist() == here.levels.tolist()
+    assert there.pairs == here.pairs
 
 
 def test_a_rule_failing_on_a_worker_fails_as_it_does_here(world, local, engine: DaskEngine) -> None:
