@@ -75,7 +75,7 @@ from reconcile.model import RECORD_TYPES
 from reconcile.normalise import normalise_table
 from reconcile.normalise._table import NORMALISED_COLUMNS
 from reconcile.rules.base import RuleContext
-from reconcile.rules.engine import RuleEvaluationError, _run
+from reconcile.rules.engine import RuleEvaluationError, evaluate_rules
 
 if TYPE_CHECKING:
     from reconcile.config import Config
@@ -313,7 +313,7 @@ class DaskEngine:
             if id(rule) in on_workers:
                 continue
             try:
-                by_rule[id(rule)] = _run(rule, ctx)
+                by_rule[id(rule)] = evaluate_rules([rule], ctx)
             except RuleEvaluationError as exc:
                 failed[id(rule)] = exc
                 break  # the local engine stops here too; a rule before it may still have failed on a worker
@@ -336,8 +336,6 @@ class DaskEngine:
         for rule in first:
             if id(rule) in failed:
                 raise failed[id(rule)]
-        for rule in first:
-            log.debug("rule %s: %d finding(s)", rule.id, len(by_rule[id(rule)]))
         if later:
             earlier = [f for rule in first for f in by_rule[id(rule)]]
             with_findings = RuleContext(
@@ -345,7 +343,7 @@ class DaskEngine:
                 open_findings=ctx.open_findings,
             )
             for rule in later:
-                by_rule[id(rule)] = _run(rule, with_findings)
+                by_rule[id(rule)] = evaluate_rules([rule], with_findings)
         phases("merged")
         phases.log()
         return [f for rule in enabled for f in by_rule[id(rule)]]

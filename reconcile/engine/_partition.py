@@ -48,7 +48,7 @@ from reconcile.normalise import normalise_table
 from reconcile.normalise._table import NORMALISED_COLUMNS
 from reconcile.rules._common import entity_key, parent_rid
 from reconcile.rules.base import Rule, RuleContext
-from reconcile.rules.engine import RuleEvaluationError, _order, _run
+from reconcile.rules.engine import RuleEvaluationError, _order, evaluate_rules
 
 __all__ = [
     "NORMALISE_INPUTS",
@@ -331,7 +331,7 @@ def rules_task(rules: Sequence[Rule], as_of: dt.datetime, tables: Mapping[str, P
     out: list[Any] = []
     for rule in rules:
         try:
-            out.append(_run(rule, ctx))
+            out.append(evaluate_rules([rule], ctx))  # one rule: its findings, checked and sorted
         except RuleEvaluationError as exc:
             prefix = f"rule {rule.id!r} (kind {rule.kind}) failed: "
             text = str(exc)
