@@ -125,6 +125,11 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _num(value: int) -> str:
+    """A count with thousands separators (15,500), as a person reads it."""
+    return f"{value:,}"
+
+
 def _when(value: dt.datetime | None) -> str:
     if value is None:
         return "—"
@@ -302,6 +307,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["show"] = _show
+    env.filters["num"] = _num
     env.filters["when"] = _when
     env.filters["match_fields_html"] = _match_fields_html
     return env

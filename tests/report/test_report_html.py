@@ -107,7 +107,7 @@ def test_summary_numbers_and_every_story_appear() -> None:
     assert "first seen 2026-10-20 06:00 UTC (12 days)" in page.plain
     assert "match confidence 92%" in page.plain
     assert "not a number: 'n/a'" in page.plain  # quarantine reason
-    assert "billing ok 1000 998 2 1.25" in page.plain  # health row
+    assert "billing ok 1,000 998 2 1.25" in page.plain  # health row
 
 
 def _section(html: str, name: str) -> str:
@@ -219,3 +219,9 @@ def test_no_findings_says_so_and_unhealthy_sources_stand_out() -> None:
     page = _Page(render_html(make_result(findings=[], resolved=[], quarantine=[], health=health)))
     assert "No findings: every system agrees" in page.plain
     assert "crm unhealthy 0 0 0 0.00 source 'crm': timed out" in page.plain
+
+
+def test_large_counts_have_thousands_separators() -> None:
+    result = make_result(findings=_many(3, 0), resolved=[], entities=1_234_567)
+    page = _Page(render_html(result)).plain
+    assert "1,234,567 customers matched" in page
