@@ -137,7 +137,7 @@ def entity_key(frame: pd.DataFrame) -> pd.Series:
     for column in ("_parent_rid", "_rid"):
         mask = key.isna().to_numpy()
         if not mask.any():
-            break
+            return key  # nothing missing, so no NaN to turn into None
         key = _filled(key, mask, "~" + _column(frame, column)[mask].astype("string"))
     return key.where(key.notna(), None)
 
@@ -171,15 +171,16 @@ def parent_rid(frame: pd.DataFrame, record_type: str) -> pd.Series:
     parent = RECORD_TYPES[record_type].parent
     if parent is None:
         return rid
+    mask = rid.isna().to_numpy()
+    if not mask.any():
+        return rid  # every parent known, so no NaN to turn into None
     if parent.parent_field == RECORD_TYPES[parent.parent_type].key_field and parent.field in frame:
-        mask = rid.isna().to_numpy()
-        if mask.any():
-            guess = (
-                frame["_source"][mask].astype("string")
-                + f":{parent.parent_type}:"
-                + frame[parent.field][mask].astype("string")
-            )
-            rid = _filled(rid, mask, guess)
+        guess = (
+            frame["_source"][mask].astype("string")
+            + f":{parent.parent_type}:"
+            + frame[parent.field][mask].astype("string")
+        )
+        rid = _filled(rid, mask, guess)
     return rid.where(rid.notna(), None)
 
 
@@ -277,7 +278,7 @@ def records(
     listed = rows(frame, fields) if isinstance(frame, pd.DataFrame) else list(frame)
     # Built without re-validation: every value is coerced here (str, plain JSON
     # values), and record_type/role come from the rule kinds' code.
-    construct = RecordRef.model_construct
+    construct = _record_ref
     record_type = str(record_type)
     role = None if role is None else str(role)
     out = []
@@ -288,16 +289,50 @@ def records(
                 value = row[name]
                 values[name] = value if type(value) is str or value is None else _jsonable(value)
         source, key = row["_source"], row["_key"]
-        out.append(
-            construct(
-                source=source if type(source) is str else str(source),
-                record_type=record_type,
-                key=key if type(key) is str else str(key),
-                fields=values,
-                role=role,
-            )
-        )
+        out.append(construct(
+            source if type(source) is str else str(source),
+            record_type,
+            key if type(key) is str else str(key),
+            values,
+            role,
+        ))
     return out
+
+
+def _construct_record_ref(source: str, record_type: str, key: str, fields: dict[str, Any], role: str | None) -> RecordRef:
+    return RecordRef.model_construct(source=source, record_type=record_type, key=key, fields=fields, role=role)
+
+
+_REF_FIELDS = ("source", "record_type", "key", "fields", "role")
+_new_ref = RecordRef.__new__
+_set = object.__setattr__
+
+
+def _assemble_record_ref(source: str, record_type: str, key: str, fields: dict[str, Any], role: str | None) -> RecordRef:
+    """What ``RecordRef.model_construct`` builds with all five fields given, without its loop over fields."""
+    ref = _new_ref(RecordRef)
+    _set(ref, "__dict__", {"source": source, "record_type": record_type, "key": key, "fields": fields, "role": role})
+    _set(ref, "__pydantic_fields_set__", set(_REF_FIELDS))
+    _set(ref, "__pydantic_extra__", None)
+    _set(ref, "__pydantic_private__", None)
+    return ref
+
+
+def _same_as_construct() -> bool:
+    """True if :func:`_assemble_record_ref` builds exactly what model_construct does (this pydantic)."""
+    if tuple(RecordRef.model_fields) != _REF_FIELDS or RecordRef.__pydantic_post_init__ is not None:
+        return False
+    probe = ("billing", "account", "AC-1", {"status": "active"}, "mandate")
+    built, constructed = _assemble_record_ref(*probe), _construct_record_ref(*probe)
+    slots = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+    return built == constructed and all(
+        getattr(built, slot, None) == getattr(constructed, slot, None) for slot in slots
+    ) and list(vars(built)) == list(vars(constructed))
+
+
+# Findings carry tens of thousands of records: build them without model_construct's
+# generic loop when that gives the same object, else with model_construct.
+_record_ref = _assemble_record_ref if _same_as_construct() else _construct_record_ref
 
 
 def min_confidence(*values: Iterable[float] | float) -> float:

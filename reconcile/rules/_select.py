@@ -512,9 +512,9 @@ def pair_up(
 ) -> pd.DataFrame:
     """Pairs of a left and a right record of the same customer agreeing on every pair of fields.
 
-    Returns ``_rid`` (left), ``_rid`` of the right record as ``_rid_r``, ``_ekey``
-    and the right frame's ``right_columns``, one row per pair, ordered by the
-    left record, then the right one.
+    Returns ``_rid`` (left), ``_ekey``, ``_rid_r`` (right) and the right
+    frame's ``right_columns``, one row per pair, in the order of the left
+    records (and of a left record's mapped values), then of the right ones.
     """
     extra = [c for c in right_columns if c not in ("_rid", "_ekey")]
     if left.empty or right.empty:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from reconcile.errors import ReconcileError
 from reconcile.findings import Finding
@@ -59,6 +62,47 @@ def _run(rule: Rule, ctx: RuleContext) -> list[Finding]:
     return sorted(findings, key=_order)
 
 
+_GC_LOCK = threading.Lock()
+_gc_depth = 0
+#: Allocations between collections of the youngest generation while rules run (default 700).
+GC_YOUNG_THRESHOLD = 50_000
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while rules run; the collector is restored afterwards.
+
+    Rules build many small objects that live on (findings, their records, the
+    rows they are made from). With the default thresholds the collector walks
+    them, and everything older, again and again: about a quarter of the
+    stage's time on the 100,000-customer demo world. Here the objects that
+    existed before are frozen (left out of collections, ``gc.freeze``) and the
+    youngest generation is collected every :data:`GC_YOUNG_THRESHOLD`
+    allocations. Nested or concurrent uses change the collector once. If the
+    application has frozen objects of its own (a pre-forking server does),
+    nothing is frozen or unfrozen here: only the threshold changes.
+    """
+    global _gc_depth
+    with _GC_LOCK:
+        _gc_depth += 1
+        outermost = _gc_depth == 1
+        if outermost:
+            threshold = gc.get_threshold()
+            freeze = gc.get_freeze_count() == 0
+            if freeze:
+                gc.freeze()
+            gc.set_threshold(max(threshold[0], GC_YOUNG_THRESHOLD), *threshold[1:])
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_depth -= 1
+            if outermost:
+                gc.set_threshold(*threshold)
+                if freeze:
+                    gc.unfreeze()
+
+
 def evaluate_rules(rules: Sequence[Rule], ctx: RuleContext) -> list[Finding]:
     """Evaluate every enabled rule; return their findings in rule order.
 
@@ -70,6 +114,11 @@ def evaluate_rules(rules: Sequence[Rule], ctx: RuleContext) -> list[Finding]:
     Raises:
         RuleEvaluationError: naming the rule that failed, with the cause chained.
     """
+    with fewer_collections():
+        return _evaluate(rules, ctx)
+
+
+def _evaluate(rules: Sequence[Rule], ctx: RuleContext) -> list[Finding]:
     enabled = [r for r in rules if r.enabled]
     first = [r for r in enabled if not type(r).needs_findings]
     later = [r for r in enabled if type(r).needs_findings]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import ClassVar, Literal
 
@@ -16,6 +17,7 @@ from reconcile.rules.builtin import (
     BilledNotProvisionedRule,
     UnresolvedLowSurveyRule,
 )
+from reconcile.rules.engine import GC_YOUNG_THRESHOLD, fewer_collections
 
 
 class _Exploding(Rule):
@@ -92,3 +94,45 @@ def test_description_overrides_the_story_and_is_checked() -> None:
     assert stories == ["billed: bill AC-1 stops for S-1 (monitoring)", "billed: bill AC-1 stops for S-2 (fiber_1g)"]
     with pytest.raises(ValueError, match=r"\{acount\}.*did you mean \{account\}"):
         BilledNotProvisionedRule(id="billed", owner="p", description="{acount}")
+
+
+class _Watching(Rule):
+    """Records the collector's settings while it runs."""
+
+    kind: Literal["watching"] = "watching"
+    seen: ClassVar[list[tuple[int, int]]] = []
+
+    def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
+        self.seen.append((gc.get_threshold()[0], gc.get_freeze_count()))
+        return iter(())
+
+
+def test_rules_run_with_fewer_collections_and_the_collector_is_restored() -> None:
+    before = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    _Watching.seen.clear()
+    with fewer_collections():  # nested: the collector changes once
+        evaluate_rules([_Watching(id="w", owner="x")], _world())
+        assert gc.get_threshold()[0] == max(before[0], GC_YOUNG_THRESHOLD)
+    assert _Watching.seen[0][0] == max(before[0], GC_YOUNG_THRESHOLD)
+    assert _Watching.seen[0][1] > frozen  # what existed before is frozen while rules run
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen
+    with pytest.raises(RuleEvaluationError):
+        evaluate_rules([_Exploding(id="boom", owner="x")], _world())
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen
+
+
+def test_objects_the_application_froze_stay_frozen() -> None:
+    gc.freeze()  # as a pre-forking server does
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        _Watching.seen.clear()
+        evaluate_rules([_Watching(id="w", owner="x")], _world())
+        assert _Watching.seen[0][0] >= GC_YOUNG_THRESHOLD  # the threshold still changes
+        # The application's frozen objects stay frozen (a few may be freed meanwhile), none are added.
+        assert 0 < gc.get_freeze_count() <= frozen
+    finally:
+        gc.unfreeze()
