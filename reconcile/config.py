@@ -47,15 +47,20 @@ class NormaliseConfig(BaseModel):
     default_region: str = Field(default="US", min_length=2, max_length=2)
 
 
+ReportFormat = Literal["json", "html", "csv", "junit"]
+
+
+def _default_formats() -> list[ReportFormat]:
+    return ["json", "html"]
+
+
 class ReportsConfig(BaseModel):
     """Which reports a run writes, and where (relative to the config file)."""
 
     model_config = ConfigDict(extra="forbid")
 
     dir: str = "reports"
-    formats: list[Literal["json", "html", "csv", "junit"]] = Field(
-        default_factory=lambda: ["json", "html"]
-    )
+    formats: list[ReportFormat] = Field(default_factory=_default_formats)
     junit_min_severity: Severity = Severity.low
     # The HTML page lists this many findings per team and kind in each section
     # (every finding is counted, and all are in the JSON and CSV); null: all.
@@ -306,11 +311,11 @@ def config_json_schema() -> dict[str, Any]:
 
     from reconcile.rules.registry import rule_classes
 
-    source_union = Annotated[
+    source_union: Any = Annotated[
         Union[tuple(cls.config_model for cls in adapter_classes().values())],  # type: ignore[misc]  # noqa: UP007
         Field(discriminator="kind"),
     ]
-    rule_union = Annotated[
+    rule_union: Any = Annotated[
         Union[tuple(rule_classes().values())],  # type: ignore[misc]  # noqa: UP007
         Field(discriminator="kind"),
     ]
@@ -320,7 +325,7 @@ def config_json_schema() -> dict[str, Any]:
         if name not in {"sources", "rules", "base_dir", "origin", "built_rules"}
     }
     fields["sources"] = (dict[str, source_union], Field(min_length=1))
-    fields["rules"] = (list[rule_union | RuleOverride], Field(default_factory=list))  # type: ignore[valid-type]
+    fields["rules"] = (list[rule_union | RuleOverride], Field(default_factory=list))
     model = create_model(
         "ReconcileConfig", __config__=ConfigDict(extra="forbid", title="reconcile.yaml"), **fields
     )

@@ -698,13 +698,13 @@ class _Generator:
 
         if role == "duplicate_active_line":
             product = self._pick(D.INTERNET_PRODUCTS)
-            old = self._moved_from(party)
+            old_home = self._moved_from(party)
             acct = self._account(party, [], min_age=400)
             sub = self._sub(product, acct.opened + dt.timedelta(days=self._int(0, 10)))
             acct.subs.append(sub)
             plan.accounts.append(acct)
             moved = self._days_ago(60, 200)
-            old_line = self._line(product, old, sub.start + dt.timedelta(days=1))
+            old_line = self._line(product, old_home, sub.start + dt.timedelta(days=1))
             lines.extend([old_line, self._line(product, party.home, moved)])
             self._finding("duplicate_active_line", "inventory", "service_line", old_line.line_id, cid,
                           f"moved on {moved.isoformat()}: a new {product} line at the new address, "
@@ -891,7 +891,7 @@ class _Generator:
                 invoices[k] = (f"INV-{self._next('invoice'):09d}", amount)
         paid: dict[int, dt.datetime] = {}
         mode = acct.mode
-        failing = {"failing": (3, 2, 1), "case": (3, 2, 1), "recovered": (3, 2, 1),
+        failing: tuple[int, ...] = {"failing": (3, 2, 1), "case": (3, 2, 1), "recovered": (3, 2, 1),
                    "manual_switch": (4, 3, 2)}.get(mode, ())
         codes = (acct.codes or self._failure_codes(acct.method)) if failing else []
         glitch = self._pick(list(invoices)) if mode == "ok" and invoices and rng.random() < 0.03 else None
