@@ -108,6 +108,8 @@ def _step(progress: Progress | None, stage: str, done: int, total: int, what: st
 def build_tables(
     results: Iterable[ExtractResult],
     snapshots: Mapping[tuple[str, str], pd.DataFrame] | None = None,
+    *,
+    release: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """One DataFrame per record type, across sources, with the meta columns.
 
@@ -116,6 +118,10 @@ def build_tables(
         snapshots: The merged records of streams read incrementally, by
             (source, record type) (``StateChanges.frames``); they stand for
             the extract's rows of those streams.
+        release: Drop each record type's rows from its extract once its frame
+            is built (the results are spent afterwards; their health,
+            quarantine, cursors and deletions stay). At a million customers
+            this keeps gigabytes of rows from being held twice.
     """
     snapshots = snapshots or {}
     parts: dict[str, list[pd.DataFrame]] = {}
@@ -128,6 +134,8 @@ def build_tables(
             # Built from the extract's columns: no dict per row. A shallow
             # copy: the meta columns are not added to the kept snapshot.
             frame = result.frame(record_type) if merged is None else merged.copy(deep=False)
+            if release and record_type in result.record_types:
+                del result.records[record_type]
             frame["_source"] = result.source
             frame["_key"] = frame[model.key_field].astype(str)
             frame["_rid"] = result.source + ":" + record_type + ":" + frame["_key"]
@@ -135,9 +143,13 @@ def build_tables(
     tables = {}
     for record_type, frames in parts.items():
         non_empty = [f for f in frames if not f.empty]
-        tables[record_type] = (
-            pd.concat(non_empty, ignore_index=True) if non_empty else frames[0].iloc[0:0].copy()
-        )
+        if len(non_empty) == 1 and non_empty[0].index.equals(pd.RangeIndex(len(non_empty[0]))):
+            tables[record_type] = non_empty[0]  # one source: nothing to stack, nothing to copy
+        else:
+            tables[record_type] = (
+                pd.concat(non_empty, ignore_index=True) if non_empty else frames[0].iloc[0:0].copy()
+            )
+        parts[record_type] = []
     return tables
 
 
@@ -201,7 +213,7 @@ def match_entities(
     out = dict(tables)
     for record_type, frame in tables.items():
         if RECORD_TYPES[record_type].identity:
-            frame = frame.copy()
+            frame = frame.copy(deep=False)  # new columns only: the others are shared, not copied
             frame["_entity"] = frame["_rid"].map(result.entity_of)
             frame["_confidence"] = frame["_rid"].map(result.confidence).fillna(1.0)
             frame["_parent_rid"] = None
@@ -221,7 +233,7 @@ def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFr
         parent = RECORD_TYPES[record_type].parent
         if parent is None:
             continue
-        frame = frame.copy()
+        frame = frame.copy(deep=False)  # new columns only: the others are shared, not copied
         parents = tables.get(parent.parent_type)
         frame["_parent_rid"] = None
         frame["_entity"] = None
@@ -353,7 +365,9 @@ def _reconcile(
 ) -> tuple[dict[str, pd.DataFrame], MatchResult, list[Finding]]:
     """Normalise, match and evaluate the rules on the given engine."""
     with _timed(timings, "normalise", progress):
-        tables = _normalise(engine, build_tables(extracted, state.frames), config)
+        # The extracts' rows are dropped as their frames are built (run() needs
+        # only their health and quarantine, taken before).
+        tables = _normalise(engine, build_tables(extracted, state.frames, release=True), config)
         _keep_normalised(tables, state.frames)
     with _timed(timings, "match", progress):
         previous = store.artifact(MODEL_ARTIFACT) if store is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from reconcile.config import load_config
@@ -100,3 +101,26 @@ def test_the_matching_model_is_kept_and_reused_by_the_next_run(tmp_path: Path) -
     fresh.built_rules = config.built_rules
     run(fresh, write_reports=False)
     assert store.artifact("match-model")["estimated_at"] != kept["estimated_at"]
+
+
+def test_built_tables_release_the_extracts_and_share_no_state(demo_world: Path) -> None:
+    from reconcile.pipeline import build_tables, extract_sources, match_entities, normalise_tables
+
+    config = load_config(demo_world)
+    kept = build_tables(extract_sources(config))
+    extracted = extract_sources(config)
+    health = [(r.source, r.health.rows_used if r.health else None) for r in extracted]
+    released = build_tables(extracted, release=True)
+    assert sorted(released) == sorted(kept)
+    for record_type, frame in kept.items():
+        pd.testing.assert_frame_equal(released[record_type], frame)
+    # The extracts' rows are gone; their health stays.
+    assert all(r.record_types == [] for r in extracted)
+    assert [(r.source, r.health.rows_used if r.health else None) for r in extracted] == health
+    # Normalising and matching add columns to new frames and leave their input as it was.
+    before = {t: f.copy() for t, f in released.items()}
+    normalised = normalise_tables(released, config)
+    matched, _ = match_entities(normalised, config)
+    for record_type, frame in before.items():
+        pd.testing.assert_frame_equal(released[record_type], frame)
+        assert "_entity" in matched[record_type].columns and "_entity" not in normalised[record_type].columns
