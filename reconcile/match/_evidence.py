@@ -55,8 +55,10 @@ class _Parents:
         frame = self.tables.get(record_type)
         if frame is None or frame.empty or "_parent_rid" not in frame.columns:
             return {}
-        known = frame[frame["_parent_rid"].notna()]
-        return dict(zip(known["_rid"].astype(str), known["_parent_rid"].astype(str), strict=True))
+        # The two columns only: a boolean index of the whole table would copy every column.
+        known = frame["_parent_rid"].notna().to_numpy()
+        rids, parents = frame["_rid"][known], frame["_parent_rid"][known]
+        return dict(zip(rids.astype(str), parents.astype(str), strict=True))
 
 
 def finding_evidence(
@@ -121,6 +123,15 @@ def attach_match_evidence(
     Returns:
         How many findings got evidence.
     """
+    # The same collector settings as the rules: the explanations are many small
+    # objects that live on, and a full collection would walk the whole run's heap.
+    from reconcile.rules.engine import fewer_collections
+
+    with fewer_collections():
+        return _attach(findings, tables, matched)
+
+
+def _attach(findings: Iterable[Finding], tables: Mapping[str, pd.DataFrame], matched: MatchResult) -> int:
     parents = _Parents(tables, set(matched.entity_of.index.astype(str)))
     cache: dict[tuple[str, str], dict[str, Any]] = {}
     count = 0

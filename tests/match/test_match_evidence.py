@@ -6,11 +6,13 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from match_helpers import frame, record
 
 from reconcile.findings import Finding, RecordRef
 from reconcile.match import attach_match_evidence, resolve
-from reconcile.match._evidence import MAX_EVIDENCE_LINKS
+from reconcile.match._evidence import MAX_EVIDENCE_LINKS, _Parents
 
 A, B, C, D = ("billing:account:A", "crm:contact:B", "inventory:service_line:C", "dealer:vehicle:D")
 
@@ -102,3 +104,40 @@ def test_evidence_is_capped(chain) -> None:  # type: ignore[no-untyped-def]
     evidence = finding.detail["match"]
     assert len(evidence["links"]) == MAX_EVIDENCE_LINKS
     assert evidence["omitted"] + len(evidence["links"]) + len(evidence.get("not_linked", [])) >= len(rids) - 1
+
+
+def test_evidence_is_attached_with_fewer_collections_and_the_collector_is_restored(chain) -> None:  # type: ignore[no-untyped-def]
+    import gc
+
+    from reconcile.rules.engine import GC_YOUNG_THRESHOLD
+
+    seen: list[int] = []
+
+    class Watching(dict):  # type: ignore[type-arg]
+        def __contains__(self, key: object) -> bool:
+            seen.append(gc.get_threshold()[0])
+            return super().__contains__(key)
+
+    before = gc.get_threshold()
+    finding = _finding(_ref(A), _ref(C))
+    finding.detail = Watching()
+    assert attach_match_evidence([finding], {}, chain) == 1
+    assert seen and all(t == max(before[0], GC_YOUNG_THRESHOLD) for t in seen)
+    assert gc.get_threshold() == before
+    assert finding.detail["match"]["records"] == [A, C]
+
+
+_rid_cells = st.one_of(st.none(), st.just(float("nan")), st.sampled_from([A, B, C, "x", "1"]), st.integers(0, 3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["r1", "r2", "r3", 7, "r4"]), _rid_cells), max_size=12))
+def test_parents_read_as_the_whole_table_filter_reads_them(rows: list[tuple[object, object]]) -> None:
+    """The parents map reads two columns: the same dict as filtering the whole table first."""
+    table = pd.DataFrame({"_rid": [r for r, _ in rows], "other": range(len(rows)),
+                          "_parent_rid": pd.Series([p for _, p in rows], dtype=object)})
+    known = table[table["_parent_rid"].notna()]
+    expected = dict(zip(known["_rid"].astype(str), known["_parent_rid"].astype(str), strict=True))
+    parents = _Parents({"payment": table}, set())
+    assert parents._load("payment") == expected
+    assert list(parents._load("payment")) == list(expected)
