@@ -136,6 +136,8 @@ def build_tables(
             frame = result.frame(record_type) if merged is None else merged.copy(deep=False)
             if release and record_type in result.record_types:
                 del result.records[record_type]
+            if release:
+                share_repeated_values(frame)
             frame["_source"] = result.source
             frame["_key"] = frame[model.key_field].astype(str)
             frame["_rid"] = result.source + ":" + record_type + ":" + frame["_key"]
@@ -151,6 +153,43 @@ def build_tables(
             )
         parts[record_type] = []
     return tables
+
+
+#: Columns this long or longer are checked for repeated values (see share_repeated_values).
+_SHARE_MIN_ROWS = 1000
+
+
+def share_repeated_values(frame: pd.DataFrame) -> None:
+    """Make equal text (or date) values of a column one object, in place.
+
+    Drivers make a new Python object for every cell: a status, a city or a
+    date repeated a million times is a million objects. Columns whose sample
+    repeats values, and that hold only text or only dates (and missing
+    values), are rebuilt from their distinct values, so each is kept once.
+    Values and types do not change (equal ``str`` or ``date`` objects are
+    interchangeable); about a tenth less memory for the demo world's tables.
+    """
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object or len(column) < _SHARE_MIN_ROWS:
+            continue
+        values = column.to_numpy()
+        sample = values[:: max(len(values) // 2000, 1)]
+        try:
+            if len(set(sample)) > len(sample) // 2:
+                continue  # mostly distinct (keys, names): nothing to share
+        except TypeError:
+            continue  # unhashable values
+        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "date"):
+            continue  # mixed types: equal values of different types must stay apart
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        missing = codes < 0
+        if missing.all():
+            continue
+        shared = np.asarray(uniques, dtype=object).take(np.where(missing, 0, codes))
+        if missing.any():
+            shared[missing] = values[missing]  # None stays None
+        frame[name] = pd.Series(shared, index=frame.index, dtype=object, name=name)
 
 
 def normalise_tables(tables: Mapping[str, pd.DataFrame], config: Config) -> dict[str, pd.DataFrame]:

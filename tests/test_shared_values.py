@@ -1,0 +1,57 @@
+"""share_repeated_values keeps every value and its type, and keeps equal values once (Hypothesis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconcile.pipeline import _SHARE_MIN_ROWS, share_repeated_values
+
+texts = st.sampled_from(["active", "closed", "Active", "", " ", "straße", "1"])
+dates = st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2020, 1, 20))
+cells = st.one_of(
+    texts, dates, st.none(), st.just(float("nan")), st.just(pd.NaT), st.integers(0, 2), st.booleans(),
+    st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2020, 1, 3)), st.floats(0, 2),
+)
+
+
+def fresh(value: Any) -> Any:
+    """A new object equal to value (as a driver makes one per cell)."""
+    if isinstance(value, str):
+        return "".join(list(value)) if len(value) > 1 else str(value + "x")[:-1]
+    if type(value) is dt.date:
+        return dt.date(value.year, value.month, value.day)
+    return value
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(texts, texts, texts, dates, cells), min_size=1, max_size=12),
+       st.lists(st.one_of(texts, dates), min_size=1, max_size=3), st.sampled_from(["texts", "dates", "mixed"]))
+def test_values_and_types_stay_and_repeats_become_one_object(
+    pool: list[Any], extra: list[Any], kind: str
+) -> None:
+    if kind == "texts":
+        pool = [v for v in pool + extra if isinstance(v, str) or v is None] or ["a"]
+    elif kind == "dates":
+        pool = [v for v in pool + extra if type(v) is dt.date or v is None] or [dt.date(2020, 1, 1)]
+    rng = np.random.default_rng(len(pool))
+    values = [fresh(pool[i]) for i in rng.integers(0, len(pool), _SHARE_MIN_ROWS + 50)]
+    frame = pd.DataFrame({"c": pd.Series(values, dtype=object), "n": np.arange(len(values))})
+    share_repeated_values(frame)
+    after = frame["c"].tolist()
+    assert [type(v) for v in after] == [type(v) for v in values]
+    assert all((a == b) or (a is b) or (a != a and b != b) for a, b in zip(after, values, strict=True))
+    assert frame["n"].tolist() == list(range(len(values)))
+    only = {type(v) for v in values if v is not None and v == v}
+    if only == {str} or only == {dt.date}:
+        # Equal values are one object now.
+        objects: dict[Any, int] = {}
+        for v in after:
+            if v is not None and v == v:
+                objects.setdefault(v, id(v))
+                assert objects[v] == id(v)
