@@ -519,7 +519,14 @@ class _CompiledField:
         if memo is not None:
             try:
                 out = list(map(memo.__getitem__, source.each(column)))
-            except (KeyError, TypeError):
+            except KeyError as missing:
+                if not self.plain_text and type(missing.args[0]) is str:
+                    # New text (no C-speed shortcut takes text for another type): learnt at once.
+                    col = source.values(column)
+                    if self._learn(col):
+                        return list(map(memo.__getitem__, col)), self._memo_none, self._memo_failed, None
+                    memo = None  # unfit for the memo (or it is full): not tried again below
+            except TypeError:
                 pass
             else:
                 return out, self._memo_none, self._memo_failed, None
@@ -580,10 +587,10 @@ class _CompiledField:
         else:
             converted_values = [_MISSING] * len(distinct)
         if _MISSING in converted_values:
-            for j, value in enumerate(distinct):
-                if converted_values[j] is not _MISSING:
-                    continue
-                converted = converted_values[j] = self._safe(value)
+            todo = [j for j, converted in enumerate(converted_values) if converted is _MISSING]
+            for j, converted in zip(todo, self._safe_many([distinct[j] for j in todo]), strict=True):
+                value = distinct[j]
+                converted_values[j] = converted
                 if memo is not None:
                     if len(memo) < _MEMO_LIMIT:
                         memo[value] = converted
@@ -621,14 +628,42 @@ class _CompiledField:
         if len(memo) + len(new) > _MEMO_LIMIT:
             self._memo = None
             return False
-        for value in new:
-            converted = self._safe(value)
+        new_values = list(new)
+        for value, converted in zip(new_values, self._safe_many(new_values), strict=True):
             memo[value] = converted
             if converted is _FAIL:
                 self._memo_failed = True
             elif converted is None:
                 self._memo_none = True
         return True
+
+    def _safe_many(self, values: Sequence[Any]) -> list[Any]:
+        """:meth:`_safe` of each value (distinct values, to be remembered).
+
+        Dates written ``YYYY-MM-DD`` (read without a format, or with
+        ``%Y-%m-%d``) are parsed by ``date.fromisoformat`` in one go, which
+        is what :meth:`convert` ends in for them; anything else, and any
+        text it refuses, goes through :meth:`_safe` (and its message).
+        """
+        if (
+            self.transform == "date"
+            and self.formats in ((), ("%Y-%m-%d",))
+            and self.table is None
+            and not self.nulls
+            and len(values) > 8
+        ):
+            fromisoformat = dt.date.fromisoformat
+            out: list[Any] = []
+            for value in values:
+                if type(value) is str and _ISO_DATE(value):
+                    try:
+                        out.append(fromisoformat(value))
+                        continue
+                    except ValueError:
+                        pass
+                out.append(self._safe(value))
+            return out
+        return [self._safe(value) for value in values]
 
     def _typed(self, col: Sequence[Any]) -> tuple[list[Any], bool] | None:
         """C-speed conversion when the values already have the right type, else None.

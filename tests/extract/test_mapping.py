@@ -276,3 +276,52 @@ def test_columns_map_as_rows_do(rows: list[tuple[object, ...]]) -> None:
                 assert column[i] is not _FAIL
                 if column[i] is None:
                     assert name in with_none, name
+
+
+# Text that looks like an ISO date, or nearly: the quick path of date columns
+# (date.fromisoformat on YYYY-MM-DD) must give what convert() gives, and fail
+# where it fails.
+_DATE_TEXT = st.one_of(
+    st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)).map(dt.date.isoformat),
+    st.tuples(st.integers(0, 9999), st.integers(0, 19), st.integers(0, 39)).map(
+        lambda t: f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d}"  # month 13, day 31 of April, year 0
+    ),
+    st.sampled_from([
+        "2024-02-29", "2023-02-29", "0000-01-01", " 2024-01-02", "2024-01-02 ", "20240102", "2024-1-02",
+        "2024-01-02T10:00:00", "2024-01-02 10:00", "\uff12\uff10\uff12\uff14-01-02", "2024-01-0\u0662",
+        "", "   ", "02/01/2024", "2024-01-02\udc80", "2024-01-02\n",
+    ]),
+    st.none(),
+    st.integers(-5, 5),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(_DATE_TEXT, min_size=1, max_size=60),
+    fmt=st.sampled_from([None, "%Y-%m-%d", ["%Y-%m-%d", "%d/%m/%Y"], "%Y%m%d"]),
+    default=st.sampled_from([None, dt.date(2000, 1, 1)]),
+)
+def test_date_columns_convert_as_each_value_does(values: list[object], fmt: object, default: object) -> None:
+    from reconcile.extract.mapping import _FAIL, ColumnSource
+
+    spec = FieldMapping(column="d", transform="date", format=fmt, default=default)  # type: ignore[arg-type]
+    mapper = RowMapper(Account, {"account_id": "k", "opened_at": spec})
+    reference = RowMapper(Account, {"account_id": "k", "opened_at": spec})
+    compiled = mapper.fields[1]
+    distinct = list(dict.fromkeys(v for v in values if not isinstance(v, bool)))
+    assert compiled._safe_many(distinct) == [compiled._safe(v) for v in distinct]
+    assert [type(v) for v in compiled._safe_many(distinct)] == [type(compiled._safe(v)) for v in distinct]
+    rows = [("K", v) for v in values]
+    for _ in range(2):  # the second time every value is remembered
+        columns, failed, _with_none = mapper.map_columns(ColumnSource(["k", "d"], rows), len(rows))
+        for i, row in enumerate(rows):
+            try:
+                expected = reference.map({"k": row[0], "d": row[1]}).get("opened_at")
+            except MappingError:
+                assert i in failed and columns["opened_at"][i] is _FAIL
+                continue
+            assert i not in failed
+            got = columns["opened_at"][i]
+            assert type(got) is type(expected) and got == expected
