@@ -30,20 +30,33 @@ _MAX_DEPTH = 4
 
 
 class _Parents:
-    """rid -> ``_parent_rid`` of dependent records, built per record type when first asked."""
+    """rid -> ``_parent_rid`` of dependent records, built per record type when first asked.
 
-    def __init__(self, tables: Mapping[str, pd.DataFrame], identity: set[str]):
+    With ``wanted`` (the rids the findings name), a record type's map first
+    holds those rids only: the findings name a few of the run's millions of
+    records. A rid outside ``wanted`` (the parent of a parent) is looked up
+    in the whole type's map, built when first needed.
+    """
+
+    def __init__(self, tables: Mapping[str, pd.DataFrame], identity: set[str], wanted: set[str] | None = None):
         self.tables = tables
         self.identity = identity
+        self.wanted = wanted
         self.by_type: dict[str, dict[str, str]] = {}
+        self.wanted_by_type: dict[str, dict[str, str]] = {}
 
     def identity_rid(self, rid: str, record_type: str) -> str | None:
         for _ in range(_MAX_DEPTH):
             if rid in self.identity:
                 return rid
-            parents = self.by_type.get(record_type)
-            if parents is None:
-                parents = self.by_type[record_type] = self._load(record_type)
+            if self.wanted is not None and rid in self.wanted:
+                parents = self.wanted_by_type.get(record_type)
+                if parents is None:
+                    parents = self.wanted_by_type[record_type] = self._load(record_type, self.wanted)
+            else:
+                parents = self.by_type.get(record_type)
+                if parents is None:
+                    parents = self.by_type[record_type] = self._load(record_type)
             parent = parents.get(rid)
             if parent is None:
                 return None
@@ -51,14 +64,19 @@ class _Parents:
             record_type = parent.split(":")[1] if parent.count(":") >= 2 else ""
         return None
 
-    def _load(self, record_type: str) -> dict[str, str]:
+    def _load(self, record_type: str, only: set[str] | None = None) -> dict[str, str]:
+        """The type's rid -> parent rid map (of the rids in ``only``, if given)."""
         frame = self.tables.get(record_type)
         if frame is None or frame.empty or "_parent_rid" not in frame.columns:
             return {}
         # The two columns only: a boolean index of the whole table would copy every column.
         known = frame["_parent_rid"].notna().to_numpy()
-        rids, parents = frame["_rid"][known], frame["_parent_rid"][known]
-        return dict(zip(rids.astype(str), parents.astype(str), strict=True))
+        rids = frame["_rid"][known].astype(str)
+        parents = frame["_parent_rid"][known]
+        if only is not None:
+            named = rids.isin(only).to_numpy()
+            rids, parents = rids[named], parents[named]
+        return dict(zip(rids, parents.astype(str), strict=True))
 
 
 def finding_evidence(
@@ -132,7 +150,9 @@ def attach_match_evidence(
 
 
 def _attach(findings: Iterable[Finding], tables: Mapping[str, pd.DataFrame], matched: MatchResult) -> int:
-    parents = _Parents(tables, set(matched.entity_of.index.astype(str)))
+    findings = list(findings)
+    wanted = {ref.rid for finding in findings for ref in (finding.subject, *finding.records)}
+    parents = _Parents(tables, set(matched.entity_of.index.astype(str)), wanted)
     cache: dict[tuple[str, str], dict[str, Any]] = {}
     count = 0
     for finding in findings:

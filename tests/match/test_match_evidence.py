@@ -141,3 +141,27 @@ def test_parents_read_as_the_whole_table_filter_reads_them(rows: list[tuple[obje
     parents = _Parents({"payment": table}, set())
     assert parents._load("payment") == expected
     assert list(parents._load("payment")) == list(expected)
+
+
+_RIDS = [f"s:{t}:{k}" for t in ("account", "payment", "invoice") for k in ("1", "2", "3")]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["payment", "invoice", "account"]),
+                    st.lists(st.tuples(st.sampled_from(_RIDS), st.one_of(st.none(), st.sampled_from(_RIDS))),
+                             max_size=8)),
+    st.sets(st.sampled_from(_RIDS)),
+    st.sets(st.sampled_from(_RIDS)),
+)
+def test_parents_of_the_named_rids_lead_where_the_whole_maps_lead(
+    rows: dict[str, list[tuple[str, str | None]]], identity: set[str], wanted: set[str]
+) -> None:
+    """Maps narrowed to the findings' rids follow every chain (parents of parents too) as the whole maps do."""
+    tables = {t: pd.DataFrame({"_rid": [r for r, _ in pairs], "_parent_rid": pd.Series([p for _, p in pairs],
+                                                                                       dtype=object)})
+              for t, pairs in rows.items()}
+    whole, narrowed = _Parents(tables, identity), _Parents(tables, identity, wanted)
+    for rid in _RIDS:
+        record_type = rid.split(":")[1]
+        assert narrowed.identity_rid(rid, record_type) == whole.identity_rid(rid, record_type)
