@@ -9,7 +9,7 @@ block are generated with array arithmetic, not a loop over blocks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import jellyfish
 import numpy as np
@@ -18,7 +18,7 @@ import pandas as pd
 from reconcile.match._compare import Column
 from reconcile.match._config import BlockingKey, BlockPass, SortedNeighbourhoodPass
 
-__all__ = ["block_pairs", "key_codes", "key_strings", "pass_pairs", "sorted_neighbourhood_pairs", "union_pairs"]
+__all__ = ["block_pair_chunks", "block_pairs", "key_codes", "key_strings", "pass_pairs", "sorted_neighbourhood_pairs", "union_pairs"]
 
 log = logging.getLogger("reconcile.match")
 
@@ -75,20 +75,12 @@ def key_strings(keys: Sequence[BlockingKey], columns: Callable[[str], Column]) -
     return np.asarray(joined.where(joined.notna(), None).to_numpy(dtype=object), dtype=object)
 
 
-def block_pairs(codes: np.ndarray, max_block_size: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Every pair of records with the same code (``left < right``).
-
-    Args:
-        codes: One integer per record; -1 means "no key" (never paired).
-        max_block_size: Blocks with more records are skipped.
-
-    Returns:
-        ``(left, right, skipped)``: the pairs, and how many blocks were skipped.
-    """
+def _blocks(codes: np.ndarray, max_block_size: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Records sorted by code (ascending inside a block), the blocks that pair (start, size), and how many were skipped."""
     records = np.flatnonzero(codes >= 0)
     empty = np.zeros(0, dtype=np.int64)
     if len(records) < 2:
-        return empty, empty, 0
+        return empty, empty, empty, 0
     # A stable sort keeps record numbers ascending inside a block, so left < right.
     order = records[np.argsort(codes[records], kind="stable")]
     sorted_codes = codes[order]
@@ -100,18 +92,67 @@ def block_pairs(codes: np.ndarray, max_block_size: int | None = None) -> tuple[n
         too_big = sizes > max_block_size
         skipped = int(too_big.sum())
         keep &= ~too_big
-    starts, sizes = starts[keep], sizes[keep]
+    return order, starts[keep], sizes[keep], skipped
+
+
+def _pairs_of_blocks(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair inside the given blocks of ``order``, block by block."""
     if len(starts) == 0:
-        return empty, empty, skipped
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
     # Position p of a block starting at s of size k pairs with p+1 .. s+k-1.
     block_of = np.repeat(np.arange(len(starts)), sizes)
     positions = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(starts, sizes)
     later = starts[block_of] + sizes[block_of] - 1 - positions
+    del block_of
     total = int(later.sum())
     left_pos = np.repeat(positions, later)
     offsets = np.arange(total) - np.repeat(np.cumsum(later) - later, later) + 1
-    right_pos = left_pos + offsets
-    return order[left_pos].astype(np.int64), order[right_pos].astype(np.int64), skipped
+    offsets += left_pos
+    return order[left_pos].astype(np.int64), order[offsets].astype(np.int64)
+
+
+def block_pairs(codes: np.ndarray, max_block_size: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every pair of records with the same code (``left < right``).
+
+    Args:
+        codes: One integer per record; -1 means "no key" (never paired).
+        max_block_size: Blocks with more records are skipped.
+
+    Returns:
+        ``(left, right, skipped)``: the pairs, and how many blocks were skipped.
+    """
+    order, starts, sizes, skipped = _blocks(codes, max_block_size)
+    left, right = _pairs_of_blocks(order, starts, sizes)
+    return left, right, skipped
+
+
+def block_pair_chunks(
+    codes: np.ndarray, max_block_size: int | None, limit: int
+) -> tuple[Iterator[tuple[np.ndarray, np.ndarray]], int]:
+    """The pairs of :func:`block_pairs` in chunks of whole blocks, about ``limit`` pairs each.
+
+    A chunk holds more than ``limit`` pairs only when one block does. The
+    chunks together are exactly ``block_pairs(codes, max_block_size)``, in
+    the same order.
+
+    Returns:
+        ``(chunks, skipped)``: an iterator over ``(left, right)``, and how many blocks were skipped.
+    """
+    order, starts, sizes, skipped = _blocks(codes, max_block_size)
+    pairs = sizes * (sizes - 1) // 2
+    ends = np.cumsum(pairs)
+
+    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        first, done = 0, 0
+        while first < len(starts):
+            # The blocks whose pairs end within ``limit`` of where this chunk starts (one block at least).
+            last = max(int(np.searchsorted(ends, done + limit, side="right")), first + 1)
+            yield _pairs_of_blocks(order, starts[first:last], sizes[first:last])
+            done = int(ends[last - 1])
+            first = last
+
+    return chunks(), skipped
 
 
 def sorted_neighbourhood_pairs(keys: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:

@@ -291,21 +291,38 @@ def _random_level_shares(
     return p, exact_pairs + strength, sample + strength
 
 
+#: Rows of the level matrix coded at a time when counting its patterns.
+PATTERN_CHUNK = 1_000_000
+
+
 def _pattern_table(levels: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of the level matrix and how often each occurs."""
+    """Distinct rows of the level matrix and how often each occurs (sorted by the rows' codes).
+
+    Counted a chunk of rows at a time, so no code per pair is held at once.
+    """
     if levels.shape[0] == 0:
         return np.zeros((0, len(sizes)), dtype=np.int64), np.zeros(0, dtype=np.float64)
-    code = np.zeros(levels.shape[0], dtype=np.int64)
-    for f, size in enumerate(sizes):
-        code = code * np.int64(size + 1) + (levels[:, f].astype(np.int64) + 1)
-    unique, counts = np.unique(code, return_counts=True)
+    found: list[np.ndarray] = []
+    tallies: list[np.ndarray] = []
+    for at in range(0, levels.shape[0], PATTERN_CHUNK):
+        rows = levels[at:at + PATTERN_CHUNK]
+        code = np.zeros(rows.shape[0], dtype=np.int64)
+        for f, size in enumerate(sizes):
+            code *= np.int64(size + 1)
+            code += rows[:, f].astype(np.int64) + 1
+        unique, counts = np.unique(code, return_counts=True)
+        found.append(unique)
+        tallies.append(counts)
+    unique, inverse = np.unique(np.concatenate(found), return_inverse=True)
+    total = np.zeros(len(unique), dtype=np.int64)
+    np.add.at(total, inverse, np.concatenate(tallies))
     patterns = np.zeros((len(unique), len(sizes)), dtype=np.int64)
     rest = unique.copy()
     for f in range(len(sizes) - 1, -1, -1):
         base = np.int64(sizes[f] + 1)
         patterns[:, f] = rest % base - 1
         rest //= base
-    return patterns, counts.astype(np.float64)
+    return patterns, total.astype(np.float64)
 
 
 def _log_table(p: np.ndarray) -> np.ndarray:

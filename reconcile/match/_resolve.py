@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from reconcile.match._blocking import key_codes, key_strings
+from reconcile.match._blocking import key_codes, key_strings, sorted_neighbourhood_pairs
 from reconcile.match._cluster import connected_components, constrained_components, entity_ids
 from reconcile.match._compare import Column, Comparator, build_comparator
 from reconcile.match._config import (
@@ -47,11 +47,13 @@ from reconcile.match._model import (
     value_frequencies,
 )
 from reconcile.match._runner import (
+    CHUNK_PAIRS,
     BlockPart,
     CandidatePlan,
     NeighbourhoodPart,
     PairRunner,
     current_runner,
+    owner_codes,
 )
 
 __all__ = ["FieldEvidence", "LinkExplanation", "MatchResult", "resolve"]
@@ -562,12 +564,14 @@ def resolve(
             parts.append(NeighbourhoodPart(name, key_strings(blocking.on, columns), blocking.window))
         else:
             parts.append(BlockPart(name, "pass", key_codes(blocking.on, columns), blocking.max_block_size))
-    rule_keys: dict[str, tuple[np.ndarray, np.ndarray]] = {
-        part.name: (part.codes, part.usable()) for part in parts if isinstance(part, BlockPart) and part.kind == "rule"
+    # Per deterministic rule: its code of each record, -1 where the rule pairs the record with nothing.
+    rule_keys: dict[str, np.ndarray] = {
+        part.name: owner_codes(part) for part in parts if isinstance(part, BlockPart) and part.kind == "rule"
     }
     groups: np.ndarray | None = None
     if not config.link_within_source:
         groups = pd.factorize(frame["_source"].astype(str))[0].astype(np.int64)
+    candidacy = _Candidacy(parts, groups, rule_keys)
     timer.lap("prepare")
     runner = runner if runner is not None else current_runner()
     found = runner.candidates(CandidatePlan(n=n, parts=parts, groups=groups, comparators=comparators))
@@ -575,21 +579,16 @@ def resolve(
     stats: dict[str, Any] = {"records": n, "pairs_by_rule": {}, "pairs_by_pass": {}}
     for part, count in zip(parts, found.pairs, strict=True):
         stats["pairs_by_rule" if part.kind == "rule" else "pairs_by_pass"][part.name] = count
-    del parts
-    stats["candidate_pairs"] = len(left)
     timer.record(found.seconds)
+    del parts, found
+    pairs = len(left)
+    stats["candidate_pairs"] = pairs
 
     # ---------------------------------------------------------------- deterministic
     rule_names = list(rules)
-    rule_of = np.full(len(left), -1, dtype=np.int64)
-    for k, (name, rule) in enumerate(rules.items()):
-        codes, usable = rule_keys[name]
-        agree = (codes[left] == codes[right]) & usable[left] & usable[right]
-        for comparison in rule.unless_disagree:
-            agree &= levels[:, by_name[comparison]] != 0
-        rule_of[agree & (rule_of < 0)] = k
-    deterministic = rule_of >= 0
-    stats["deterministic_pairs"] = int(deterministic.sum())
+    rule_of = _rule_of(rules, rule_keys, by_name, left, right, levels)
+    deterministic_pairs = int(np.count_nonzero(rule_of >= 0))
+    stats["deterministic_pairs"] = deterministic_pairs
     timer.lap("deterministic")
 
     # ---------------------------------------------------------------- probabilistic
@@ -614,7 +613,7 @@ def resolve(
             _check_fits(previous, comparators)
             model_used = previous
         else:
-            share = float(deterministic.mean()) if len(left) else 0.0
+            share = deterministic_pairs / pairs if pairs else 0.0
             labelled = None
             if labelled_pairs is not None:
                 labelled = np.stack([c.compare(label_lo[is_match], label_hi[is_match]) for c in comparators], axis=1)
@@ -630,34 +629,54 @@ def resolve(
             value_frequencies(c, params) if params.term_frequency else None
             for c, params in zip(comparators, model_used.fields, strict=True)
         ]
-        if classifier is not None:
-            scores = classifier.scores(levels)
-        else:
-            scores = score_pairs(model_used, comparators, levels, left, frequencies)
-        probabilities = probability(scores)
-    else:
-        scores = np.zeros(len(left))
-        probabilities = np.zeros(len(left))
     stats["model"] = {
         "reused": bool(reuse and model_used is not None),
         "reason": reason,
         "method": model_used.method if model_used is not None else None,
         "fingerprint": fingerprint,
     }
+
+    # Scores, a chunk of candidates at a time: only the accepted pairs' are kept.
+    vetoed_pairs = 0
+    accepted_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for at in range(0, pairs, CHUNK_PAIRS):
+        stop = min(at + CHUNK_PAIRS, pairs)
+        if not comparators:
+            scores = probabilities = np.zeros(stop - at)
+        else:
+            if classifier is not None:
+                scores = classifier.scores(levels[at:stop])
+            else:
+                assert model_used is not None
+                scores = score_pairs(model_used, comparators, levels[at:stop], left[at:stop], frequencies)
+            probabilities = probability(scores)
+        deterministic = rule_of[at:stop] >= 0
+        vetoed = np.zeros(stop - at, dtype=bool)
+        for comparison in config.veto:
+            vetoed |= levels[at:stop, by_name[comparison]] == 0
+        linkable = probabilities >= config.threshold
+        vetoed_pairs += int(np.count_nonzero(vetoed & linkable & ~deterministic))
+        index = np.flatnonzero(deterministic | (linkable & ~vetoed))
+        accepted_parts.append(
+            (index + at, scores[index], np.where(deterministic[index], 1.0, probabilities[index]))
+        )
+    chosen = np.concatenate([part[0] for part in accepted_parts]) if accepted_parts else np.zeros(0, np.int64)
+    chosen_scores = np.concatenate([part[1] for part in accepted_parts]) if accepted_parts else np.zeros(0)
+    chosen_probability = np.concatenate([part[2] for part in accepted_parts]) if accepted_parts else np.zeros(0)
+    del accepted_parts
+    stats["vetoed_pairs"] = vetoed_pairs
     timer.lap("model")
-    vetoed = np.zeros(len(left), dtype=bool)
-    for comparison in config.veto:
-        vetoed |= levels[:, by_name[comparison]] == 0
-    stats["vetoed_pairs"] = int((vetoed & (probabilities >= config.threshold) & ~deterministic).sum())
-    accepted = deterministic | ((probabilities >= config.threshold) & ~vetoed)
-    link_probability = np.where(deterministic, 1.0, probabilities)
 
     # ---------------------------------------------------------------- clustering
-    chosen = np.flatnonzero(accepted)
+    chosen_rule = rule_of[chosen]
+    chosen_deterministic = chosen_rule >= 0
+    del rule_of
+    link_left = left[chosen].astype(np.int64)
+    link_right = right[chosen].astype(np.int64)
     constraints = config.clustering.constraints
     if constraints:
         # Strongest first: deterministic, then by probability; ties by record numbers.
-        order = chosen[np.lexsort((right[chosen], left[chosen], -link_probability[chosen], ~deterministic[chosen]))]
+        order = np.lexsort((link_right, link_left, -chosen_probability, ~chosen_deterministic))
         members = []
         for constraint in constraints:
             mask = np.ones(n, dtype=bool)
@@ -667,17 +686,20 @@ def resolve(
                 mask &= frame["_type"].astype(str).to_numpy() == constraint.record_type
             members.append(mask)
         labels, kept = constrained_components(
-            n, left[order], right[order], members, [c.max_records for c in constraints]
+            n, link_left[order], link_right[order], members, [c.max_records for c in constraints]
         )
         stats["links_dropped_by_constraints"] = int((~kept).sum())
-        chosen = np.sort(order[kept])
+        keep = np.sort(order[kept])
+        chosen, chosen_scores, chosen_probability = chosen[keep], chosen_scores[keep], chosen_probability[keep]
+        chosen_rule, chosen_deterministic = chosen_rule[keep], chosen_deterministic[keep]
+        link_left, link_right = link_left[keep], link_right[keep]
     else:
-        labels = connected_components(n, left[chosen], right[chosen])
+        labels = connected_components(n, link_left, link_right)
         stats["links_dropped_by_constraints"] = 0
     entities = entity_ids(rids, labels)
     confidence = np.full(n, -1.0)
-    np.maximum.at(confidence, left[chosen], link_probability[chosen])
-    np.maximum.at(confidence, right[chosen], link_probability[chosen])
+    np.maximum.at(confidence, link_left, chosen_probability)
+    np.maximum.at(confidence, link_right, chosen_probability)
     confidence[confidence < 0] = 1.0
     timer.lap("cluster")
 
@@ -686,11 +708,11 @@ def resolve(
     )
     links = pd.DataFrame(
         {
-            "rid_l": rids[left[chosen]],
-            "rid_r": rids[right[chosen]],
-            "score": scores[chosen],
-            "probability": link_probability[chosen],
-            "method": methods[np.where(rule_of[chosen] >= 0, rule_of[chosen], len(rule_names))],
+            "rid_l": rids[link_left],
+            "rid_r": rids[link_right],
+            "score": chosen_scores,
+            "probability": chosen_probability,
+            "method": methods[np.where(chosen_deterministic, chosen_rule, len(rule_names))],
         },
         columns=LINK_COLUMNS,
     )
@@ -698,15 +720,16 @@ def resolve(
     entity_of = pd.Series(entities, index=index, name="entity", dtype=object)
     confidence_series = pd.Series(confidence, index=index, name="confidence")
     stats.update(
-        deterministic_links=int(deterministic[chosen].sum()),
-        probabilistic_links=int((~deterministic[chosen]).sum()),
+        deterministic_links=int(chosen_deterministic.sum()),
+        probabilistic_links=int((~chosen_deterministic).sum()),
         entities=int(len(np.unique(labels))) if n else 0,
         timings=timer.timings,
     )
     log.info(
         "matching: %d records, %d candidate pairs, %d deterministic + %d probabilistic links, %d entities",
-        n, len(left), stats["deterministic_links"], stats["probabilistic_links"], stats["entities"],
+        n, pairs, stats["deterministic_links"], stats["probabilistic_links"], stats["entities"],
     )
+    del left, right, levels
 
     if labelled_pairs is not None and model_used is not None:
         # How the fitted model classifies its own labelled pairs at the threshold.
@@ -721,8 +744,8 @@ def resolve(
     explainer = _Explainer(
         rids=rids, comparators=comparators, model=model_used, frequencies=frequencies, config=config, rules=rules,
         classifier=classifier,
-        rule_keys=rule_keys, by_name=by_name, candidates=left * np.int64(max(n, 1)) + right,
-        link_keys=left[chosen] * np.int64(max(n, 1)) + right[chosen],
+        rule_keys=rule_keys, by_name=by_name, candidacy=candidacy,
+        link_keys=link_left * np.int64(max(n, 1)) + link_right,
         link_methods=links["method"].to_numpy(dtype=object), entities=entities,
     )
     timer.lap("result")  # stats["timings"] is this same dict
@@ -732,15 +755,73 @@ def resolve(
     )
 
 
+def _rule_of(
+    rules: Mapping[str, Any], rule_keys: Mapping[str, np.ndarray], by_name: Mapping[str, int],
+    left: np.ndarray, right: np.ndarray, levels: np.ndarray,
+) -> np.ndarray:
+    """Per candidate: the number of the first deterministic rule that links it, -1 if none (a chunk at a time)."""
+    rule_of: np.ndarray = np.full(len(left), -1, dtype=np.int8 if len(rules) < 127 else np.int32)
+    for at in range(0, len(left), CHUNK_PAIRS):
+        a, b = left[at:at + CHUNK_PAIRS], right[at:at + CHUNK_PAIRS]
+        out: np.ndarray = rule_of[at:at + CHUNK_PAIRS]  # a view: written in place
+        for k, (name, rule) in enumerate(rules.items()):
+            codes = rule_keys[name]
+            key = codes[a]
+            agree = (key >= 0) & (key == codes[b])
+            for comparison in rule.unless_disagree:
+                agree &= levels[at:at + CHUNK_PAIRS, by_name[comparison]] != 0
+            out[agree & (out < 0)] = k
+    return rule_of
+
+
+class _Candidacy:
+    """Whether a rule or blocking pass proposes a pair, told from the parts' codes.
+
+    The same answer as looking the pair up among the candidates, without
+    keeping every candidate: a pair is one when a block part's codes of both
+    records are equal (and not -1), or a sorted neighbourhood pass pairs them
+    (those pairs found again on the first question), and its records are in
+    different sources when records of one source never pair.
+    """
+
+    def __init__(
+        self, parts: list[BlockPart | NeighbourhoodPart], groups: np.ndarray | None, rule_keys: Mapping[str, np.ndarray]
+    ):
+        self.owners = [
+            rule_keys[part.name] if part.kind == "rule" else owner_codes(part)
+            for part in parts if isinstance(part, BlockPart)
+        ]
+        self.windows = [(part.keys, part.window) for part in parts if isinstance(part, NeighbourhoodPart)]
+        self.groups = groups
+        self._window_keys: np.ndarray | None = None
+
+    def __call__(self, lo: int, hi: int, n: int) -> bool:
+        if self.groups is not None and self.groups[lo] == self.groups[hi]:
+            return False
+        for codes in self.owners:
+            if codes[lo] >= 0 and codes[lo] == codes[hi]:
+                return True
+        if not self.windows:
+            return False
+        if self._window_keys is None:
+            keys = [np.zeros(0, dtype=np.int64)]
+            for strings, window in self.windows:
+                a, b = sorted_neighbourhood_pairs(strings, window)
+                keys.append(a * np.int64(n) + b)
+            self._window_keys = np.unique(np.concatenate(keys))
+        at = int(np.searchsorted(self._window_keys, lo * n + hi))
+        return at < len(self._window_keys) and int(self._window_keys[at]) == lo * n + hi
+
+
 class _Explainer:
     """Recomputes the evidence of any one pair from the prepared comparisons."""
 
     def __init__(self, *, rids: np.ndarray, comparators: list[Comparator], model: LinkageModel | None,
-                 frequencies: list[np.ndarray | None], config: MatchingConfig, rules: dict[str, Any], rule_keys: dict[str, tuple[np.ndarray, np.ndarray]],
-                 by_name: dict[str, int], candidates: np.ndarray, link_keys: np.ndarray,
-                 link_methods: np.ndarray, entities: np.ndarray, classifier: LogisticClassifier | None = None):
-        self.rids = rids
-        self.position = {rid: i for i, rid in enumerate(rids.tolist())}
+                 frequencies: list[np.ndarray | None], config: MatchingConfig, rules: dict[str, Any],
+                 rule_keys: dict[str, np.ndarray], by_name: dict[str, int], candidacy: _Candidacy,
+                 link_keys: np.ndarray, link_methods: np.ndarray, entities: np.ndarray,
+                 classifier: LogisticClassifier | None = None):
+        self.rids = rids  # sorted: a rid is found by bisection, no dictionary of every rid is kept
         self.comparators = comparators
         self.model = model
         self.frequencies = frequencies
@@ -748,7 +829,7 @@ class _Explainer:
         self.rules = rules
         self.rule_keys = rule_keys
         self.by_name = by_name
-        self.candidates = candidates  # sorted (union_pairs sorts)
+        self.candidacy = candidacy
         order = np.argsort(link_keys, kind="stable")
         self.link_keys = link_keys[order]
         self.link_methods = link_methods[order]
@@ -756,10 +837,11 @@ class _Explainer:
         self.classifier = classifier
 
     def _index(self, rid: str) -> int:
-        try:
-            return self.position[str(rid)]
-        except KeyError:
-            raise KeyError(f"{rid!r} is not an identity record of this match result") from None
+        text = str(rid)
+        at = int(np.searchsorted(self.rids, text)) if len(self.rids) else 0
+        if at < len(self.rids) and self.rids[at] == text:
+            return at
+        raise KeyError(f"{rid!r} is not an identity record of this match result")
 
     @staticmethod
     def _contains(sorted_keys: np.ndarray, key: int) -> int:
@@ -809,8 +891,8 @@ class _Explainer:
         score = prior_weight + total
         rule_name, vetoed = None, []
         for name, rule in self.rules.items():
-            codes, usable = self.rule_keys[name]
-            if codes[lo] >= 0 and codes[lo] == codes[hi] and usable[lo] and usable[hi]:
+            codes = self.rule_keys[name]
+            if codes[lo] >= 0 and codes[lo] == codes[hi]:
                 rule_name = name
                 vetoed = [c for c in rule.unless_disagree if levels.get(c) == 0]
                 if not vetoed:
@@ -823,7 +905,7 @@ class _Explainer:
             probability=float(probability(np.array([score]))[0]) if self.model is not None else 0.0,
             threshold=self.config.threshold, deterministic_rule=rule_name, vetoed_by=vetoed,
             veto=[c for c in self.config.veto if levels.get(c) == 0],
-            candidate=self._contains(self.candidates, key) >= 0, linked=at >= 0,
+            candidate=self.candidacy(lo, hi, n), linked=at >= 0,
             method=str(self.link_methods[at]) if at >= 0 else None,
             same_entity=bool(self.entities[lo] == self.entities[hi]),
         )

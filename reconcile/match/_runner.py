@@ -28,7 +28,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from reconcile.match._blocking import block_pairs, sorted_neighbourhood_pairs, union_pairs
+from reconcile.match._blocking import block_pair_chunks, sorted_neighbourhood_pairs, union_pairs
 from reconcile.match._compare import Comparator
 
 __all__ = [
@@ -155,35 +155,123 @@ def log_skipped(part: BlockPart, skipped: int) -> None:
         )
 
 
+#: About how many pairs :class:`LocalRunner` generates and compares at a time: bounds the
+#: memory of the intermediate arrays (the candidates themselves are kept compact).
+CHUNK_PAIRS = 1_000_000
+
+
+def pair_dtype(n: int) -> type[np.signedinteger]:
+    """The integer type record numbers of ``n`` records are kept in (int32 when they fit)."""
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
+
+
+def owner_codes(part: BlockPart) -> np.ndarray:
+    """The part's code of each record, -1 where the part pairs the record with nothing.
+
+    Two records are a pair of the part exactly when their owner codes are
+    equal and not -1.
+    """
+    codes = np.where(part.usable(), part.codes, -1)
+    return codes.astype(pair_dtype(int(codes.max()) + 1 if len(codes) else 0))
+
+
+def generated_by(owners: Sequence[np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Which pairs some block part generates (``owners``: :func:`owner_codes` of each part)."""
+    seen = np.zeros(len(left), dtype=bool)
+    rest = np.arange(len(left))
+    for codes in owners:
+        if not len(rest):
+            break
+        a = codes[left[rest]]
+        hit = (a >= 0) & (a == codes[right[rest]])
+        seen[rest[hit]] = True
+        rest = rest[~hit]
+    return seen
+
+
 class LocalRunner:
-    """Pairs found and compared in this process, on whole arrays."""
+    """Pairs found and compared in this process, a chunk at a time.
+
+    Each part's pairs are generated in chunks of whole blocks; a pair an
+    earlier part also generates is dropped (so every candidate is generated
+    once and no union of all the parts' pairs is ever held), the rest are
+    compared at once and kept as compact arrays; the candidates are sorted
+    at the end.
+    """
 
     def candidates(self, plan: CandidatePlan) -> Candidates:
         started = time.perf_counter()
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        dtype = pair_dtype(plan.n)
+        width = len(plan.comparators)
+        compared = 0.0
+        owners: list[np.ndarray] = []
+        kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         counts: list[int] = []
+        neighbourhood: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def keep(left: np.ndarray, right: np.ndarray, fresh: Sequence[np.ndarray]) -> None:
+            nonlocal compared
+            if fresh:
+                new = ~generated_by(fresh, left, right)
+                left, right = left[new], right[new]
+            if not len(left):
+                return
+            began = time.perf_counter()
+            levels = self.compare(plan.comparators, left, right)
+            compared += time.perf_counter() - began
+            kept.append((left.astype(dtype), right.astype(dtype), levels))
+
         for part in plan.parts:
             if isinstance(part, BlockPart):
-                left, right, skipped = block_pairs(part.codes, part.max_size)
+                chunks, skipped = block_pair_chunks(part.codes, part.max_size, CHUNK_PAIRS)
                 log_skipped(part, skipped)
-                if part.kind == "rule":
-                    counts.append(len(left))  # a rule's pairs are counted before the source filter
+                counted = 0
+                for left, right in chunks:
+                    if part.kind == "rule":
+                        counted += len(left)  # a rule's pairs are counted before the source filter
+                    if plan.groups is not None:
+                        left, right = across(plan.groups, left, right)
+                    if part.kind == "pass":
+                        counted += len(left)
+                    keep(left, right, owners)
+                counts.append(counted)
+                owners.append(owner_codes(part))
             else:
                 left, right = sorted_neighbourhood_pairs(part.keys, part.window)
-            if plan.groups is not None:
-                left, right = across(plan.groups, left, right)
-            if part.kind == "pass":
+                if plan.groups is not None:
+                    left, right = across(plan.groups, left, right)
                 counts.append(len(left))
-            parts.append((left, right))
-        left, right = union_pairs(plan.n, parts)
-        del parts
-        found = time.perf_counter()
-        levels = self.compare(plan.comparators, left, right)
-        seconds = {"candidates": found - started, "compare": time.perf_counter() - found}
+                neighbourhood.append((left, right))
+        if neighbourhood:
+            # A window's pairs cannot be told from codes: their union is found by hashing.
+            left, right = union_pairs(plan.n, neighbourhood)
+            del neighbourhood
+            for at in range(0, len(left), CHUNK_PAIRS):
+                keep(left[at:at + CHUNK_PAIRS], right[at:at + CHUNK_PAIRS], owners)
+        del owners
+        left, right, levels = _sorted(plan.n, kept, dtype, width)
+        total = time.perf_counter() - started
+        seconds = {"candidates": total - compared, "compare": compared}
         return Candidates(left=left, right=right, levels=levels, pairs=counts, seconds=seconds)
 
     def compare(self, comparators: Sequence[Comparator], left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return compare_pairs(comparators, left, right)
+
+
+def _sorted(
+    n: int, kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]], dtype: type[np.signedinteger], width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kept chunks as one set of arrays, sorted by ``(left, right)`` (chunks freed as they are used)."""
+    if not kept:
+        return np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype), np.zeros((0, width), dtype=np.int8)
+    columns = [list(column) for column in zip(*kept, strict=True)]
+    kept.clear()
+    left, right, levels = (np.concatenate(columns.pop(0)) for _ in range(3))
+    key = left.astype(np.int64) * np.int64(max(n, 1))
+    key += right
+    order = np.argsort(key)  # the keys are distinct: any sort gives the one order
+    del key
+    return left[order], right[order], levels[order]
 
 
 _RUNNER: ContextVar[PairRunner | None] = ContextVar("reconcile_pair_runner", default=None)

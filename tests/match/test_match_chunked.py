@@ -1,0 +1,254 @@
+"""Candidates and scores a chunk at a time: the same pairs, levels, model and result as all at once.
+
+The reference here is the way matching worked before it was chunked: every
+part's pairs generated whole, their union found by hashing and sorted
+(``union_pairs``), every pair compared at once, the level patterns coded
+all at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from match_helpers import frame, population, record
+
+import reconcile.match._model as model_module
+import reconcile.match._resolve as resolve_module
+import reconcile.match._runner as runner_module
+from reconcile.match import MatchingConfig, resolve
+from reconcile.match._blocking import block_pair_chunks, block_pairs, sorted_neighbourhood_pairs, union_pairs
+from reconcile.match._compare import Column, ExactComparator
+from reconcile.match._runner import (
+    BlockPart,
+    CandidatePlan,
+    Candidates,
+    LocalRunner,
+    NeighbourhoodPart,
+    across,
+    compare_pairs,
+)
+
+_SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+class ReferenceRunner:
+    """The runner as it was: every part's pairs whole, one union, compared at once."""
+
+    def candidates(self, plan: CandidatePlan) -> Candidates:
+        parts, counts = [], []
+        for part in plan.parts:
+            if isinstance(part, BlockPart):
+                left, right, _ = block_pairs(part.codes, part.max_size)
+                if part.kind == "rule":
+                    counts.append(len(left))
+            else:
+                left, right = sorted_neighbourhood_pairs(part.keys, part.window)
+            if plan.groups is not None:
+                left, right = across(plan.groups, left, right)
+            if part.kind == "pass":
+                counts.append(len(left))
+            parts.append((left, right))
+        left, right = union_pairs(plan.n, parts)
+        return Candidates(left=left, right=right, levels=self.compare(plan.comparators, left, right), pairs=counts)
+
+    def compare(self, comparators, left, right):
+        return compare_pairs(comparators, left, right)
+
+
+def _reference_patterns(levels: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    code = np.zeros(levels.shape[0], dtype=np.int64)
+    for f, size in enumerate(sizes):
+        code = code * np.int64(size + 1) + (levels[:, f].astype(np.int64) + 1)
+    unique, counts = np.unique(code, return_counts=True)
+    patterns = np.zeros((len(unique), len(sizes)), dtype=np.int64)
+    rest = unique.copy()
+    for f in range(len(sizes) - 1, -1, -1):
+        base = np.int64(sizes[f] + 1)
+        patterns[:, f] = rest % base - 1
+        rest //= base
+    return patterns, counts.astype(np.float64)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch):
+    """Set how many pairs a chunk holds (in the runner and in resolve)."""
+
+    def set_chunk(size: int) -> None:
+        monkeypatch.setattr(runner_module, "CHUNK_PAIRS", size)
+        monkeypatch.setattr(resolve_module, "CHUNK_PAIRS", size)
+        monkeypatch.setattr(model_module, "PATTERN_CHUNK", size)
+
+    return set_chunk
+
+
+_CODES = st.lists(st.integers(min_value=-1, max_value=5), min_size=0, max_size=40)
+
+
+@given(codes=_CODES, max_size=st.none() | st.integers(2, 8), limit=st.integers(1, 30))
+@settings(max_examples=150, deadline=None)
+def test_block_pair_chunks_are_block_pairs_cut_between_blocks(codes, max_size, limit) -> None:
+    array = np.array(codes, dtype=np.int64)
+    left, right, skipped = block_pairs(array, max_size)
+    chunks, chunk_skipped = block_pair_chunks(array, max_size, limit)
+    parts = list(chunks)
+    assert chunk_skipped == skipped
+    joined_left = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    joined_right = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+    assert joined_left.tolist() == left.tolist() and joined_right.tolist() == right.tolist()
+    for a, b in parts:
+        assert len(a) > 0
+        # More than the limit only when the chunk is one block (every pair shares one code).
+        assert len(a) <= limit or len(set(array[a].tolist()) | set(array[b].tolist())) == 1
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> CandidatePlan:
+    n = draw(st.integers(min_value=0, max_value=30))
+    parts: list[BlockPart | NeighbourhoodPart] = []
+    for index in range(draw(st.integers(min_value=0, max_value=5))):
+        if draw(st.integers(0, 4)) == 0:
+            keys = draw(st.lists(st.sampled_from(["ab", "abc", "b", "ba", "c", None]), min_size=n, max_size=n))
+            parts.append(NeighbourhoodPart(f"w{index}", np.array(keys, dtype=object), draw(st.sampled_from([1, 3, 5]))))
+        else:
+            codes = draw(st.lists(st.integers(min_value=-1, max_value=draw(st.integers(0, 6))), min_size=n, max_size=n))
+            kind = draw(st.sampled_from(["rule", "pass"]))
+            parts.append(BlockPart(f"p{index}", kind, np.array(codes, dtype=np.int64), draw(st.none() | st.integers(2, 6))))
+    groups = None
+    if draw(st.booleans()):
+        groups = np.array(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=np.int64)
+    values = draw(st.lists(st.sampled_from(["x", "y", "z", None]), min_size=n, max_size=n))
+    column = Column.of(pd.DataFrame({"v": pd.Series(values, dtype=object)}), "v")
+    comparators = [ExactComparator("v", column, False)] if draw(st.booleans()) else []
+    return CandidatePlan(n=n, parts=parts, groups=groups, comparators=comparators)
+
+
+@given(plan=plans(), chunk=st.integers(1, 12))
+@_SETTINGS
+def test_the_local_runner_finds_the_union_of_every_part_compared(plan, chunk, small_chunks) -> None:
+    small_chunks(chunk)
+    found = LocalRunner().candidates(plan)
+    expected = ReferenceRunner().candidates(plan)
+    assert found.left.tolist() == expected.left.tolist()
+    assert found.right.tolist() == expected.right.tolist()
+    assert found.levels.shape == expected.levels.shape
+    assert found.levels.tolist() == expected.levels.tolist()
+    assert found.pairs == expected.pairs
+    # Sorted by (left, right), distinct, left < right.
+    pairs = list(zip(found.left.tolist(), found.right.tolist(), strict=True))
+    assert pairs == sorted(set(pairs)) and all(a < b for a, b in pairs)
+
+
+@given(
+    rows=st.lists(st.lists(st.integers(-1, 3), min_size=3, max_size=3), min_size=0, max_size=60),
+    chunk=st.integers(1, 20),
+)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_level_patterns_counted_by_chunk_are_those_counted_at_once(rows, chunk, monkeypatch) -> None:
+    monkeypatch.setattr(model_module, "PATTERN_CHUNK", chunk)
+    levels = np.array(rows, dtype=np.int8).reshape(len(rows), 3)
+    sizes = [4, 4, 5]
+    patterns, counts = model_module._pattern_table(levels, sizes)
+    expected_patterns, expected_counts = _reference_patterns(levels, sizes)
+    assert patterns.tolist() == expected_patterns.tolist()
+    assert counts.dtype == expected_counts.dtype and counts.tolist() == expected_counts.tolist()
+
+
+_GIVEN = st.sampled_from(["ann", "anne", "bob", "robert", None])
+_FAMILY = st.sampled_from(["lee", "li", "smith", "smyth", None])
+_PHONE = st.sampled_from(["+12125550100", "+12125550101", None])
+_EMAIL = st.sampled_from(["a@x.example", "b@x.example", None])
+_STREET = st.sampled_from(["1 main st", "1 mian st", "2 main st", None])
+_POSTAL = st.sampled_from(["10001", "10002", None])
+
+
+@st.composite
+def identity_frames(draw: st.DrawFn) -> pd.DataFrame:
+    rows = []
+    for i in range(draw(st.integers(min_value=0, max_value=25))):
+        rows.append(
+            record(
+                draw(st.sampled_from(["billing", "crm", "inventory"])), f"K{i}", _n_given=draw(_GIVEN),
+                _n_family=draw(_FAMILY), _n_phone=draw(_PHONE), _n_email=draw(_EMAIL),
+                _n_street=draw(_STREET), _n_postal=draw(_POSTAL),
+            )
+        )
+    return frame(rows)
+
+
+_CONFIGS = [
+    MatchingConfig(),
+    MatchingConfig(link_within_source=False),
+    MatchingConfig(veto=["given_name"], threshold=0.5),
+    MatchingConfig.model_validate(
+        {"clustering": {"constraints": [{"source": "billing", "max_records": 1}]},
+         "blocking": {"near_family": {"kind": "sorted_neighbourhood", "on": ["_n_family"], "window": 3}}}
+    ),
+]
+
+
+def _assert_same(result, expected, identity: pd.DataFrame) -> None:
+    pd.testing.assert_series_equal(result.entity_of, expected.entity_of)
+    pd.testing.assert_series_equal(result.confidence, expected.confidence, check_exact=True)
+    pd.testing.assert_frame_equal(result.links, expected.links, check_exact=True)
+    stats = {k: v for k, v in result.stats.items() if k != "timings"}
+    assert stats == {k: v for k, v in expected.stats.items() if k != "timings"}
+    if expected.model is not None:
+        assert result.model is not None
+        assert result.model.to_dict() == expected.model.to_dict()
+    rids = sorted(identity["_rid"])
+    for a, b in itertools.combinations(rids[:12], 2):
+        assert result.explain(a, b) == expected.explain(a, b)
+
+
+@given(identity=identity_frames(), config=st.sampled_from(_CONFIGS), chunk=st.integers(1, 9))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_resolve_by_chunks_gives_the_result_of_the_reference_runner(identity, config, chunk, small_chunks) -> None:
+    now = pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime()
+    expected = resolve(identity, config, now=now, runner=ReferenceRunner())
+    small_chunks(chunk)
+    _assert_same(resolve(identity, config, now=now), expected, identity)
+
+
+def test_a_population_by_chunks_gives_the_result_of_the_reference_runner(small_chunks) -> None:
+    identity, _ = population(120, seed=5)
+    now = pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime()
+    expected = resolve(identity, now=now, runner=ReferenceRunner())
+    assert expected.stats["candidate_pairs"] > 200 and expected.stats["probabilistic_links"] > 0
+    small_chunks(37)
+    _assert_same(resolve(identity, now=now), expected, identity)
+
+
+@given(identity=identity_frames(), config=st.sampled_from(_CONFIGS))
+@settings(max_examples=40, deadline=None)
+def test_explain_calls_a_pair_a_candidate_exactly_when_it_is_one(identity, config) -> None:
+    result = resolve(identity, config)
+    plan_runner = _Recorder()
+    resolve(identity, config, runner=plan_runner)
+    rids = result.entity_of.index.to_numpy()
+    candidates = set(zip(rids[plan_runner.left].tolist(), rids[plan_runner.right].tolist(), strict=True))
+    for a, b in itertools.combinations(rids.tolist(), 2):
+        assert result.explain(a, b).candidate == ((a, b) in candidates)
+
+
+class _Recorder(LocalRunner):
+    """The local runner, keeping the candidates it found."""
+
+    def candidates(self, plan: CandidatePlan) -> Candidates:
+        found = super().candidates(plan)
+        self.left, self.right = found.left.copy(), found.right.copy()
+        return found
+
+
+def test_record_numbers_are_kept_compact() -> None:
+    identity, _ = population(40, seed=3)
+    recorder = _Recorder()
+    resolve(identity, runner=recorder)
+    assert recorder.left.dtype == np.int32 and recorder.right.dtype == np.int32
+    unknown = record("crm", "nobody")["_rid"]
+    with pytest.raises(KeyError, match="not an identity record"):
+        resolve(identity).explain(unknown, identity["_rid"].iloc[0])
