@@ -79,7 +79,7 @@ def dump(world: Path, out: Path) -> None:
     extracted = extract_sources(config)
     stage("extract")
     started = time.perf_counter()
-    tables = build_tables(extracted)
+    tables = build_tables(extracted, release=True)  # as reconcile.run builds them
     del extracted
     gc.collect()
     stage("build")
