@@ -706,26 +706,57 @@ class Adapter(ABC):
         return None
 
     def _scan_keys(self, record_type: str, stream: StreamConfig) -> set[str]:
-        """Every key of a stream, read in full (rows whose key cannot be mapped are left out)."""
+        """Every key of a stream, read in full (rows whose key cannot be mapped are left out).
+
+        Batches are read with :meth:`read_batches` and only the key column is
+        mapped, column by column (``columnar = False``: row by row, through
+        :meth:`read`, the reference).
+        """
         model = record_model(record_type)
         mapper = RowMapper(model, {model.key_field: stream.fields[model.key_field]})
+        deleted = _DeletedValues(stream.deleted) if stream.deleted is not None else None
         saved, self.since = self.since, {}
         keys: set[str] = set()
         try:
-            for raw in self.read(record_type, stream):
-                if raw.data is None or raw.error is not None:
+            if not self.columnar:
+                for raw in self.read(record_type, stream):
+                    self._scan_row(raw, mapper, deleted, keys)
+                return keys
+            for item in self.read_batches(record_type, stream):
+                if isinstance(item, RawRow):
+                    self._scan_row(item, mapper, deleted, keys)
                     continue
-                if stream.deleted is not None and stream.deleted.is_deleted(raw.data.get(stream.deleted.column)):
+                n = len(item.rows)
+                if not n:
                     continue
-                try:
-                    value = mapper.map(raw.data).get(model.key_field)
-                except MappingError:
-                    continue
-                if value not in (None, ""):
-                    keys.add(str(value))
+                source = ColumnSource(item.columns, item.rows)
+                values, failed, _ = mapper.map_columns(source, n)
+                column = values[model.key_field]
+                found = column.tolist() if isinstance(column, np.ndarray) else list(column)
+                skip = set(failed)
+                if deleted is not None:
+                    assert stream.deleted is not None
+                    skip.update(i for i, gone in enumerate(map(deleted.read, source.each(stream.deleted.column))) if gone)
+                if skip:
+                    found = [value for i, value in enumerate(found) if i not in skip]
+                keys.update(str(value) for value in found if value is not None and value != "")
         finally:
             self.since = saved
         return keys
+
+    @staticmethod
+    def _scan_row(raw: RawRow, mapper: RowMapper, deleted: _DeletedValues | None, keys: set[str]) -> None:
+        """One row of :meth:`_scan_keys`: its key added to ``keys``, unless it has none or is deleted."""
+        if raw.data is None or raw.error is not None:
+            return
+        if deleted is not None and deleted.read(raw.data.get(deleted.deleted.column)):
+            return
+        try:
+            value = mapper.map(raw.data).get(mapper.fields[0].name)
+        except MappingError:
+            return
+        if value not in (None, ""):
+            keys.add(str(value))
 
     def resolve_path(self, path: str | Path) -> Path:
         """A configured path, relative to the configuration file's folder."""
@@ -769,16 +800,22 @@ class _StreamExtraction:
             if stream.deleted is not None and self.key_field in stream.fields
             else None
         )
+        self.cursor_values = _CursorValues(stream.cursor) if stream.cursor is not None else None
+        self.deleted_values = _DeletedValues(stream.deleted) if stream.deleted is not None else None
 
     def run(self) -> int:
         incremental = self.cursor is not None or self.stream.deleted is not None
+        columnar = self.plan.ok and self.adapter.columnar
         for item in self.adapter.read_batches(self.record_type, self.stream):
             if isinstance(item, RawRow):
                 self.one(item)
-            elif incremental or not self.plan.ok or not self.adapter.columnar:
+            elif not columnar:
                 self.unit = item.unit
                 for i in range(len(item.rows)):
                     self.one(RawRow(item.label(i), item.data(i)), item.positions[i])
+            elif incremental:
+                self.unit = item.unit
+                self.incremental_batch(item)
             else:
                 self.health.rows_read += len(item.rows)
                 self.unit = item.unit
@@ -788,7 +825,7 @@ class _StreamExtraction:
             self.result.cursors[self.record_type] = self.highest
         log.debug(
             "source %s, %s: %d used (%s)", self.adapter.name, self.record_type, self.used,
-            "column by column" if self.plan.ok and self.adapter.columnar and not incremental else "row by row",
+            "column by column" if columnar else "row by row",
         )
         return self.used
 
@@ -815,18 +852,94 @@ class _StreamExtraction:
             and raw.error is None
             and deleted.is_deleted(raw.data.get(deleted.column))
         ):
-            try:
-                key = str((self.key_mapper.map(raw.data) if self.key_mapper else {}).get(self.key_field))
-            except MappingError as exc:
-                self.quarantine(raw.data, raw.position, exc.field, exc.reason)
-                return
-            if key in ("None", ""):
-                self.quarantine(raw.data, raw.position, self.key_field, "a deleted row without a key")
-                return
-            self.result.deleted.setdefault(self.record_type, set()).add(key)
-            self.used += 1  # used: it deletes the record
+            self.soft_delete(raw.data, raw.position)
             return
         self.row(raw, position)
+
+    def soft_delete(self, data: Mapping[str, Any], label: str) -> None:
+        """A row its soft-delete column marks deleted: its key is recorded (the row is used), or it is quarantined."""
+        try:
+            key = str((self.key_mapper.map(data) if self.key_mapper else {}).get(self.key_field))
+        except MappingError as exc:
+            self.quarantine(data, label, exc.field, exc.reason)
+            return
+        if key in ("None", ""):
+            self.quarantine(data, label, self.key_field, "a deleted row without a key")
+            return
+        self.result.deleted.setdefault(self.record_type, set()).add(key)
+        self.used += 1  # used: it deletes the record
+
+    # -- incremental streams, a batch at a time --
+
+    def incremental_batch(self, batch: RowBatch) -> None:
+        """:meth:`one` for every row of a batch, column by column.
+
+        The cursor column is read once per distinct text, rows older than
+        the stored cursor are skipped (counted in ``rows_skipped``), rows
+        whose cursor cannot be read and soft-deleted rows are settled one by
+        one, and the rest go through :meth:`batch`. Quarantine entries are
+        listed in source order, as when reading row by row.
+        """
+        n = len(batch.rows)
+        if not n:
+            return
+        health, cursor, deleted = self.health, self.cursor, self.stream.deleted
+        source = ColumnSource(batch.columns, batch.rows)
+        unreadable: dict[int, str] = {}
+        rows: Sequence[int]
+        if cursor is None:
+            rows = range(n)
+        else:
+            kept: list[int] = []
+            rows = kept
+            since, highest = self.since, self.highest
+            assert self.cursor_values is not None
+            read = self.cursor_values.read
+            for i, value in enumerate(source.each(cursor.column)):
+                at = read(value)
+                if type(at) is _Unreadable:
+                    unreadable[i] = at.reason
+                elif since is not None and at is not None and at < since:
+                    health.rows_skipped += 1  # unchanged since the last run
+                    continue
+                elif at is not None and (highest is None or at > highest):
+                    highest = at
+                kept.append(i)
+            self.highest = highest
+        health.rows_read += len(rows)
+        flags: list[bool] | None = None
+        if deleted is not None:
+            assert self.deleted_values is not None
+            flags = list(map(self.deleted_values.read, source.each(deleted.column)))
+        if not unreadable and (flags is None or not any(flags)):
+            if len(rows) == n:
+                self.batch(batch)
+            elif rows:
+                self.batch(_rows_of(batch, rows))
+            return
+        quarantine = self.result.quarantine
+        # The quarantine entry of each row settled here, by row.
+        settled: dict[int, QuarantinedRow] = {}
+        rest: list[int] = []
+        for i in rows:
+            if i in unreadable:
+                assert cursor is not None
+                self.quarantine(batch.data(i), batch.label(i), cursor.column, f"cursor column unreadable: {unreadable[i]}")
+                settled[i] = quarantine.pop()
+            elif flags is not None and flags[i]:
+                mark = len(quarantine)
+                self.soft_delete(batch.data(i), batch.label(i))
+                if len(quarantine) > mark:
+                    settled[i] = quarantine.pop()
+            else:
+                rest.append(i)
+        if rest:
+            before = len(quarantine)
+            dropped = self.batch(batch if len(rest) == n else _rows_of(batch, rest))
+            for k, entry in zip(dropped, quarantine[before:], strict=True):
+                settled[rest[k]] = entry
+            del quarantine[before:]
+        quarantine.extend(settled[i] for i in sorted(settled))
 
     # -- one row at a time (the reference) --
 
@@ -900,11 +1013,14 @@ class _StreamExtraction:
 
     # -- a batch at a time --
 
-    def batch(self, batch: RowBatch) -> None:
-        """Map and validate a batch column by column; rows the columns cannot vouch for go one by one."""
+    def batch(self, batch: RowBatch) -> list[int]:
+        """Map and validate a batch column by column; rows the columns cannot vouch for go one by one.
+
+        Returns the rows quarantined, in the order of their entries (source order).
+        """
         n = len(batch.rows)
         if not n:
-            return
+            return []
         none_masks: dict[str, np.ndarray[Any, Any]] = {}
         values, bad, with_none = self.mapper.map_columns(ColumnSource(batch.columns, batch.rows), n, none_masks)
         bad |= self.plan.validate(values, with_none, n, none_masks)
@@ -950,6 +1066,7 @@ class _StreamExtraction:
                         del column[i]
         self.out.add_columns(values, n - len(dropped))
         self.used += n - len(dropped)
+        return sorted(dropped)
 
 
 class _SeenKeys:
@@ -1049,3 +1166,71 @@ class _Dropped:
     """Stands in for the key of a quarantined row: equal only to itself."""
 
     __slots__ = ()
+
+
+def _rows_of(batch: RowBatch, indexes: Sequence[int]) -> RowBatch:
+    """The rows ``indexes`` of a batch (in that order), where they were read."""
+    from reconcile.extract._arrow import ArrowRows
+
+    positions: list[Any] = [batch.positions[i] for i in indexes]
+    rows = batch.rows
+    if isinstance(rows, ArrowRows):
+        import pyarrow as pa
+
+        return RowBatch.from_arrow(rows.table.take(pa.array(indexes, type=pa.int64())), positions, batch.unit)
+    return RowBatch(batch.columns, [rows[i] for i in indexes], positions, batch.unit)
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """A cursor value :func:`coerce_cursor` refused, and why."""
+
+    reason: str
+
+
+class _CursorValues:
+    """:func:`coerce_cursor` of a stream's cursor values, remembered per distinct text."""
+
+    #: Texts remembered at most (then forgotten, and remembered anew).
+    LIMIT = 100_000
+
+    def __init__(self, cursor: CursorConfig):
+        self.cursor = cursor
+        self.memo: dict[str, Any] = {}
+
+    def read(self, value: Any) -> Any:
+        """The cursor value of a raw value (None if missing), or an :class:`_Unreadable`."""
+        text = type(value) is str
+        if text:
+            known = self.memo.get(value, _Unreadable)
+            if known is not _Unreadable:
+                return known
+        try:
+            at = coerce_cursor(value, self.cursor)
+        except (TypeError, ValueError, OverflowError) as exc:
+            at = _Unreadable(str(exc))
+        if text:
+            if len(self.memo) >= self.LIMIT:
+                self.memo.clear()
+            self.memo[value] = at
+        return at
+
+
+class _DeletedValues:
+    """:meth:`DeletedConfig.is_deleted` of a stream's soft-delete values, remembered per distinct text."""
+
+    def __init__(self, deleted: DeletedConfig):
+        self.deleted = deleted
+        self.memo: dict[str, bool] = {}
+
+    def read(self, value: Any) -> bool:
+        if value is None:
+            return False
+        if type(value) is not str:
+            return self.deleted.is_deleted(value)
+        known = self.memo.get(value)
+        if known is None:
+            if len(self.memo) >= _CursorValues.LIMIT:
+                self.memo.clear()
+            known = self.memo[value] = self.deleted.is_deleted(value)
+        return known
