@@ -143,6 +143,12 @@ def account_fields() -> dict[str, Any]:
     return dict(spec["streams"]["account"]["fields"])
 
 
+# The incremental read (--incremental): accounts opened from this day on are
+# "changed since the last run" (about a tenth of them), closed ones are soft-deleted.
+SINCE = dt.datetime(1990, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=12_300)
+INCREMENTAL = {"cursor": {"column": "opened", "type": "timestamp"}, "deleted": {"column": "status", "values": ["C"]}}
+
+
 def run_adapter(kind: str, location: str, chunk: int, timings: dict[str, float]) -> int:
     """Extract through the adapter and build the canonical frame; returns the rows used."""
     from reconcile.extract.files import CsvAdapter, CsvSourceConfig
@@ -150,11 +156,21 @@ def run_adapter(kind: str, location: str, chunk: int, timings: dict[str, float])
 
     fields = account_fields()
     started = time.perf_counter()
-    if kind == "csv":
+    if kind in ("csv", "csv-incremental"):
+        incremental = kind == "csv-incremental"
         csv_config = CsvSourceConfig.model_validate(
-            {"kind": "csv", "streams": {"account": {"path": location, "fields": fields}}}
+            {"kind": "csv", "streams": {"account": {"path": location, "fields": fields,
+                                                    **(INCREMENTAL if incremental else {})}}}
         )
-        result = CsvAdapter("billing", csv_config).extract()
+        result = CsvAdapter("billing", csv_config).extract(
+            since={"account": SINCE} if incremental else None,
+            scan_keys=["account"] if incremental else (),
+        )
+        if incremental:
+            assert result.health is not None
+            timings["skipped"] = result.health.rows_skipped
+            timings["deleted"] = len(result.deleted.get("account", ()))
+            timings["scanned"] = len(result.scanned_keys.get("account", ()))
     else:
         sql_config = SqlSourceConfig.model_validate(
             {"kind": "sql", "url": location, "chunk_size": chunk,
@@ -168,7 +184,7 @@ def run_adapter(kind: str, location: str, chunk: int, timings: dict[str, float])
     health = result.health
     assert health is not None and health.healthy, health
     assert health.rows_read == health.rows_used + health.rows_quarantined
-    assert len(frame) == health.rows_used
+    assert len(frame) == health.rows_used - len(result.deleted.get("account", ()))
     timings["extract"] = extracted - started
     timings["frame"] = finished - extracted
     timings["quarantined"] = health.rows_quarantined
@@ -227,6 +243,7 @@ def measure(name: str, floors: dict[str, Callable[[], int]], adapter: Callable[[
     cpu: dict[str, list[float]] = {label: [] for label in [*floors, "adapter"]}
     rows = {}
     quarantined = 0
+    counts: dict[str, int] = {}
     for _ in range(repeat):
         for label, floor in floors.items():
             seconds, rows[label] = timed(floor, cpu[label])
@@ -237,6 +254,7 @@ def measure(name: str, floors: dict[str, Callable[[], int]], adapter: Callable[[
         samples["extract"].append(timings["extract"])
         samples["frame"].append(timings["frame"])
         quarantined = int(timings["quarantined"])
+        counts = {k: int(timings[k]) for k in ("skipped", "deleted", "scanned") if k in timings}
     best = {label: min(values) for label, values in samples.items()}
     floor_label = next(iter(floors))
     out = {
@@ -244,6 +262,7 @@ def measure(name: str, floors: dict[str, Callable[[], int]], adapter: Callable[[
         "rows_read": rows[floor_label],
         "rows_used": rows["adapter"],
         "rows_quarantined": quarantined,
+        **{f"rows_{k}" if k == "skipped" else k: v for k, v in counts.items()},
         "floor": floor_label,
         "best_s": {k: round(v, 3) for k, v in best.items()},
         "median_s": {k: round(statistics.median(v), 3) for k, v in samples.items()},
@@ -257,7 +276,7 @@ def measure(name: str, floors: dict[str, Callable[[], int]], adapter: Callable[[
     extra = [f"{k} {v:.2f}s" for k, v in best.items() if k not in (floor_label, "adapter")]
     print(f"{name:>10}: floor ({floor_label}) {best[floor_label]:6.2f}s   adapter {best['adapter']:6.2f}s   "
           f"ratio {out['ratio']:.2f}x (median {out['ratio_median']:.2f}x, CPU {out['cpu_ratio']:.2f}x)   "
-          f"[{', '.join(extra)}]", flush=True)
+          f"[{', '.join(extra)}]" + (f" {counts}" if counts else ""), flush=True)
     return out
 
 
@@ -267,8 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=10_000, help="rows per fetch (sql)")
-    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql", "csv"],
+    parser.add_argument("--backends", nargs="*", default=["sqlite", "postgresql", "csv"],
                         choices=["sqlite", "postgresql", "csv"])
+    parser.add_argument("--incremental", action="store_true",
+                        help="also read the CSV file as an incremental stream (a cursor on 'opened', about a "
+                             "tenth of the rows after it; closed accounts soft-deleted; every key scanned)")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/reconcile-bench"),
                         help="where the generated files are kept between runs")
     parser.add_argument("--postgres-url", default=os.environ.get("RECONCILE_TEST_POSTGRES_URL")
@@ -315,6 +337,14 @@ def main(argv: list[str] | None = None) -> int:
             "csv", {"pandas.read_csv": lambda: floor_pandas_csv(str(path)),
                     "csv module": lambda: floor_csv_module(str(path))},
             lambda t: run_adapter("csv", str(path), args.chunk, t), args.repeat,
+        ))
+    if args.incremental:
+        path = args.data_dir / f"{stem}.csv"
+        if not path.exists():
+            write_csv(path, args.rows, args.seed)
+        results.append(measure(
+            "csv-incremental", {"pandas.read_csv": lambda: floor_pandas_csv(str(path))},
+            lambda t: run_adapter("csv-incremental", str(path), args.chunk, t), args.repeat,
         ))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
