@@ -86,6 +86,8 @@ class Column:
     counts: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        if len(self.uniques) < np.iinfo(np.int32).max and self.codes.dtype != np.int32:
+            self.codes = self.codes.astype(np.int32)  # half the memory of int64, kept for the whole run
         present = self.codes[self.codes >= 0]
         self.counts = np.bincount(present, minlength=len(self.uniques)).astype(np.int64)
 
@@ -326,6 +328,15 @@ class EditDistanceComparator(_OneColumn):
         self.__dict__.update(state)
         self._scorer = _DISTANCE[self.metric]
 
+    def _lengths(self) -> np.ndarray:
+        """The length of each distinct value, counted once (pairs are compared a chunk at a time)."""
+        lengths: np.ndarray | None = self.__dict__.get("_value_lengths")
+        if lengths is None or len(lengths) != len(self.column.uniques):
+            uniques = self.column.uniques
+            lengths = np.fromiter((len(s) for s in uniques), dtype=np.int64, count=len(uniques))
+            self._value_lengths = lengths
+        return lengths
+
     def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Edit distance of the values with codes ``a`` and ``b`` (capped above the largest level)."""
         cap = self.max_distances[-1] + 1
@@ -337,7 +348,7 @@ class EditDistanceComparator(_OneColumn):
         dist = np.full(len(ua), cap, dtype=np.int64)
         usable = np.ones(len(ua), dtype=bool)
         if self.metric == "hamming":
-            lengths = np.fromiter((len(s) for s in uniques), dtype=np.int64, count=len(uniques))
+            lengths = self._lengths()
             usable = lengths[ua] == lengths[ub]
         if usable.any():
             found = cpdist(
@@ -388,16 +399,18 @@ class AddressComparator(Comparator):
         numbers = pd.Series(street.uniques, dtype=object).str.extract(r"^\s*(\d+\w*)\b", expand=False)
         self._number_codes = pd.factorize(numbers.to_numpy(dtype=object), use_na_sentinel=True)[0]
         # The whole address as one code (unit missing is a value of its own).
+        street_codes, unit_codes, postal_codes = (c.codes.astype(np.int64) for c in (street, unit, postal))
         whole = np.where(
-            (street.codes >= 0) & (postal.codes >= 0),
-            (street.codes * (len(unit.uniques) + 1) + unit.codes + 1) * (len(postal.uniques) + 1) + postal.codes,
+            (street_codes >= 0) & (postal_codes >= 0),
+            (street_codes * (len(unit.uniques) + 1) + unit_codes + 1) * (len(postal.uniques) + 1) + postal_codes,
             -1,
         )
+        del street_codes, unit_codes, postal_codes
         codes, uniques = pd.factorize(whole, use_na_sentinel=False)
         codes = codes.astype(np.int64)
         if (whole < 0).any():
             codes[whole < 0] = -1
-        self.whole = codes
+        self.whole = codes.astype(np.int32) if len(uniques) < np.iinfo(np.int32).max else codes
         present = codes[codes >= 0]
         self.whole_counts = np.bincount(present, minlength=len(uniques)).astype(np.int64)
 

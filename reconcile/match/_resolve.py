@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from reconcile.match._blocking import key_codes, key_strings, sorted_neighbourhood_pairs
 from reconcile.match._cluster import connected_components, constrained_components, entity_ids
-from reconcile.match._compare import Column, Comparator, build_comparator
+from reconcile.match._compare import Column, Comparator, build_comparator, factorize_text
 from reconcile.match._config import (
     AddressComparison,
     BlockingKey,
@@ -216,17 +216,43 @@ class LinkExplanation(BaseModel):
         return "\n".join(lines)
 
 
-class _Columns:
-    """Factorised columns of the identity frame, prepared once each."""
+class _Records:
+    """The identity records in ``_rid`` order, read a column at a time.
 
-    def __init__(self, frame: pd.DataFrame):
-        self.frame = frame
+    No sorted copy of the frame is made: a column is put in ``_rid`` order
+    when it is read (once, to factorise it), so only its codes stay.
+    """
+
+    def __init__(self, identity: pd.DataFrame, rids: np.ndarray, order: np.ndarray):
+        self.identity = identity
+        self.rids = rids
+        self.order = order
+
+    def __len__(self) -> int:
+        return len(self.rids)
+
+    def values(self, column: str) -> np.ndarray:
+        """The column's values in ``_rid`` order (objects)."""
+        if column == "_rid":
+            return self.rids
+        return np.asarray(self.identity[column].to_numpy(dtype=object)[self.order], dtype=object)
+
+    def text(self, column: str) -> np.ndarray:
+        """The column's values as text (``str`` of each), in ``_rid`` order."""
+        return np.asarray(pd.Series(self.values(column), dtype=object).astype(str).to_numpy(), dtype=object)
+
+
+class _Columns:
+    """Factorised columns of the identity records, prepared once each."""
+
+    def __init__(self, records: _Records):
+        self.records = records
         self.cache: dict[str, Column] = {}
 
     def __call__(self, name: str) -> Column:
         column = self.cache.get(name)
         if column is None:
-            column = self.cache[name] = Column.of(self.frame, name)
+            column = self.cache[name] = Column(name, *factorize_text(self.records.values(name)))
         return column
 
 
@@ -333,7 +359,7 @@ class MatchResult:
         return sorted(self.entity_of.index[self.entity_of == entity])
 
 
-def _validate(identity: pd.DataFrame, config: MatchingConfig) -> pd.DataFrame:
+def _validate(identity: pd.DataFrame, config: MatchingConfig) -> _Records:
     if "_rid" not in identity.columns:
         raise ValueError("the identity frame needs a '_rid' column (one unique id per record)")
     rids = identity["_rid"]
@@ -361,14 +387,10 @@ def _validate(identity: pd.DataFrame, config: MatchingConfig) -> pd.DataFrame:
                 getattr(c, attr) is not None for c in config.clustering.constraints
             ):
                 raise ValueError(f"clustering constraints by {attr} need a {needed!r} column")
-    # Only the columns matching reads, in _rid order: copying a wide frame costs more than matching it.
+    # The records in _rid order; their columns are read in that order when needed (none is copied whole).
     rid_text = rids.astype(str).to_numpy(dtype=object)
     order = np.argsort(rid_text, kind="stable")
-    data = {"_rid": rid_text[order]}
-    for column in ["_source", "_type", *sorted(config.columns())]:
-        if column in identity.columns and column not in data:
-            data[column] = identity[column].to_numpy(dtype=object)[order]
-    return pd.DataFrame(data)
+    return _Records(identity, rid_text[order], order)
 
 
 def _column_users(config: MatchingConfig) -> dict[str, list[str]]:
@@ -546,10 +568,10 @@ def resolve(
     fingerprint = config.model_fingerprint()
     reuse, reason = _reuse(previous, config, fingerprint, now)
     timer = _Timer()
-    frame = _validate(identity, config)
-    n = len(frame)
-    rids = frame["_rid"].to_numpy(dtype=object)
-    columns = _Columns(frame)
+    records = _validate(identity, config)
+    n = len(records)
+    rids = records.rids
+    columns = _Columns(records)
     comparators = [build_comparator(name, c, columns) for name, c in config.active_comparisons().items()]
     by_name = {c.name: f for f, c in enumerate(comparators)}
 
@@ -570,7 +592,7 @@ def resolve(
     }
     groups: np.ndarray | None = None
     if not config.link_within_source:
-        groups = pd.factorize(frame["_source"].astype(str))[0].astype(np.int64)
+        groups = pd.factorize(records.text("_source"))[0].astype(np.int64)
     candidacy = _Candidacy(parts, groups, rule_keys)
     timer.lap("prepare")
     runner = runner if runner is not None else current_runner()
@@ -681,9 +703,9 @@ def resolve(
         for constraint in constraints:
             mask = np.ones(n, dtype=bool)
             if constraint.source is not None:
-                mask &= frame["_source"].astype(str).to_numpy() == constraint.source
+                mask &= records.text("_source") == constraint.source
             if constraint.record_type is not None:
-                mask &= frame["_type"].astype(str).to_numpy() == constraint.record_type
+                mask &= records.text("_type") == constraint.record_type
             members.append(mask)
         labels, kept = constrained_components(
             n, link_left[order], link_right[order], members, [c.max_records for c in constraints]

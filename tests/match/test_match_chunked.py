@@ -252,3 +252,29 @@ def test_record_numbers_are_kept_compact() -> None:
     unknown = record("crm", "nobody")["_rid"]
     with pytest.raises(KeyError, match="not an identity record"):
         resolve(identity).explain(unknown, identity["_rid"].iloc[0])
+
+
+def test_whole_address_codes_stay_distinct_when_their_product_passes_int32() -> None:
+    # 40,000 streets x 1,001 units x 40,000 postal codes: the combined code needs 64 bits.
+    from reconcile.match._compare import AddressComparator
+    from reconcile.match._config import AddressComparison
+
+    rng = np.random.default_rng(4)
+    n = 40_000
+    streets = [f"{i} main st" for i in range(n)]
+    units = [f"u{i % 1000}" for i in range(n)]
+    postals = [f"{i:05d}" for i in range(n)]
+    order = rng.permutation(n)
+    data = pd.DataFrame({
+        "_n_street": pd.Series(streets, dtype=object),
+        "_n_unit": pd.Series(np.array(units, dtype=object)[order], dtype=object),
+        "_n_postal": pd.Series(np.array(postals, dtype=object)[rng.permutation(n)], dtype=object),
+    })
+    data.loc[: n // 2, "_n_postal"] = data.loc[: n // 2, "_n_postal"].iloc[0]  # half share one postal code
+    columns = {name: Column.of(data, name) for name in data.columns}
+    assert all(c.codes.dtype == np.int32 for c in columns.values())
+    address = AddressComparator("address", columns["_n_street"], columns["_n_unit"], columns["_n_postal"],
+                                AddressComparison())
+    expected = pd.factorize(pd.Series(list(zip(data["_n_street"], data["_n_unit"], data["_n_postal"], strict=True))))[0]
+    assert address.whole.tolist() == expected.tolist()
+    assert address.whole_counts.tolist() == [1] * n
