@@ -52,13 +52,14 @@ def _run(rule: Rule, ctx: RuleContext) -> list[Finding]:
             raise RuleEvaluationError(
                 rule, f"yielded a finding of rule {finding.rule_id!r}; build findings with rule.finding()"
             )
-        if finding.fingerprint in seen:
+        identity = finding.fingerprint  # a hash computed on every access: once per finding
+        if identity in seen:
             raise RuleEvaluationError(
                 rule,
                 f"yielded two findings with the same fingerprint (subject {finding.subject.rid}, "
                 f"detail_key {finding.detail_key!r}); give each a distinct detail_key",
             )
-        seen[finding.fingerprint] = finding
+        seen[identity] = finding
     return sorted(findings, key=_order)
 
 
