@@ -271,7 +271,11 @@ def _sorted(
     key += right
     order = np.argsort(key)  # the keys are distinct: any sort gives the one order
     del key
-    return left[order], right[order], levels[order]
+    # One array at a time, each replacing its unsorted self: never two copies of every array.
+    left = left[order]
+    right = right[order]
+    levels = levels[order]
+    return left, right, levels
 
 
 _RUNNER: ContextVar[PairRunner | None] = ContextVar("reconcile_pair_runner", default=None)
