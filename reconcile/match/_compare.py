@@ -69,6 +69,9 @@ def factorize_text(values: Any) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.infer_dtype(uniques, skipna=True) == "string":
         stripped = pd.Series(uniques, dtype=object).str.strip()
         texts = stripped.where(stripped != "", None).to_numpy(dtype=object)
+        if bool((texts == uniques).all()):
+            # No value was blank or had surrounding whitespace (normalised columns): the codes stand.
+            return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
     else:
         texts = np.array([_as_text(u) for u in uniques], dtype=object)
     text_codes, text_uniques = pd.factorize(texts, use_na_sentinel=True)

@@ -278,3 +278,33 @@ def test_whole_address_codes_stay_distinct_when_their_product_passes_int32() -> 
     expected = pd.factorize(pd.Series(list(zip(data["_n_street"], data["_n_unit"], data["_n_postal"], strict=True))))[0]
     assert address.whole.tolist() == expected.tolist()
     assert address.whole_counts.tolist() == [1] * n
+
+
+def _reference_factorize_text(values) -> tuple[np.ndarray, np.ndarray]:
+    """factorize_text as it was: every column's distinct values stripped and factorised again."""
+    from reconcile.match._compare import _as_text
+
+    raw = np.asarray(values, dtype=object)
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    if pd.api.types.infer_dtype(uniques, skipna=True) == "string":
+        stripped = pd.Series(uniques, dtype=object).str.strip()
+        texts = stripped.where(stripped != "", None).to_numpy(dtype=object)
+    else:
+        texts = np.array([_as_text(u) for u in uniques], dtype=object)
+    text_codes, text_uniques = pd.factorize(texts, use_na_sentinel=True)
+    text_codes = np.append(text_codes, -1).astype(np.int64)
+    return text_codes[codes], np.asarray(text_uniques, dtype=object)
+
+
+_TEXT = st.sampled_from(["ann", " ann", "ann ", "", "  ", "bo", "b o", "\tbo", "x\u00a0"])
+
+
+@given(values=st.lists(_TEXT | st.none(), max_size=30) | st.lists(_TEXT | st.none() | st.integers(0, 3), max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_factorize_text_gives_what_it_gave_before_its_quick_path(values) -> None:
+    from reconcile.match._compare import factorize_text
+
+    codes, uniques = factorize_text(values)
+    expected_codes, expected_uniques = _reference_factorize_text(values)
+    assert codes.tolist() == expected_codes.tolist()
+    assert uniques.tolist() == expected_uniques.tolist()
