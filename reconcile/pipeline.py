@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
@@ -297,14 +297,61 @@ def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFr
     return out
 
 
+class OpenFindings(Sequence[Finding]):
+    """The store's unresolved findings, read the first time a rule looks at them.
+
+    ``RuleContext.open_findings`` of a run: custom rules may read the findings
+    earlier runs left open, but no built-in rule does, and at a million
+    customers reading them all costs half a minute. The run holds the store's
+    lock, so what is read later is what would have been read at the start.
+    Pickling (to Dask workers) reads them and sends a list.
+    """
+
+    def __init__(self, load: Callable[[], Sequence[Finding]]):
+        self._load: Callable[[], Sequence[Finding]] | None = load
+        self._items: list[Finding] = []
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the findings were read."""
+        return self._load is None
+
+    def _all(self) -> list[Finding]:
+        if self._load is not None:
+            self._items = list(self._load())
+            self._load = None
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> Finding: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Finding]: ...
+
+    def __getitem__(self, index: int | slice) -> Finding | list[Finding]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self._all())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (self._all(),))
+
+    def __repr__(self) -> str:
+        return f"OpenFindings({len(self._items)} read)" if self.loaded else "OpenFindings(not read yet)"
+
+
 def evaluate(
     tables: Mapping[str, pd.DataFrame],
     rules: list[Rule],
     as_of: dt.datetime,
-    open_findings: list[Finding] | None = None,
+    open_findings: Sequence[Finding] | None = None,
 ) -> list[Finding]:
     """Evaluate the rules over matched tables."""
-    ctx = RuleContext(as_of=as_of, tables=tables, open_findings=open_findings or [])
+    ctx = RuleContext(as_of=as_of, tables=tables, open_findings=open_findings if open_findings is not None else [])
     return evaluate_rules(rules, ctx)
 
 
@@ -414,7 +461,8 @@ def _reconcile(
         if matched.model is not None and not matched.stats.get("model", {}).get("reused"):
             state.artifacts[MODEL_ARTIFACT] = matched.model.to_dict()
     with _timed(timings, "rules", progress):
-        open_findings = store.open_findings() if store is not None else []
+        # Read from the store only if a rule looks at them (no built-in rule does).
+        open_findings = OpenFindings(store.open_findings) if store is not None else []
         findings = engine.evaluate(tables, config.built_rules, as_of, open_findings)
         # Why each finding's records are one customer: finding.detail["match"].
         attach_match_evidence(findings, tables, matched)

@@ -124,3 +124,62 @@ def test_built_tables_release_the_extracts_and_share_no_state(demo_world: Path) 
     for record_type, frame in before.items():
         pd.testing.assert_frame_equal(released[record_type], frame)
         assert "_entity" in matched[record_type].columns and "_entity" not in normalised[record_type].columns
+
+
+def test_open_findings_are_read_only_when_a_rule_looks(
+    demo_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+    from collections.abc import Iterator
+    from typing import ClassVar, Literal
+
+    from reconcile.findings import Finding
+    from reconcile.pipeline import OpenFindings
+    from reconcile.rules.base import Rule, RuleContext
+
+    calls: list[int] = []
+    stored = [object(), object()]
+
+    def load() -> list[object]:
+        calls.append(1)
+        return stored
+
+    lazy = OpenFindings(load)  # type: ignore[arg-type]
+    assert not lazy.loaded and calls == [] and "not read" in repr(lazy)
+    assert len(lazy) == 2 and list(lazy) == stored and lazy[0] is stored[0] and lazy[-1:] == stored[-1:]
+    assert calls == [1]  # read once
+    assert pickle.loads(pickle.dumps(OpenFindings(lambda: [1, 2]))) == [1, 2]  # type: ignore[list-item]
+
+    from reconcile.store import Store
+
+    config = load_config(demo_world)
+    config = config.model_copy(update={"store": config.store.model_copy(update={"url": f"sqlite:///{tmp_path}/s.db"})})
+    first = run(config, write_reports=False)
+    opened: list[int] = []
+    original = Store.open_findings
+
+    def counting(self: Store, **kwargs: object) -> list[Finding]:
+        opened.append(1)
+        return original(self, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "open_findings", counting)
+    # A run whose rules never look does not read them; its findings are the same.
+    second = run(config, write_reports=False)
+    assert opened == []
+    assert sorted(f.fingerprint for f in second.findings) == sorted(f.fingerprint for f in first.findings)
+
+    class Looking(Rule):
+        """Counts the open findings it is given."""
+
+        kind: Literal["looking"] = "looking"
+        seen: ClassVar[list[int]] = []
+
+        def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
+            self.seen.append(len(ctx.open_findings))
+            return iter(())
+
+    looking = config.model_copy(update={"built_rules": [*config.built_rules, Looking(id="looking", owner="x")]})
+    run(looking, write_reports=False)
+    # A rule that looks reads them once: every finding the last run left open.
+    assert opened == [1]
+    assert Looking.seen == [len([f for f in second.findings if f.status and f.status.value != "resolved"])] != [0]

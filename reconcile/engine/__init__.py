@@ -15,7 +15,7 @@ functions, and must give exactly the same findings:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -84,7 +84,7 @@ class Engine(Protocol):
         tables: Mapping[str, pd.DataFrame],
         rules: list[Rule],
         as_of: dt.datetime,
-        open_findings: list[Finding] | None = None,
+        open_findings: Sequence[Finding] | None = None,
     ) -> list[Finding]: ...
 
 
@@ -110,7 +110,7 @@ class LocalEngine:
         tables: Mapping[str, pd.DataFrame],
         rules: list[Rule],
         as_of: dt.datetime,
-        open_findings: list[Finding] | None = None,
+        open_findings: Sequence[Finding] | None = None,
     ) -> list[Finding]:
         from reconcile.pipeline import evaluate
 

@@ -270,7 +270,7 @@ class DaskEngine:
         tables: Mapping[str, pd.DataFrame],
         rules: list[Rule],
         as_of: dt.datetime,
-        open_findings: list[Finding] | None = None,
+        open_findings: Sequence[Finding] | None = None,
     ) -> list[Finding]:
         """The rules' findings: entity-local rules on entity partitions, the others here.
 
@@ -284,7 +284,7 @@ class DaskEngine:
         first = [r for r in enabled if not type(r).needs_findings]
         later = [r for r in enabled if type(r).needs_findings]
         spread = [r for r in first if type(r).entity_local]
-        ctx = RuleContext(as_of=as_of, tables=tables, open_findings=open_findings or [])
+        ctx = RuleContext(as_of=as_of, tables=tables, open_findings=open_findings if open_findings is not None else [])
         futures: list[Future] = []
         if spread:
             partition = entity_partitions(tables, self.partitions)

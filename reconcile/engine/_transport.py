@@ -111,7 +111,13 @@ def _unpack(index: pd.Index, columns: pd.Index, rest: pd.DataFrame, packed: dict
     for position, name in enumerate(columns):
         # Arrays, not Series: nothing is aligned on the index (which may repeat a label).
         data[name] = _unpack_column(*packed[position]) if position in packed else rest[name].array
-    return pd.DataFrame(data, index=index, columns=columns, copy=False)
+    out = pd.DataFrame(data, index=index, columns=columns, copy=False)
+    for name in rest.columns:
+        if rest[name].dtype != out[name].dtype:
+            # The frame constructor infers moments in object arrays (None and a
+            # datetime become datetime64): put the column back as it was sent.
+            out[name] = pd.Series(rest[name].to_numpy(), index=out.index, dtype=rest[name].dtype, copy=False)
+    return out
 
 
 class PackedFrame:
