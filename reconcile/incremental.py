@@ -30,7 +30,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -237,8 +237,8 @@ def apply_snapshots(
                 gone = set(deleted)
                 scanned = result.scanned_keys.get(record_type)
                 if scanned is not None:
-                    gone.update(snap_keys[~snap_keys.isin(scanned)])
-                    gone.update(changed_keys[~changed_keys.isin(scanned)])
+                    gone.update(snap_keys[~_in(snap_keys, scanned)])
+                    gone.update(changed_keys[~_in(changed_keys, scanned)])
                 merged = _merge(record_type, snapshot, snap_keys, changed, changed_keys, gone)
                 log.info(
                     "source %s %s: %d changed, %d deleted since %s; %d records in all",
@@ -251,6 +251,18 @@ def apply_snapshots(
                 changes.cursors[key] = new_cursor
             result.health.streams[record_type] = len(merged)
     return changes
+
+
+def _in(keys: pd.Series, among: Collection[str]) -> np.ndarray:
+    """Which of ``keys`` (text) are in the set ``among``: ``keys.isin(among)`` as a boolean array.
+
+    A key scan gives every key of a stream, millions of them: pandas' isin
+    would hash them all into a table of its own first, where the set's own
+    lookups (text hashes are cached in the strings) take a fraction of that.
+    """
+    if isinstance(among, set | frozenset) and len(among) > 10_000:
+        return np.fromiter(map(among.__contains__, keys.to_numpy(dtype=object)), dtype=bool, count=len(keys))
+    return keys.isin(among).to_numpy()
 
 
 def _merge(

@@ -13,8 +13,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconcile.config import load_config
 from reconcile.errors import RunError
@@ -226,3 +229,14 @@ def test_an_unreadable_cursor_value_is_quarantined_with_its_field(world: World) 
     assert [(q.field, "cursor" in q.reason) for q in bad] == [("Version", True)]
     crm = health(result, "crm")
     assert crm.rows_read == crm.rows_used + crm.rows_quarantined == 5
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(max_size=4), max_size=30), st.sets(st.text(max_size=4), max_size=30), st.booleans())
+def test_keys_in_a_large_set_are_what_isin_says(keys: list[str], among: set[str], large: bool) -> None:
+    from reconcile.incremental import _in
+
+    if large:  # past the size where the set's own lookups are used
+        among = among | {f"pad-{i}" for i in range(10_001)}
+    series = pd.Series(keys, dtype=object, index=range(100, 100 + len(keys)))
+    assert _in(series, among).tolist() == series.isin(among).tolist()
