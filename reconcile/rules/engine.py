@@ -67,6 +67,8 @@ _GC_LOCK = threading.Lock()
 _gc_depth = 0
 #: Allocations between collections of the youngest generation while rules run (default 700).
 GC_YOUNG_THRESHOLD = 50_000
+#: Young collections between collections of the middle generation while rules run (default 10).
+GC_MIDDLE_THRESHOLD = 100
 
 
 @contextmanager
@@ -79,9 +81,15 @@ def fewer_collections() -> Iterator[None]:
     stage's time on the 100,000-customer demo world. Here the objects that
     existed before are frozen (left out of collections, ``gc.freeze``) and the
     youngest generation is collected every :data:`GC_YOUNG_THRESHOLD`
-    allocations. Nested or concurrent uses change the collector once. If the
-    application has frozen objects of its own (a pre-forking server does),
-    nothing is frozen or unfrozen here: only the threshold changes.
+    allocations and the middle one after :data:`GC_MIDDLE_THRESHOLD` of
+    those: a middle collection walks every object that survived a young one,
+    most of them rows and frames the rules drop soon after (at 300,000
+    customers two middle collections cost as much as 25 young ones; with
+    100 between them, the rules and the collection that follows them together
+    spend about a third less time collecting). Nested or concurrent uses
+    change the collector once. If the application has frozen objects of its
+    own (a pre-forking server does), nothing is frozen or unfrozen here: only
+    the thresholds change.
     """
     global _gc_depth
     with _GC_LOCK:
@@ -92,7 +100,9 @@ def fewer_collections() -> Iterator[None]:
             freeze = gc.get_freeze_count() == 0
             if freeze:
                 gc.freeze()
-            gc.set_threshold(max(threshold[0], GC_YOUNG_THRESHOLD), *threshold[1:])
+            gc.set_threshold(
+                max(threshold[0], GC_YOUNG_THRESHOLD), max(threshold[1], GC_MIDDLE_THRESHOLD), *threshold[2:]
+            )
     try:
         yield
     finally:

@@ -17,7 +17,7 @@ from reconcile.rules.builtin import (
     BilledNotProvisionedRule,
     UnresolvedLowSurveyRule,
 )
-from reconcile.rules.engine import GC_YOUNG_THRESHOLD, fewer_collections
+from reconcile.rules.engine import GC_MIDDLE_THRESHOLD, GC_YOUNG_THRESHOLD, fewer_collections
 
 
 class _Exploding(Rule):
@@ -100,10 +100,10 @@ class _Watching(Rule):
     """Records the collector's settings while it runs."""
 
     kind: Literal["watching"] = "watching"
-    seen: ClassVar[list[tuple[int, int]]] = []
+    seen: ClassVar[list[tuple[int, int, int]]] = []
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        self.seen.append((gc.get_threshold()[0], gc.get_freeze_count()))
+        self.seen.append((gc.get_threshold()[0], gc.get_freeze_count(), gc.get_threshold()[1]))
         return iter(())
 
 
@@ -116,6 +116,7 @@ def test_rules_run_with_fewer_collections_and_the_collector_is_restored() -> Non
         assert gc.get_threshold()[0] == max(before[0], GC_YOUNG_THRESHOLD)
     assert _Watching.seen[0][0] == max(before[0], GC_YOUNG_THRESHOLD)
     assert _Watching.seen[0][1] > frozen  # what existed before is frozen while rules run
+    assert _Watching.seen[0][2] == max(before[1], GC_MIDDLE_THRESHOLD)
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == frozen
     with pytest.raises(RuleEvaluationError):
