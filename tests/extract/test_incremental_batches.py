@@ -49,7 +49,7 @@ CURSOR_TEXT = {
     "integer": ["0", "00", "1", " 5 ", "5", "-1", "", "x", "1.0", "99999999999999999999"],
     "string": ["", "a", "m", "m ", "z", "0", " "],
 }
-SINCE = {
+SINCE: dict[str, list[Any]] = {
     "timestamp": [None, EPOCH, dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2026, 6, 1, 12, tzinfo=UTC)],
     "integer": [None, 0, 1, 5],
     "string": [None, "", "m"],
