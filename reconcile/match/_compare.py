@@ -349,10 +349,13 @@ class EditDistanceComparator(_OneColumn):
         uniques = self.column.uniques
         left, right = uniques[ua], uniques[ub]
         dist = np.full(len(ua), cap, dtype=np.int64)
-        usable = np.ones(len(ua), dtype=bool)
+        lengths = self._lengths()
         if self.metric == "hamming":
-            lengths = self._lengths()
             usable = lengths[ua] == lengths[ub]
+        else:
+            # Each edit changes a length by one at most: values whose lengths differ by the cap or more
+            # are at the cap already (the distance is capped), with no need to compute it.
+            usable = np.abs(lengths[ua] - lengths[ub]) < cap
         if usable.any():
             found = cpdist(
                 list(left[usable]), list(right[usable]), scorer=self._scorer,

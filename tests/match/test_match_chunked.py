@@ -308,3 +308,40 @@ def test_factorize_text_gives_what_it_gave_before_its_quick_path(values) -> None
     expected_codes, expected_uniques = _reference_factorize_text(values)
     assert codes.tolist() == expected_codes.tolist()
     assert uniques.tolist() == expected_uniques.tolist()
+
+
+@given(
+    values=st.lists(st.text(alphabet="abc", max_size=6), min_size=2, max_size=12),
+    metric=st.sampled_from(["levenshtein", "damerau_levenshtein", "hamming"]),
+    max_distances=st.sampled_from([[1], [1, 2], [2], [1, 3]]),
+)
+@settings(max_examples=150, deadline=None)
+def test_edit_distance_levels_equal_each_distance_computed_alone(values, metric, max_distances) -> None:
+    # The comparator skips values whose lengths alone put them at the cap; the levels must not change.
+    from rapidfuzz.distance import OSA, Hamming, Levenshtein
+
+    from reconcile.match._compare import EditDistanceComparator
+    from reconcile.match._config import EditDistanceComparison
+
+    column = Column.of(pd.DataFrame({"v": pd.Series(values, dtype=object)}), "v")
+    comparator = EditDistanceComparator(
+        "v", column, EditDistanceComparison(column="v", metric=metric, max_distances=max_distances)
+    )
+    left, right = (np.array(side, dtype=np.int64) for side in zip(*itertools.combinations(range(len(values)), 2),
+                                                                   strict=True))
+    levels = comparator.compare(left, right)
+    distance = {"levenshtein": Levenshtein.distance, "damerau_levenshtein": OSA.distance,
+                "hamming": Hamming.distance}[metric]
+    for k, (i, j) in enumerate(zip(left.tolist(), right.tolist(), strict=True)):
+        a, b = column.value(i), column.value(j)
+        if a is None or b is None:
+            expected = -1
+        elif a == b:
+            expected = comparator.exact_level
+        elif metric == "hamming" and len(a) != len(b):
+            expected = 0
+        else:
+            d = distance(a, b)
+            # Level 1 is the largest distance allowed, the highest fuzzy level the smallest.
+            expected = sum(1 for limit in max_distances if d <= limit)
+        assert levels[k] == expected, (a, b, metric, max_distances)
