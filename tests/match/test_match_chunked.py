@@ -21,7 +21,12 @@ import reconcile.match._model as model_module
 import reconcile.match._resolve as resolve_module
 import reconcile.match._runner as runner_module
 from reconcile.match import MatchingConfig, resolve
-from reconcile.match._blocking import block_pair_chunks, block_pairs, sorted_neighbourhood_pairs, union_pairs
+from reconcile.match._blocking import (
+    block_pair_chunks,
+    block_pairs,
+    sorted_neighbourhood_pairs,
+    union_pairs,
+)
 from reconcile.match._compare import Column, ExactComparator
 from reconcile.match._runner import (
     BlockPart,
