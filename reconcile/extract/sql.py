@@ -175,6 +175,10 @@ class SqlSourceConfig(SourceConfig):
         return self
 
 
+#: Text that starts with an ISO date (SQLite GLOB).
+_ISO_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"
+
+
 def _shown(url: str) -> str:
     try:
         return redact(make_url(url).render_as_string(hide_password=True))
@@ -395,8 +399,14 @@ class SqlAdapter(Adapter):
     ) -> sa.Select[Any]:
         """Let the database skip rows older than the cursor, where it compares as Python does.
 
-        The base class filters again, so this only saves reading; it is left
-        out where the database could order values differently (text, SQLite).
+        The base class filters again, so this only saves reading: the
+        condition may let older rows through, never keep a newer one out. On
+        SQLite, where a timestamp is whatever was stored (text in any format,
+        a number), only text that starts with an ISO date (``YYYY-MM-DD``)
+        two days or more before the cursor's is left out: whatever its time
+        and zone, such a value is older than the cursor. Anything else (other
+        formats, numbers, NULL) is read and checked by the base class. Text
+        cursors, and timestamps with a ``format``, are filtered as they are read.
         """
         since = self.since.get(record_type)
         cursor = stream.cursor
@@ -414,6 +424,21 @@ class SqlAdapter(Adapter):
         ):
             value = since if column.type.timezone else since.astimezone(dt.UTC).replace(tzinfo=None)
             return statement.where(sa.or_(column >= value, column.is_(None)))
+        if (
+            cursor.type == "timestamp"
+            and cursor.format is None
+            and backend == "sqlite"
+            and isinstance(since, dt.datetime)
+            and since.year > 1
+        ):
+            # Offsets reach 14 hours either way: two days' margin is safe.
+            day = (since.astimezone(dt.UTC) - dt.timedelta(days=2)).date().isoformat()
+            return statement.where(sa.or_(
+                column.is_(None),
+                sa.func.typeof(column) != "text",
+                sa.not_(column.op("GLOB", is_comparison=True)(_ISO_DATE_GLOB)),
+                sa.func.substr(column, 1, 10) >= day,
+            ))
         return statement
 
     def _missing_columns(
