@@ -207,6 +207,42 @@ def normalise_tables(tables: Mapping[str, pd.DataFrame], config: Config) -> dict
 MODEL_ARTIFACT = "match-model"
 
 
+def stack_identity(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The identity records of every type in one frame, as matching reads them.
+
+    Columns: ``_rid``, ``_source``, ``_type``, ``_key``, the party fields,
+    ``vin`` and the normalised ``_n_*`` columns; a type without a column has
+    None there. Built column by column: a column every type has with one
+    dtype keeps it, any other is an object column.
+    """
+    frames = [(t, f) for t, f in tables.items() if RECORD_TYPES[t].identity]
+    names = ["_rid", "_source", "_type", "_key", *PARTY_FIELDS, "vin"]
+    for _, frame in frames:
+        names += [c for c in frame.columns if c.startswith("_n_") and c not in names]
+    if not frames:
+        return pd.DataFrame(columns=names)
+    sizes = [len(frame) for _, frame in frames]
+    data: dict[str, Any] = {}
+    for name in names:
+        if name == "_type":
+            data[name] = pd.Series(np.repeat(np.array([t for t, _ in frames], dtype=object), sizes), dtype=object)
+            continue
+        parts = [frame[name] if name in frame.columns else None for _, frame in frames]
+        dtypes = {p.dtype for p in parts if p is not None}
+        if all(p is not None for p in parts) and len(dtypes) == 1 and not pd.api.types.is_object_dtype(next(iter(dtypes))):
+            data[name] = pd.concat(parts, ignore_index=True)  # type: ignore[arg-type]
+            continue
+        column = np.empty(sum(sizes), dtype=object)
+        at = 0
+        for part, size in zip(parts, sizes, strict=True):
+            if part is not None:
+                column[at : at + size] = part.to_numpy(dtype=object)
+            at += size
+        # A Series of dtype object: the frame constructor would infer moments in a bare array.
+        data[name] = pd.Series(column, dtype=object, copy=False)
+    return pd.DataFrame(data, columns=names, copy=False)
+
+
 def match_entities(
     tables: Mapping[str, pd.DataFrame],
     config: Config,
@@ -220,28 +256,7 @@ def match_entities(
         model: A matching model from an earlier run (``MatchResult.model.to_dict()``),
             reused unless ``matching.reestimate`` says otherwise.
     """
-    stacked = []
-    for record_type, frame in tables.items():
-        if not RECORD_TYPES[record_type].identity:
-            continue
-        part = pd.DataFrame(
-            {
-                "_rid": frame["_rid"],
-                "_source": frame["_source"],
-                "_type": record_type,
-                "_key": frame["_key"],
-            }
-        )
-        for column in PARTY_FIELDS:
-            part[column] = frame.get(column)
-        part["vin"] = frame.get("vin")
-        for column in frame.columns:
-            if column.startswith("_n_"):
-                part[column] = frame[column]
-        stacked.append(part)
-    identity = pd.concat(stacked, ignore_index=True) if stacked else pd.DataFrame(
-        columns=["_rid", "_source", "_type", "_key", *PARTY_FIELDS, "vin"]
-    )
+    identity = stack_identity(tables)
     matching = config.matching
     if matching.training_pairs is not None:
         # A relative path is relative to the configuration file, like every other.
@@ -291,8 +306,10 @@ def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFr
                 fallback = anywhere[column].to_numpy(dtype=object)
                 missing = pd.isna(values)
                 values[missing] = fallback[missing]
+                values[pd.isna(values)] = None  # found nowhere: None, never NaN
                 target = "_parent_rid" if column == "_rid" else column
-                frame[target] = [None if pd.isna(v) else v for v in values]
+                # Typed as a list of these values would be (confidences: float64, NaN where unknown).
+                frame[target] = pd.Series(values, index=frame.index, dtype=object, copy=False).infer_objects()
         out[record_type] = frame
     return out
 

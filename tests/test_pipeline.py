@@ -183,3 +183,47 @@ def test_open_findings_are_read_only_when_a_rule_looks(
     # A rule that looks reads them once: every finding the last run left open.
     assert opened == [1]
     assert Looking.seen == [len([f for f in second.findings if f.status and f.status.value != "resolved"])] != [0]
+
+
+def _stacked_as_before(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The identity frame as match_entities stacked it before stack_identity (the reference)."""
+    from reconcile.model import PARTY_FIELDS, RECORD_TYPES
+
+    stacked = []
+    for record_type, frame in tables.items():
+        if not RECORD_TYPES[record_type].identity:
+            continue
+        part = pd.DataFrame({"_rid": frame["_rid"], "_source": frame["_source"], "_type": record_type,
+                             "_key": frame["_key"]})
+        for column in PARTY_FIELDS:
+            part[column] = frame.get(column)
+        part["vin"] = frame.get("vin")
+        for column in frame.columns:
+            if column.startswith("_n_"):
+                part[column] = frame[column]
+        stacked.append(part)
+    return pd.concat(stacked, ignore_index=True)
+
+
+def test_identity_records_are_stacked_as_before(demo_world: Path) -> None:
+    import datetime as dt_
+
+    from reconcile.pipeline import build_tables, extract_sources, normalise_tables, stack_identity
+
+    config = load_config(demo_world)
+    tables = normalise_tables(build_tables(extract_sources(config)), config)
+    pd.testing.assert_frame_equal(stack_identity(tables), _stacked_as_before(tables))
+    # Types lacking a column, a column of another dtype in one type, moments and None in an object column.
+    varied = dict(tables)
+    varied["contact"] = tables["contact"].drop(columns=["email", "_n_phone"])
+    varied["vehicle"] = tables["vehicle"].assign(
+        postal_code=range(len(tables["vehicle"])),
+        company=[dt_.datetime(2026, 1, 1, tzinfo=dt_.UTC) if i % 2 else None for i in range(len(tables["vehicle"]))],
+    )
+    stacked, reference = stack_identity(varied), _stacked_as_before(varied)
+    # One change: a type without a normalised column has None there, where concat put NaN.
+    contacts = (stacked["_type"] == "contact").to_numpy()
+    assert stacked.loc[contacts, "_n_phone"].map(lambda v: v is None).all()
+    assert reference.loc[contacts, "_n_phone"].map(lambda v: v != v).all()
+    reference["_n_phone"] = reference["_n_phone"].astype(object).where(~contacts, None)
+    pd.testing.assert_frame_equal(stacked, reference)
