@@ -643,6 +643,15 @@ class Adapter(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once after :meth:`extract`."""
 
+    def key_scan_stream(self, record_type: str, stream: StreamConfig) -> StreamConfig:
+        """The stream a key scan reads: by default the stream itself.
+
+        A key scan maps only the key field (and checks the soft-delete
+        column), so an adapter that can read fewer columns (a SQL table)
+        returns a stream that reads just those.
+        """
+        return stream
+
     @final
     def extract(
         self,
@@ -713,6 +722,7 @@ class Adapter(ABC):
         :meth:`read`, the reference).
         """
         model = record_model(record_type)
+        stream = self.key_scan_stream(record_type, stream)
         mapper = RowMapper(model, {model.key_field: stream.fields[model.key_field]})
         deleted = _DeletedValues(stream.deleted) if stream.deleted is not None else None
         saved, self.since = self.since, {}

@@ -609,6 +609,24 @@ class SqlAdapter(Adapter):
     def read(self, record_type: str, stream: StreamConfig) -> Iterator[RawRow]:
         return unbatch(self.read_batches(record_type, stream))
 
+    def key_scan_stream(self, record_type: str, stream: StreamConfig) -> StreamConfig:
+        """A table stream's key scan selects only the key's columns (and the soft-delete and cursor ones).
+
+        A query is read as it is: its columns are the query's business.
+        """
+        assert isinstance(stream, SqlStreamConfig)
+        if stream.table is None:
+            return stream
+        key_field = record_model(record_type).key_field
+        fields = {key_field: stream.fields[key_field]}
+        wanted = RowMapper(record_model(record_type), fields).source_columns
+        for extra in (stream.deleted, stream.cursor):
+            if extra is not None and extra.column not in wanted:
+                wanted.append(extra.column)
+        if stream.columns is not None:
+            wanted = [c for c in stream.columns if c in wanted] + [c for c in wanted if c not in stream.columns]
+        return stream.model_copy(update={"fields": fields, "columns": wanted})
+
     # -- PostgreSQL through ADBC ---------------------------------------------------
 
     def _arrow_eligible(self, dialect: sa.Dialect) -> bool:

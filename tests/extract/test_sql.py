@@ -409,3 +409,25 @@ def _check_sqlite_pushdown(values: list[object], since: dt.datetime, tmp_path: P
     # Rows the database left out are rows the cursor would have skipped.
     assert pushed.health.rows_read == read_all.health.rows_read
     assert pushed.health.rows_skipped <= read_all.health.rows_skipped
+
+
+def test_a_key_scan_reads_only_the_key_columns(db_url: str, tmp_path: Path) -> None:
+    _populate(db_url)
+    adapter = _adapter(db_url, tmp_path, table="accounts", cursor={"column": "updated_at", "type": "timestamp"},
+                       deleted={"column": "status", "values": ["C"]})
+    selected: list[list[str]] = []
+    compiled = adapter._compiled
+
+    def spy(statement: sa.Select[Any], dialect: sa.Dialect) -> tuple[str, Any]:
+        selected.append([c.name for c in statement.selected_columns])
+        return compiled(statement, dialect)
+
+    adapter._compiled = spy  # type: ignore[method-assign]
+    result = adapter.extract(since={"account": dt.datetime(2026, 1, 2, tzinfo=dt.UTC)}, scan_keys=["account"])
+    adapter.close()
+    # Every key not soft-deleted (AC-2 is closed: deleted), read with the key, delete and cursor columns only.
+    assert result.scanned_keys == {"account": {"AC-1", "AC-3", "AC-5"}}
+    assert sorted(map(sorted, selected)) == [
+        ["account_no", "autopay", "holder", "opened", "status", "updated_at"],  # the stream itself
+        ["account_no", "status", "updated_at"],  # its key scan
+    ]
