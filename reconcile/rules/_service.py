@@ -407,7 +407,8 @@ class DuplicateActiveLineRule(BuiltinRule):
         contacts = self._holders(ctx, "contact", entities)
         accounts = self._holders(ctx, "account", entities)
 
-        ordered = lines.sort_values(["_ekey", "product", "_since", "_rid"], kind="stable", na_position="first")
+        ordered = lines.sort_values(["_ekey", "product", "_since", "_key", "_rid"], kind="stable",
+                                    na_position="first")  # by key before rid: never by the source's name
         groups: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
         for row in rows(ordered, (*LINE_FIELDS, "_ekey", "_since", "_conf", *_ADDRESS_COLUMNS)):
             groups[(row["_ekey"], row["product"])].append(row)
@@ -424,7 +425,11 @@ class DuplicateActiveLineRule(BuiltinRule):
 
     @staticmethod
     def _holders(ctx: RuleContext, record_type: str, entities: set[Any]) -> dict[Any, list[dict[str, Any]]]:
-        """Per entity, its contacts (by rid) or accounts (latest opened first), as row dicts."""
+        """Per entity, its contacts (by key) or accounts (latest opened first), as row dicts.
+
+        Ties are broken by key, then rid: never by the source's name first (the
+        rid starts with it), so renaming a source never changes the current address.
+        """
         table = ctx.table(record_type)
         if table.empty:
             return {}
@@ -435,9 +440,9 @@ class DuplicateActiveLineRule(BuiltinRule):
         frame = normalised(frame, record_type, _ADDRESS_COLUMNS)
         frame = frame.assign(_opened=utc(frame["opened_at"]) if record_type == "account" else pd.NaT,
                              _conf=confidence(frame))
-        frame = frame.sort_values(["_opened", "_rid"], kind="stable", ascending=False, na_position="last")
+        frame = frame.sort_values(["_opened", "_key", "_rid"], kind="stable", ascending=False, na_position="last")
         if record_type == "contact":
-            frame = frame.sort_values("_rid", kind="stable")
+            frame = frame.sort_values(["_key", "_rid"], kind="stable")
         out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         for row in rows(frame, (*fields, "_ekey", "_conf", *_ADDRESS_COLUMNS)):
             out[row["_ekey"]].append(row)
