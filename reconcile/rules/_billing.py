@@ -28,6 +28,7 @@ from reconcile.rules._common import (
     text,
     truthy,
     utc,
+    with_columns,
 )
 from reconcile.rules.base import RuleContext
 from reconcile.rules.example import RuleExample
@@ -51,7 +52,7 @@ def _overdue_invoices(
     """Open invoices of these accounts due before ``cutoff``, with ``_acct`` and ``_due``."""
     inv = ctx.table("invoice")
     if inv.empty or account_rids.empty:
-        return take(inv, INVOICE_FIELDS, np.zeros(len(inv), dtype=bool)).assign(
+        return with_columns(take(inv, INVOICE_FIELDS, np.zeros(len(inv), dtype=bool)),
             _acct=pd.Series(dtype=object), _due=pd.Series(dtype="datetime64[ns, UTC]")
         )
     # Whole columns are read, only the rows of these accounts are copied.
@@ -60,7 +61,7 @@ def _overdue_invoices(
     mine = acct.isin(account_rids).to_numpy()
     keep = np.zeros(len(inv), dtype=bool)
     keep[mine] = (is_in(inv["status"][mine], statuses) & (due[mine] < cutoff)).to_numpy()
-    out = take(inv, INVOICE_FIELDS, keep).assign(_acct=acct[keep], _due=due[keep])
+    out = with_columns(take(inv, INVOICE_FIELDS, keep), _acct=acct[keep], _due=due[keep])
     return out.sort_values(["_acct", "_due", "_rid"], kind="stable")
 
 
@@ -140,7 +141,7 @@ class FailedAutopayRule(BuiltinRule):
         if not active.any() or payments.empty:
             return
         payments = take(payments, PAYMENT_FIELDS, truthy(payments["autopay"]).to_numpy())
-        payments = payments.assign(_acct=parent_rid(payments, "payment"), _t=utc(payments["attempted_at"]))
+        payments = with_columns(payments, _acct=parent_rid(payments, "payment"), _t=utc(payments["attempted_at"]))
         payments = payments[payments["_acct"].isin(table["_rid"][active]) & payments["_t"].notna()]
         failed = is_in(payments["status"], self.failed_statuses)
         # An account with fewer failed attempts in all cannot have its latest N all failed.
@@ -149,7 +150,7 @@ class FailedAutopayRule(BuiltinRule):
         payments, failed = payments[suspects], failed[suspects]
         if payments.empty:
             return
-        payments = payments.assign(
+        payments = with_columns(payments,
             _failed=failed, _ok=is_in(payments["status"], self.succeeded_statuses),
         ).sort_values(["_acct", "_t", "_rid"], kind="stable")
 
@@ -170,14 +171,14 @@ class FailedAutopayRule(BuiltinRule):
             return
 
         accounts = take(table, ACCOUNT_FIELDS, active & table["_rid"].isin(tally.index).to_numpy())
-        accounts = accounts.assign(_ekey=entity_key(accounts), _conf=confidence(accounts))
-        tally = tally.assign(_ekey=tally.index.map(accounts.set_index("_rid")["_ekey"]))
+        accounts = with_columns(accounts, _ekey=entity_key(accounts), _conf=confidence(accounts))
+        tally = with_columns(tally, _ekey=tally.index.map(accounts.set_index("_rid")["_ekey"]))
 
         # A case opened on or after the first of those failures: the customer was told.
         cases = ctx.table("case")
         if not cases.empty:
             cases = take(cases, ("opened_at", "topic"))
-            cases = cases.assign(_ekey=entity_key(cases), _t=utc(cases["opened_at"]))
+            cases = with_columns(cases, _ekey=entity_key(cases), _t=utc(cases["opened_at"]))
             if self.case_topics is not None:
                 cases = cases[is_in(cases["topic"], self.case_topics)]
             told = tally.reset_index().merge(cases[["_ekey", "_t"]], on="_ekey")
@@ -186,9 +187,9 @@ class FailedAutopayRule(BuiltinRule):
         if tally.empty:
             return
 
-        payments = payments[payments["_acct"].isin(tally.index)].assign(_conf=confidence(payments))
+        payments = with_columns(payments[payments["_acct"].isin(tally.index)], _conf=confidence(payments))
         attempts = group_rows(payments, "_acct", (*PAYMENT_FIELDS, "_t", "_failed", "_ok", "_conf"))
-        invoices = group_rows(overdue.assign(_conf=confidence(overdue)), "_acct", (*INVOICE_FIELDS, "_due", "_conf"))
+        invoices = group_rows(with_columns(overdue, _conf=confidence(overdue)), "_acct", (*INVOICE_FIELDS, "_due", "_conf"))
         mandates = group_rows(accounts, "_rid", (*ACCOUNT_FIELDS, "_ekey", "_conf"))
         for acct_rid in sorted(tally.index):
             (account,) = mandates[acct_rid]
@@ -297,7 +298,7 @@ class PaymentMisappliedRule(BuiltinRule):
         shared = (ekey.notna() & ekey.duplicated(keep=False)).to_numpy()
         if not shared.any():
             return
-        accounts = take(table, ACCOUNT_FIELDS, shared).assign(
+        accounts = with_columns(take(table, ACCOUNT_FIELDS, shared),
             _ekey=ekey[shared], _opened=utc(table["opened_at"])[shared], _conf=confidence(table)[shared]
         )
         ordered = accounts.sort_values(["_ekey", "_opened", "_rid"], kind="stable", na_position="first")
@@ -319,19 +320,19 @@ class PaymentMisappliedRule(BuiltinRule):
         theirs = acct.isin(others["_rid"]).to_numpy()
         keep = np.zeros(len(payments), dtype=bool)
         keep[theirs] = is_in(payments["status"][theirs], self.succeeded_statuses).to_numpy()
-        payments = take(payments, PAYMENT_FIELDS, keep).assign(
+        payments = with_columns(take(payments, PAYMENT_FIELDS, keep),
             _acct=acct[keep], _t=utc(payments["attempted_at"])[keep]
         )
         owner = others.set_index("_rid")["_ekey"]
-        payments = payments.assign(_ekey=payments["_acct"].map(owner))
+        payments = with_columns(payments, _ekey=payments["_acct"].map(owner))
         payments = payments.merge(
             current[["_ekey", "_opened"]].reset_index(drop=True), on="_ekey", how="inner"
         )
         payments = payments[payments["_t"] >= payments["_opened"]].sort_values(["_t", "_rid"], kind="stable")
 
-        received = group_rows(payments.assign(_conf=confidence(payments)), "_ekey",
+        received = group_rows(with_columns(payments, _conf=confidence(payments)), "_ekey",
                               (*PAYMENT_FIELDS, "_t", "_acct", "_conf"))
-        invoices = group_rows(overdue.assign(_conf=confidence(overdue)), "_acct", (*INVOICE_FIELDS, "_conf"))
+        invoices = group_rows(with_columns(overdue, _conf=confidence(overdue)), "_acct", (*INVOICE_FIELDS, "_conf"))
         holders = group_rows(others, "_rid", (*ACCOUNT_FIELDS, "_conf"))
         for account in rows(current, (*ACCOUNT_FIELDS, "_ekey", "_opened", "_conf")):
             paid = received.get(account["_ekey"])

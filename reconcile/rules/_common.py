@@ -46,6 +46,7 @@ __all__ = [
     "column_values",
     "utc",
     "widen",
+    "with_columns",
 ]
 
 
@@ -74,6 +75,22 @@ def take(frame: pd.DataFrame, columns: Iterable[str] = (), rows: Any = None) -> 
         positions = np.flatnonzero(positions)
     data = {c: column_values(frame[c]).take(positions) for c in wanted}
     return pd.DataFrame(data, index=frame.index.take(positions), copy=False)
+
+
+def with_columns(frame: pd.DataFrame, **columns: Any) -> pd.DataFrame:
+    """What ``frame.assign(**columns)`` gives, without copying ``frame``'s columns first.
+
+    ``assign`` copies every column of the frame (and merges them into one
+    array per dtype) before adding the new ones: a fifth of the rules' time
+    on frames of millions of rows. Here the result shares ``frame``'s column
+    arrays; neither frame is written to in place by the rules, and setting a
+    column on one never changes the other. Values are aligned on the index,
+    as ``assign`` aligns them.
+    """
+    out = frame.copy(deep=False)
+    for name, value in columns.items():
+        out[name] = value
+    return out
 
 
 def column_values(series: pd.Series) -> Any:

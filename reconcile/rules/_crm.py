@@ -28,6 +28,7 @@ from reconcile.rules._common import (
     take,
     text,
     utc,
+    with_columns,
 )
 from reconcile.rules.base import RuleContext
 from reconcile.rules.example import RuleExample
@@ -146,7 +147,7 @@ class NameMismatchRule(BuiltinRule):
         ekey = entity_key(table)
         known = ekey.notna().to_numpy()
         contacts = take(table, _name_columns(table, CONTACT_FIELDS), known)
-        contacts = contacts.assign(_ekey=ekey[known], _conf=confidence(contacts))
+        contacts = with_columns(contacts, _ekey=ekey[known], _conf=confidence(contacts))
         for record_type in sorted(set(self.record_types)):
             yield from self._check(ctx, record_type, contacts)
 
@@ -157,7 +158,7 @@ class NameMismatchRule(BuiltinRule):
         ekey = entity_key(table)
         theirs = ekey.isin(contacts["_ekey"]).to_numpy()
         frame = take(table, _name_columns(table, (_KEY_FIELDS[record_type], *NAME_FIELDS)), theirs)
-        frame = frame.assign(_ekey=ekey[theirs], _conf=confidence(frame))
+        frame = with_columns(frame, _ekey=ekey[theirs], _conf=confidence(frame))
         if frame.empty:
             return
         frame = normalised(frame, record_type, _NAME_COLUMNS)
@@ -178,7 +179,7 @@ class NameMismatchRule(BuiltinRule):
         same_person = (pairs["_n_family"] == pairs["_n_family_crm"]).fillna(False) & same_given
         comparable = by_company | families
         same = (by_company & same_company) | (~by_company & same_person)
-        pairs = pairs.assign(_by_company=by_company, _comparable=comparable, _same=same & comparable)
+        pairs = with_columns(pairs, _by_company=by_company, _comparable=comparable, _same=same & comparable)
         pairs = pairs[pairs["_comparable"]]
         agree = pairs.groupby("_rid")["_same"].any()
         differing = pairs[pairs["_rid"].isin(agree.index[~agree])]
@@ -292,14 +293,14 @@ class UnresolvedLowSurveyRule(BuiltinRule):
         earliest = pd.Timestamp(ctx.as_of) - pd.Timedelta(dt.timedelta(days=self.within_days))
         low = (scale > 0) & (score / scale <= self.max_score_ratio) & (answered >= earliest)
         surveys = surveys[low.fillna(False)]
-        surveys = surveys.assign(
+        surveys = with_columns(surveys,
             _ekey=entity_key(surveys), _conf=confidence(surveys), _when=answered[surveys.index],
             _contact=parent_rid(surveys, "survey"),
         )
         surveys = surveys[surveys["_ekey"].isin(list(related))]
         contacts = ctx.table("contact")
         contacts = contacts[contacts["_rid"].isin(surveys["_contact"])]
-        contacts = group_rows(contacts.assign(_conf=confidence(contacts)), "_rid", (*CONTACT_FIELDS, "_conf"))
+        contacts = group_rows(with_columns(contacts, _conf=confidence(contacts)), "_rid", (*CONTACT_FIELDS, "_conf"))
         for survey in rows(surveys.sort_values("_rid"), (*SURVEY_FIELDS, "_ekey", "_conf", "_when", "_contact")):
             others = sorted(
                 related[survey["_ekey"]],

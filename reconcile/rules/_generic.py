@@ -36,6 +36,7 @@ from reconcile.rules._common import (
     rows,
     text,
     widen,
+    with_columns,
 )
 from reconcile.rules._select import (
     FieldKind,
@@ -216,7 +217,7 @@ class MissingInRule(BuiltinRule):
             return missing, candidates.merge(near_pairs, on="_rid")
         # Candidates without a near pair drop out of the merge anyway.
         near = candidates[candidates["_rid"].isin(near_pairs["_rid"])]
-        near = near.assign(_at=near.index).merge(near_pairs, on="_rid")
+        near = with_columns(near, _at=near.index).merge(near_pairs, on="_rid")
         near = widen(absent_table, near, near["_at"], absent_columns).drop(columns="_at")
         return widen(present_table, missing, missing.index, present_columns), near
 
@@ -473,7 +474,7 @@ class FieldMismatchRule(BuiltinRule):
             folded = column_text(raw)
             lookup = {u: _fold(str(u)) or None for u in folded.dropna().unique()}
             value = folded.map(lookup)
-        return frame.assign(**{column: value})[lambda f: f[column].notna()]
+        return with_columns(frame, **{column: value})[lambda f: f[column].notna()]
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
         left_field, right_field = self.fields
@@ -490,7 +491,7 @@ class FieldMismatchRule(BuiltinRule):
             return
         pairs = pairs.merge(left[["_rid", "_a"]], on="_rid")
         agrees, closeness = self._agreement(pairs)
-        pairs = pairs.assign(_agrees=agrees, _near=closeness)
+        pairs = with_columns(pairs, _agrees=agrees, _near=closeness)
         fine = pairs.loc[pairs["_agrees"], "_rid"]
         differing = pairs[~pairs["_rid"].isin(fine)]
         if differing.empty:
@@ -504,7 +505,7 @@ class FieldMismatchRule(BuiltinRule):
         right_rows = group_rows(right[right["_rid"].isin(closest["_rid_r"])], "_rid", (*right_fields, "_conf"))
         left_kind = field_kind(self.left.type, left_field)
         right_kind = field_kind(self.right.type, right_field)
-        for pair in rows(_order(closest.assign(_key=closest["_rid"].map(left.set_index("_rid")["_key"]))),
+        for pair in rows(_order(with_columns(closest, _key=closest["_rid"].map(left.set_index("_rid")["_key"]))),
                          ("_rid_r", "_near")):
             (row,) = left_rows[pair["_rid"]]
             (other,) = right_rows[pair["_rid_r"]]
@@ -626,16 +627,16 @@ class StatusMismatchRule(BuiltinRule):
         ).drop_duplicates()
         left = self.left.select(ctx)
         left = left[self.left.settled(left, ctx.as_of, self.grace)]
-        left = left.assign(_a=column_text(left[self.left_field]))
+        left = with_columns(left, _a=column_text(left[self.left_field]))
         left = left[left["_a"].isin({str(k).strip().casefold() for k in self.agree})]
         right = self.right.select(ctx)
         right = right[self.right.settled(right, ctx.as_of, self.grace)]
-        right = right.assign(_b=column_text(right[self.right_field]))
+        right = with_columns(right, _b=column_text(right[self.right_field]))
         right = right[right["_b"].notna()]
         if left.empty or right.empty:
             return
         pairs = pair_up(left, right, self.match, ["_b"]).merge(left[["_rid", "_a"]], on="_rid")
-        pairs = pairs.merge(table.assign(_fine=True), on=["_a", "_b"], how="left")
+        pairs = pairs.merge(with_columns(table, _fine=True), on=["_a", "_b"], how="left")
         wrong = pairs[pairs["_fine"].isna()]
         if wrong.empty:
             return
@@ -739,7 +740,7 @@ class DuplicateRule(BuiltinRule):
         frame = self.records.select(ctx)
         frame = frame[self.records.settled(frame, ctx.as_of, self.grace)]
         columns = [f"_p{i}" for i in range(len(self.per))]
-        frame = frame.assign(**{c: column_text(frame[name]) for c, name in zip(columns, self.per, strict=True)})
+        frame = with_columns(frame, **{c: column_text(frame[name]) for c, name in zip(columns, self.per, strict=True)})
         if columns:
             frame = frame.dropna(subset=columns)
         if frame.empty:
@@ -747,7 +748,7 @@ class DuplicateRule(BuiltinRule):
         group = frame["_ekey"].astype(str)
         for column in columns:
             group = group + "\x1f" + frame[column].astype(str)
-        frame = frame.assign(_group=group)
+        frame = with_columns(frame, _group=group)
         sizes = frame.groupby("_group")["_rid"].transform("size")
         frame = frame[sizes > self.max_count]
         if frame.empty:
@@ -940,8 +941,8 @@ class BalanceRule(BuiltinRule):
         sides = []
         for side, name in ((self.left, left_amount), (self.right, right_amount)):
             frame = self._in_window(side, side.select(ctx), ctx)
-            frame = frame.assign(_amount=pd.to_numeric(frame[name], errors="coerce").fillna(0.0))
-            sides.append(frame.assign(_group=self._groups(side, frame)))
+            frame = with_columns(frame, _amount=pd.to_numeric(frame[name], errors="coerce").fillna(0.0))
+            sides.append(with_columns(frame, _group=self._groups(side, frame)))
         left, right = sides
         totals = pd.concat(
             [left.groupby("_group")["_amount"].agg(["sum", "size"]).add_prefix("l_"),
@@ -1016,7 +1017,7 @@ class BalanceRule(BuiltinRule):
             return {}
         from reconcile.rules._common import confidence, entity_key
 
-        table = table.assign(_ekey=entity_key(table), _conf=confidence(table))
+        table = with_columns(table, _ekey=entity_key(table), _conf=confidence(table))
         if self.per == "parent":
             table = table[table["_rid"].isin(groups)].assign(_group=lambda f: f["_rid"])
         else:

@@ -35,6 +35,7 @@ from reconcile.rules._common import (
     take,
     truthy,
     utc,
+    with_columns,
 )
 from reconcile.rules.base import META_COLUMNS, RuleContext, parse_duration
 
@@ -342,7 +343,7 @@ class Records(BaseModel):
         """
         frame = ctx.table(self.type)
         if frame.empty:
-            return frame.assign(_ekey=pd.Series(dtype=object), _conf=pd.Series(dtype=float),
+            return with_columns(frame, _ekey=pd.Series(dtype=object), _conf=pd.Series(dtype=float),
                                 _t=pd.Series(dtype="datetime64[ns, UTC]"), _ok=pd.Series(dtype=bool))
         # Filters read whole columns; only the chosen rows of the wanted columns are copied.
         if self.sources is not None:
@@ -364,7 +365,7 @@ class Records(BaseModel):
             keep = ok.to_numpy(dtype=bool)
             positions, moment, ok = positions[keep], moment[keep], ok[keep]
         out = take(frame, frame.columns if columns is None else columns, positions)
-        return out.assign(_ekey=entity_key(out), _conf=confidence(out), _t=moment, _ok=ok.astype(bool))
+        return with_columns(out, _ekey=entity_key(out), _conf=confidence(out), _t=moment, _ok=ok.astype(bool))
 
     def select(self, ctx: RuleContext, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The records that meet every filter (see :meth:`candidates`)."""

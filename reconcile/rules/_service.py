@@ -27,6 +27,7 @@ from reconcile.rules._common import (
     take,
     text,
     utc,
+    with_columns,
 )
 from reconcile.rules._generic import MissingInRule
 from reconcile.rules._select import FieldPair, Filter, Records
@@ -145,10 +146,10 @@ class BilledNotProvisionedRule(BuiltinRule):
         inactive = group_rows(
             near.sort_values(["_for", "_rid"]), "_for", (*LINE_FIELDS, "_conf"),
         )
-        missing = missing.assign(_acct=parent_rid(missing, "subscription"))
+        missing = with_columns(missing, _acct=parent_rid(missing, "subscription"))
         accounts = ctx.table("account")
         accounts = take(accounts, ACCOUNT_FIELDS, accounts["_rid"].isin(missing["_acct"]).to_numpy())
-        accounts = group_rows(accounts.assign(_conf=confidence(accounts)), "_rid", (*ACCOUNT_FIELDS, "_conf"))
+        accounts = group_rows(with_columns(accounts, _conf=confidence(accounts)), "_rid", (*ACCOUNT_FIELDS, "_conf"))
         fields = (*SUBSCRIPTION_FIELDS, "_ekey", "_start", "_conf", "_acct")
         for sub in rows(missing.sort_values("_rid"), fields):
             sub_ref = records([sub], "subscription", SUBSCRIPTION_FIELDS, "subscription")[0]
@@ -273,8 +274,8 @@ class ProvisionedNotBilledRule(BuiltinRule):
         accounts = ctx.table("account")
         ekey = entity_key(accounts)
         held = ekey.isin(missing["_ekey"]).to_numpy()
-        accounts = take(accounts, ACCOUNT_FIELDS, held).assign(_ekey=ekey[held]).sort_values("_rid")
-        accounts = group_rows(accounts.assign(_conf=confidence(accounts)), "_ekey", (*ACCOUNT_FIELDS, "_conf"))
+        accounts = with_columns(take(accounts, ACCOUNT_FIELDS, held), _ekey=ekey[held]).sort_values("_rid")
+        accounts = group_rows(with_columns(accounts, _conf=confidence(accounts)), "_ekey", (*ACCOUNT_FIELDS, "_conf"))
         fields = (*LINE_FIELDS, "_ekey", "_since", "_conf")
         for line in rows(missing.sort_values("_rid"), fields):
             line_ref = records([line], "service_line", LINE_FIELDS, "line")[0]
@@ -395,14 +396,14 @@ class DuplicateActiveLineRule(BuiltinRule):
         if self.products is not None:
             keep &= table["product"].isin(self.products)
         lines = take(table, _wanted(table, LINE_FIELDS), keep.to_numpy())
-        lines = lines.assign(_ekey=entity_key(lines))
+        lines = with_columns(lines, _ekey=entity_key(lines))
         # Two lines or more of one product in one entity (as a group size of 2 or more).
         shared = lines["_ekey"].notna() & lines.duplicated(["_ekey", "product"], keep=False)
         lines = lines[shared]
         if lines.empty:
             return
         lines = normalised(lines, "service_line", _ADDRESS_COLUMNS)
-        lines = lines.assign(_since=utc(lines["activated_at"]), _conf=confidence(lines))
+        lines = with_columns(lines, _since=utc(lines["activated_at"]), _conf=confidence(lines))
         entities = set(lines["_ekey"])
         contacts = self._holders(ctx, "contact", entities)
         accounts = self._holders(ctx, "account", entities)
@@ -436,9 +437,9 @@ class DuplicateActiveLineRule(BuiltinRule):
         fields = CONTACT_FIELDS if record_type == "contact" else ACCOUNT_FIELDS
         ekey = entity_key(table)
         theirs = ekey.isin(entities).to_numpy()
-        frame = take(table, _wanted(table, fields), theirs).assign(_ekey=ekey[theirs])
+        frame = with_columns(take(table, _wanted(table, fields), theirs), _ekey=ekey[theirs])
         frame = normalised(frame, record_type, _ADDRESS_COLUMNS)
-        frame = frame.assign(_opened=utc(frame["opened_at"]) if record_type == "account" else pd.NaT,
+        frame = with_columns(frame, _opened=utc(frame["opened_at"]) if record_type == "account" else pd.NaT,
                              _conf=confidence(frame))
         frame = frame.sort_values(["_opened", "_key", "_rid"], kind="stable", ascending=False, na_position="last")
         if record_type == "contact":
@@ -582,22 +583,22 @@ class MonitoringGapRule(BuiltinRule):
         limit = pd.Timestamp(ctx.as_of) - pd.Timedelta(hours=self.offline_hours) - pd.Timedelta(self.grace)
         silent = (heartbeat.notna() & (heartbeat < limit) & devices["device_id"].notna()).to_numpy()
         devices = take(devices, DEVICE_FIELDS, silent)
-        devices = devices.assign(_hb=heartbeat[silent], _conf=confidence(devices))
+        devices = with_columns(devices, _hb=heartbeat[silent], _conf=confidence(devices))
         if devices.empty:
             return
-        devices = devices.assign(_device=devices["device_id"].astype(str))
+        devices = with_columns(devices, _device=devices["device_id"].astype(str))
 
         lines = ctx.table("service_line")
         in_service = lines["product"].isin(self.products) & lines["device_id"].notna()
         in_service &= is_in(lines["status"], self.line_statuses)
         lines = take(lines, LINE_FIELDS, in_service.to_numpy())
-        lines = lines.assign(
+        lines = with_columns(lines,
             _device=lines["device_id"].astype(str), _ekey=entity_key(lines), _conf=confidence(lines)
         )
         subs = ctx.table("subscription")
         paying = subs["product"].isin(self.products) & is_in(subs["status"], self.subscription_statuses)
         subs = take(subs, SUBSCRIPTION_FIELDS, paying.to_numpy())
-        subs = subs.assign(
+        subs = with_columns(subs,
             _ekey=entity_key(subs), _conf=confidence(subs), _acct=parent_rid(subs, "subscription")
         ).sort_values(["_ekey", "_key", "_rid"])  # by key first: never by the source's name
 
@@ -615,7 +616,7 @@ class MonitoringGapRule(BuiltinRule):
         alerts = take(alerts, ALERT_FIELDS, alerts["device_id"].notna().to_numpy())
         if self.alert_kinds is not None:
             alerts = alerts[is_in(alerts["kind"], self.alert_kinds)]
-        alerts = alerts.assign(_device=alerts["device_id"].astype(str), _t=utc(alerts["sent_at"]))
+        alerts = with_columns(alerts, _device=alerts["device_id"].astype(str), _t=utc(alerts["sent_at"]))
         sent = on_line[["_rid", "_device", "_hb"]].merge(alerts[["_device", "_t"]], on="_device")
         alerted = sent.loc[sent["_t"] >= sent["_hb"], "_rid"]
         on_line = on_line[~on_line["_rid"].isin(alerted)]
@@ -628,11 +629,11 @@ class MonitoringGapRule(BuiltinRule):
         sub_rows = group_rows(subs, "_ekey", (*SUBSCRIPTION_FIELDS, "_conf", "_acct"))
         accounts = ctx.table("account")
         accounts = take(accounts, ("account_id", "name", "status"), accounts["_rid"].isin(subs["_acct"]).to_numpy())
-        accounts = group_rows(accounts.assign(_conf=confidence(accounts)), "_rid",
+        accounts = group_rows(with_columns(accounts, _conf=confidence(accounts)), "_rid",
                               ("account_id", "name", "status", "_conf"))
         earlier = alerts[alerts["_device"].isin(on_line["_device"])].sort_values(["_t", "_key", "_rid"])
         earlier = earlier.drop_duplicates("_device", keep="last")
-        earlier = group_rows(earlier.assign(_conf=confidence(earlier)), "_device", (*ALERT_FIELDS, "_t", "_conf"))
+        earlier = group_rows(with_columns(earlier, _conf=confidence(earlier)), "_device", (*ALERT_FIELDS, "_t", "_conf"))
         fields = (*DEVICE_FIELDS, "_hb", "_conf", "_line", "_ekey", "_device")
         for device in rows(on_line, fields):
             (line,) = line_rows[device["_line"]]

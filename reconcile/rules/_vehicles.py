@@ -27,6 +27,7 @@ from reconcile.rules._common import (
     take,
     text,
     utc,
+    with_columns,
 )
 from reconcile.rules.base import RuleContext
 from reconcile.rules.example import RuleExample
@@ -119,14 +120,14 @@ class RecallMissingLocallyRule(BuiltinRule):
         vehicles = ctx.table("vehicle")
         if not keep.any() or vehicles.empty:
             return
-        notices = take(notices, _vin_columns(notices, NOTICE_FIELDS), keep).assign(_date=dated[keep])
-        notices = notices.assign(_ekey=entity_key(notices), _camp=_campaign(notices["campaign"]),
+        notices = with_columns(take(notices, _vin_columns(notices, NOTICE_FIELDS), keep), _date=dated[keep])
+        notices = with_columns(notices, _ekey=entity_key(notices), _camp=_campaign(notices["campaign"]),
                                  _conf=confidence(notices))
         notices = normalised(notices[notices["_camp"] != ""], "recall_notice", ("_n_vin",))
         ekey = entity_key(vehicles)
         theirs = ekey.isin(notices["_ekey"]).to_numpy()
         vehicles = take(vehicles, _vin_columns(vehicles, VEHICLE_FIELDS), theirs)
-        vehicles = vehicles.assign(_ekey=ekey[theirs], _conf=confidence(vehicles))
+        vehicles = with_columns(vehicles, _ekey=ekey[theirs], _conf=confidence(vehicles))
         vehicles = normalised(vehicles, "vehicle", ("_n_vin",))
 
         pairs = notices[["_rid", "_ekey", "_n_vin", "_camp"]].merge(
@@ -142,13 +143,13 @@ class RecallMissingLocallyRule(BuiltinRule):
             Levenshtein.distance(str(a), str(b), score_cutoff=self.max_vin_distance + 1)
             for a, b in zip(inexact["_n_vin"], inexact["_n_vin_veh"], strict=True)
         ]
-        pairs = pairs.assign(_dist=distance)
+        pairs = with_columns(pairs, _dist=distance)
         pairs = pairs[pairs["_dist"] <= self.max_vin_distance]
         if pairs.empty:
             return
 
         dealer = take(ctx.table("dealer_recall"), DEALER_RECALL_FIELDS)
-        dealer = dealer.assign(_veh=parent_rid(dealer, "dealer_recall"), _camp=_campaign(dealer["campaign"]))
+        dealer = with_columns(dealer, _veh=parent_rid(dealer, "dealer_recall"), _camp=_campaign(dealer["campaign"]))
         known = dealer[is_in(dealer["status"], self.dealer_statuses)]
         has = pairs.merge(
             known[["_veh", "_camp"]].drop_duplicates(), left_on=["_rid_veh", "_camp"], right_on=["_veh", "_camp"]
@@ -162,11 +163,11 @@ class RecallMissingLocallyRule(BuiltinRule):
         vehicle_of = parent_rid(repairs, "repair_order")
         shown = vehicle_of.isin(pairs["_rid_veh"]).to_numpy()
         repairs = take(repairs, REPAIR_FIELDS, shown)
-        repairs = repairs.assign(_veh=vehicle_of[shown], _camp=_campaign(repairs["campaign"]))
+        repairs = with_columns(repairs, _veh=vehicle_of[shown], _camp=_campaign(repairs["campaign"]))
         dealer = dealer[dealer["_veh"].isin(pairs["_rid_veh"])]
-        dealer = group_rows(dealer.assign(_conf=confidence(dealer)).sort_values("_rid"), "_veh",
+        dealer = group_rows(with_columns(dealer, _conf=confidence(dealer)).sort_values("_rid"), "_veh",
                             (*DEALER_RECALL_FIELDS, "_camp", "_conf"))
-        repairs = group_rows(repairs.assign(_conf=confidence(repairs)).sort_values("_rid"), "_veh",
+        repairs = group_rows(with_columns(repairs, _conf=confidence(repairs)).sort_values("_rid"), "_veh",
                              (*REPAIR_FIELDS, "_camp", "_conf"))
         notice_rows = group_rows(notices[notices["_rid"].isin(pairs["_rid"])], "_rid",
                                  (*NOTICE_FIELDS, "_ekey", "_camp", "_conf", "_date"))

@@ -226,3 +226,37 @@ def test_record_refs_are_what_model_construct_builds(source: str, key: str, fiel
 
 def test_record_refs_skip_model_construct_with_this_pydantic() -> None:
     assert _common._record_ref is _common._assemble_record_ref
+
+
+@given(
+    st.lists(st.tuples(cells, cells, st.integers(-5, 5)), max_size=12),
+    st.lists(st.sampled_from(["a", "b", "n", "_x", "_y"]), min_size=1, max_size=4, unique=True),
+    st.sampled_from(["series", "shuffled", "array", "scalar"]),
+    st.data(),
+)
+def test_with_columns_gives_what_assign_gives_and_leaves_the_frame_alone(
+    rows: list[tuple[Any, Any, int]], names: list[str], form: str, data: st.DataObject
+) -> None:
+    index = [100 + 3 * i for i in range(len(rows))]
+    frame = pd.DataFrame({"a": [r[0] for r in rows], "b": [r[1] for r in rows], "k": [r[2] for r in rows]},
+                         index=index)
+    frame["a"] = frame["a"].astype(object)
+    original = frame.copy(deep=True)
+    columns: dict[str, Any] = {}
+    for name in names:
+        values = data.draw(st.lists(cells, min_size=len(rows), max_size=len(rows)))
+        if form == "series":
+            columns[name] = pd.Series(values, index=index, dtype=object)
+        elif form == "shuffled":  # aligned on the index, as assign aligns it
+            columns[name] = pd.Series(values, index=index, dtype=object).iloc[::-1]
+        elif form == "array":
+            columns[name] = np.array(values, dtype=object)
+        else:
+            columns[name] = values[0] if values else None
+    expected = frame.assign(**columns)
+    got = _common.with_columns(frame, **columns)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    pd.testing.assert_frame_equal(frame, original, check_exact=True)
+    got["a"] = None  # setting a column of one frame never changes the other (rules write no cell in place)
+    got["k"] = 7
+    pd.testing.assert_frame_equal(frame, original, check_exact=True)
