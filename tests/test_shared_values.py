@@ -47,7 +47,8 @@ def test_values_and_types_stay_and_repeats_become_one_object(
     assert [type(v) for v in after] == [type(v) for v in values]
     assert all((a == b) or (a is b) or (a != a and b != b) for a, b in zip(after, values, strict=True))
     assert frame["n"].tolist() == list(range(len(values)))
-    only = {type(v) for v in values if v is not None and v == v}
+    # Missing values: None and NaN (NaT is a value of its own type here: text beside it is "mixed").
+    only = {type(v) for v in values if v is not None and not (type(v) is float and v != v)}
     if only == {str} or only == {dt.date}:
         # Equal values are one object now.
         objects: dict[Any, int] = {}
