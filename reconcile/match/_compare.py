@@ -349,13 +349,18 @@ class EditDistanceComparator(_OneColumn):
         uniques = self.column.uniques
         left, right = uniques[ua], uniques[ub]
         dist = np.full(len(ua), cap, dtype=np.int64)
-        lengths = self._lengths()
-        if self.metric == "hamming":
-            usable = lengths[ua] == lengths[ub]
+        cached = self.__dict__.get("_value_lengths")
+        if (cached is None or len(cached) != len(uniques)) and 4 * len(ua) < len(uniques):
+            # A few pairs (a finding's evidence): count their values, not every distinct value.
+            len_a = np.fromiter(map(len, left), dtype=np.int64, count=len(ua))
+            len_b = np.fromiter(map(len, right), dtype=np.int64, count=len(ub))
         else:
-            # Each edit changes a length by one at most: values whose lengths differ by the cap or more
-            # are at the cap already (the distance is capped), with no need to compute it.
-            usable = np.abs(lengths[ua] - lengths[ub]) < cap
+            lengths = self._lengths()
+            len_a, len_b = lengths[ua], lengths[ub]
+        # Hamming compares values of one length only. Each edit changes a length by one at most:
+        # values whose lengths differ by the cap or more are at the cap already (the distance is
+        # capped), with no need to compute it.
+        usable = len_a == len_b if self.metric == "hamming" else np.abs(len_a - len_b) < cap
         if usable.any():
             found = cpdist(
                 list(left[usable]), list(right[usable]), scorer=self._scorer,

@@ -350,3 +350,29 @@ def test_edit_distance_levels_equal_each_distance_computed_alone(values, metric,
             # Level 1 is the largest distance allowed, the highest fuzzy level the smallest.
             expected = sum(1 for limit in max_distances if d <= limit)
         assert levels[k] == expected, (a, b, metric, max_distances)
+
+
+@given(
+    values=st.lists(st.text(alphabet="abc", max_size=6), min_size=6, max_size=14, unique=True),
+    metric=st.sampled_from(["levenshtein", "damerau_levenshtein", "hamming"]),
+    max_distances=st.sampled_from([[1], [1, 2], [2], [1, 3]]),
+)
+@settings(max_examples=100, deadline=None)
+def test_a_few_pairs_compared_alone_give_the_levels_all_pairs_give(values, metric, max_distances) -> None:
+    # A finding's evidence compares a pair or two: their values' lengths are counted, not every value's.
+    from reconcile.match._compare import EditDistanceComparator
+    from reconcile.match._config import EditDistanceComparison
+
+    def comparator() -> EditDistanceComparator:
+        column = Column.of(pd.DataFrame({"v": pd.Series(values, dtype=object)}), "v")
+        return EditDistanceComparator(
+            "v", column, EditDistanceComparison(column="v", metric=metric, max_distances=max_distances)
+        )
+
+    left, right = (np.array(side, dtype=np.int64) for side in zip(*itertools.combinations(range(len(values)), 2),
+                                                                   strict=True))
+    together = comparator().compare(left, right)
+    for k in range(len(left)):
+        alone = comparator()  # nothing counted yet: the few-pairs path
+        assert alone.compare(left[k : k + 1], right[k : k + 1]).tolist() == [together[k]]
+        assert "_value_lengths" not in alone.__dict__
