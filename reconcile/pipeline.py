@@ -136,8 +136,7 @@ def build_tables(
             frame = result.frame(record_type) if merged is None else merged.copy(deep=False)
             if release and record_type in result.record_types:
                 del result.records[record_type]
-            if release:
-                share_repeated_values(frame)
+            share_repeated_values(frame)
             frame["_source"] = result.source
             frame["_key"] = frame[model.key_field].astype(str)
             frame["_rid"] = result.source + ":" + record_type + ":" + frame["_key"]
