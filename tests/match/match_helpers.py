@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
+from hypothesis import strategies as st
 
 from reconcile.demo import _data as D
 from reconcile.match import MatchingConfig
@@ -110,3 +111,27 @@ def pairwise(entity_of: pd.Series, truth: pd.Series) -> tuple[float, float]:
     actual = pairs(both.groupby("truth"))
     correct = pairs(both.groupby(["entity", "truth"]))
     return (correct / predicted if predicted else 1.0), (correct / actual if actual else 1.0)
+
+
+# Hypothesis: small identity frames whose normalised values collide often.
+_GIVEN = st.sampled_from(["ann", "anne", "bob", "robert", None])
+_FAMILY = st.sampled_from(["lee", "li", "smith", "smyth", None])
+_PHONE = st.sampled_from(["+12125550100", "+12125550101", None])
+_EMAIL = st.sampled_from(["a@x.example", "b@x.example", None])
+_STREET = st.sampled_from(["1 main st", "1 mian st", "2 main st", None])
+_POSTAL = st.sampled_from(["10001", "10002", None])
+
+
+@st.composite
+def identity_frames(draw: st.DrawFn) -> pd.DataFrame:
+    n = draw(st.integers(min_value=0, max_value=25))
+    rows = []
+    for i in range(n):
+        source = draw(st.sampled_from(["billing", "crm", "inventory"]))
+        rows.append(
+            record(
+                source, f"K{i}", _n_given=draw(_GIVEN), _n_family=draw(_FAMILY), _n_phone=draw(_PHONE),
+                _n_email=draw(_EMAIL), _n_street=draw(_STREET), _n_postal=draw(_POSTAL),
+            )
+        )
+    return frame(rows)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from match_helpers import frame, population, record
+from match_helpers import identity_frames, population, record
 
 import reconcile.match._model as model_module
 import reconcile.match._resolve as resolve_module
@@ -161,28 +161,6 @@ def test_level_patterns_counted_by_chunk_are_those_counted_at_once(rows, chunk, 
     expected_patterns, expected_counts = _reference_patterns(levels, sizes)
     assert patterns.tolist() == expected_patterns.tolist()
     assert counts.dtype == expected_counts.dtype and counts.tolist() == expected_counts.tolist()
-
-
-_GIVEN = st.sampled_from(["ann", "anne", "bob", "robert", None])
-_FAMILY = st.sampled_from(["lee", "li", "smith", "smyth", None])
-_PHONE = st.sampled_from(["+12125550100", "+12125550101", None])
-_EMAIL = st.sampled_from(["a@x.example", "b@x.example", None])
-_STREET = st.sampled_from(["1 main st", "1 mian st", "2 main st", None])
-_POSTAL = st.sampled_from(["10001", "10002", None])
-
-
-@st.composite
-def identity_frames(draw: st.DrawFn) -> pd.DataFrame:
-    rows = []
-    for i in range(draw(st.integers(min_value=0, max_value=25))):
-        rows.append(
-            record(
-                draw(st.sampled_from(["billing", "crm", "inventory"])), f"K{i}", _n_given=draw(_GIVEN),
-                _n_family=draw(_FAMILY), _n_phone=draw(_PHONE), _n_email=draw(_EMAIL),
-                _n_street=draw(_STREET), _n_postal=draw(_POSTAL),
-            )
-        )
-    return frame(rows)
 
 
 _CONFIGS = [

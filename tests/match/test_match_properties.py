@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from match_helpers import frame, population, record
+from match_helpers import frame, identity_frames, population, record
 
 from reconcile.match import MatchingConfig, resolve
 
@@ -40,29 +40,6 @@ def test_resolve_does_not_depend_on_row_or_column_order(people, reference, order
     pd.testing.assert_series_equal(result.entity_of, reference.entity_of)
     pd.testing.assert_series_equal(result.confidence, reference.confidence)
     pd.testing.assert_frame_equal(result.links, reference.links)
-
-
-_GIVEN = st.sampled_from(["ann", "anne", "bob", "robert", None])
-_FAMILY = st.sampled_from(["lee", "li", "smith", "smyth", None])
-_PHONE = st.sampled_from(["+12125550100", "+12125550101", None])
-_EMAIL = st.sampled_from(["a@x.example", "b@x.example", None])
-_STREET = st.sampled_from(["1 main st", "1 mian st", "2 main st", None])
-_POSTAL = st.sampled_from(["10001", "10002", None])
-
-
-@st.composite
-def identity_frames(draw: st.DrawFn) -> pd.DataFrame:
-    n = draw(st.integers(min_value=0, max_value=25))
-    rows = []
-    for i in range(n):
-        source = draw(st.sampled_from(["billing", "crm", "inventory"]))
-        rows.append(
-            record(
-                source, f"K{i}", _n_given=draw(_GIVEN), _n_family=draw(_FAMILY), _n_phone=draw(_PHONE),
-                _n_email=draw(_EMAIL), _n_street=draw(_STREET), _n_postal=draw(_POSTAL),
-            )
-        )
-    return frame(rows)
 
 
 @given(identity_frames())
