@@ -1,10 +1,11 @@
-"""Tables of text columns: on PostgreSQL read through ADBC as Arrow batches, with the same result.
+"""Tables of text columns: on PostgreSQL and SQLite read through ADBC as Arrow batches, with the same result.
 
-When every column a PostgreSQL read gives is text, the sql adapter reads it
-through the ADBC driver (Arrow batches, parsed in C++) and maps the columns
-without a Python list per value. The row-by-row reference (``columnar =
-False``) reads through psycopg; both must give the same records and the same
-quarantine, on every backend.
+When every column a PostgreSQL read gives is text, or every column of a
+SQLite table has TEXT affinity, the sql adapter reads it through the ADBC
+driver (Arrow batches, decoded in C/C++) and maps the columns without a
+Python list per value. The row-by-row reference (``columnar = False``) reads
+through psycopg or sqlite3; both must give the same records and the same
+quarantine, on every backend (SQLite's own cases: test_sqlite_arrow.py).
 """
 
 from __future__ import annotations
@@ -75,10 +76,10 @@ def test_text_tables_map_as_the_row_by_row_reference(db_url: str, tmp_path: Path
     assert list(frame["account_id"]) == [r["account_id"] for r in slow.records.get("account", [])]
 
 
-def test_postgresql_text_tables_come_as_arrow_batches(db_url: str, tmp_path: Path) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("ADBC is used on PostgreSQL only")
-    pytest.importorskip("adbc_driver_postgresql")
+def test_text_tables_come_as_arrow_batches(db_url: str, tmp_path: Path) -> None:
+    if not db_url.startswith(("postgresql", "sqlite")):
+        pytest.skip("ADBC is used on PostgreSQL and SQLite only")
+    pytest.importorskip("adbc_driver_postgresql" if db_url.startswith("postgresql") else "adbc_driver_sqlite")
     _write(db_url, [("K1", "SMITH, ANN", None, "A", "2026-01-02", "Y", "CARD"),
                     ("K2", " LEE, WEI ", "", "Z", "2026-01-02", "N", None)])
     adapter = _adapter(db_url, tmp_path, columnar=True)
