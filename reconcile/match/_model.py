@@ -28,7 +28,7 @@ weights; its match probability follows from the score.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,24 +295,30 @@ def _random_level_shares(
 PATTERN_CHUNK = 1_000_000
 
 
-def _pattern_table(levels: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _pattern_table(
+    levels: np.ndarray | Sequence[np.ndarray], sizes: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of the level matrix and how often each occurs (sorted by the rows' codes).
 
-    Counted a chunk of rows at a time, so no code per pair is held at once.
+    ``levels`` is one matrix or several (pieces of one, in any order: the
+    counts are whole numbers, so the order does not matter). Counted a chunk
+    of rows at a time, so no code per pair is held at once.
     """
-    if levels.shape[0] == 0:
+    blocks = [levels] if isinstance(levels, np.ndarray) else list(levels)
+    if sum(block.shape[0] for block in blocks) == 0:
         return np.zeros((0, len(sizes)), dtype=np.int64), np.zeros(0, dtype=np.float64)
     found: list[np.ndarray] = []
     tallies: list[np.ndarray] = []
-    for at in range(0, levels.shape[0], PATTERN_CHUNK):
-        rows = levels[at:at + PATTERN_CHUNK]
-        code = np.zeros(rows.shape[0], dtype=np.int64)
-        for f, size in enumerate(sizes):
-            code *= np.int64(size + 1)
-            code += rows[:, f].astype(np.int64) + 1
-        unique, counts = np.unique(code, return_counts=True)
-        found.append(unique)
-        tallies.append(counts)
+    for block in blocks:
+        for at in range(0, block.shape[0], PATTERN_CHUNK):
+            rows = block[at:at + PATTERN_CHUNK]
+            code = np.zeros(rows.shape[0], dtype=np.int64)
+            for f, size in enumerate(sizes):
+                code *= np.int64(size + 1)
+                code += rows[:, f].astype(np.int64) + 1
+            unique, counts = np.unique(code, return_counts=True)
+            found.append(unique)
+            tallies.append(counts)
     unique, inverse = np.unique(np.concatenate(found), return_inverse=True)
     total = np.zeros(len(unique), dtype=np.int64)
     np.add.at(total, inverse, np.concatenate(tallies))
@@ -394,7 +400,7 @@ def _em(
 
 def estimate(
     comparators: list[Comparator],
-    candidate_levels: np.ndarray,
+    candidate_levels: np.ndarray | Sequence[np.ndarray],
     n_records: int,
     config: EstimationConfig,
     *,
@@ -407,7 +413,8 @@ def estimate(
 
     Args:
         comparators: The prepared comparisons.
-        candidate_levels: Levels of the candidate pairs (pairs x comparisons).
+        candidate_levels: Levels of the candidate pairs (pairs x comparisons),
+            as one matrix or as pieces of it.
         n_records: Number of records (for random pairs and the prior).
         config: Estimation settings.
         deterministic_share: Share of the candidates linked by deterministic

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -597,19 +597,21 @@ def resolve(
     timer.lap("prepare")
     runner = runner if runner is not None else current_runner()
     found = runner.candidates(CandidatePlan(n=n, parts=parts, groups=groups, comparators=comparators))
-    left, right, levels = found.left, found.right, found.levels
     stats: dict[str, Any] = {"records": n, "pairs_by_rule": {}, "pairs_by_pass": {}}
     for part, count in zip(parts, found.pairs, strict=True):
         stats["pairs_by_rule" if part.kind == "rule" else "pairs_by_pass"][part.name] = count
     timer.record(found.seconds)
-    del parts, found
-    pairs = len(left)
+    del parts
+    pairs = len(found)
     stats["candidate_pairs"] = pairs
 
     # ---------------------------------------------------------------- deterministic
+    # The candidates are read a chunk at a time, in the runner's order (no step needs another).
     rule_names = list(rules)
-    rule_of = _rule_of(rules, rule_keys, by_name, left, right, levels)
-    deterministic_pairs = int(np.count_nonzero(rule_of >= 0))
+    rule_of: list[np.ndarray | None] = [
+        _rule_of(rules, rule_keys, by_name, a, b, chunk_levels) for a, b, chunk_levels in found.chunks(CHUNK_PAIRS)
+    ]
+    deterministic_pairs = sum(int(np.count_nonzero(r >= 0)) for r in rule_of if r is not None)
     stats["deterministic_pairs"] = deterministic_pairs
     timer.lap("deterministic")
 
@@ -640,7 +642,8 @@ def resolve(
             if labelled_pairs is not None:
                 labelled = np.stack([c.compare(label_lo[is_match], label_hi[is_match]) for c in comparators], axis=1)
             model_used = estimate(
-                comparators, levels, n, config.estimation, deterministic_share=share, groups=groups,
+                comparators, [chunk_levels for _, _, chunk_levels in found.chunks(CHUNK_PAIRS)], n,
+                config.estimation, deterministic_share=share, groups=groups,
                 labelled_matches=labelled, compare=lambda a, b: runner.compare(comparators, a, b),
             )
             model_used.fingerprint = fingerprint
@@ -658,43 +661,51 @@ def resolve(
         "fingerprint": fingerprint,
     }
 
-    # Scores, a chunk of candidates at a time: only the accepted pairs' are kept.
+    # Scores, a chunk of candidates at a time: only the accepted pairs' are kept, and each
+    # chunk of candidates is let go once scored.
     vetoed_pairs = 0
-    accepted_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for at in range(0, pairs, CHUNK_PAIRS):
-        stop = min(at + CHUNK_PAIRS, pairs)
+    accepted_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    for k, (a, b, chunk_levels) in enumerate(found.pop_chunks(CHUNK_PAIRS)):
+        chunk_rules, rule_of[k] = rule_of[k], None
+        assert chunk_rules is not None
         if not comparators:
-            scores = probabilities = np.zeros(stop - at)
+            scores = probabilities = np.zeros(len(a))
         else:
             if classifier is not None:
-                scores = classifier.scores(levels[at:stop])
+                scores = classifier.scores(chunk_levels)
             else:
                 assert model_used is not None
-                scores = score_pairs(model_used, comparators, levels[at:stop], left[at:stop], frequencies)
+                scores = score_pairs(model_used, comparators, chunk_levels, a, frequencies)
             probabilities = probability(scores)
-        deterministic = rule_of[at:stop] >= 0
-        vetoed = np.zeros(stop - at, dtype=bool)
+        deterministic = chunk_rules >= 0
+        vetoed = np.zeros(len(a), dtype=bool)
         for comparison in config.veto:
-            vetoed |= levels[at:stop, by_name[comparison]] == 0
+            vetoed |= chunk_levels[:, by_name[comparison]] == 0
         linkable = probabilities >= config.threshold
         vetoed_pairs += int(np.count_nonzero(vetoed & linkable & ~deterministic))
         index = np.flatnonzero(deterministic | (linkable & ~vetoed))
-        accepted_parts.append(
-            (index + at, scores[index], np.where(deterministic[index], 1.0, probabilities[index]))
-        )
-    chosen = np.concatenate([part[0] for part in accepted_parts]) if accepted_parts else np.zeros(0, np.int64)
-    chosen_scores = np.concatenate([part[1] for part in accepted_parts]) if accepted_parts else np.zeros(0)
-    chosen_probability = np.concatenate([part[2] for part in accepted_parts]) if accepted_parts else np.zeros(0)
-    del accepted_parts
+        accepted_parts.append((
+            a[index].astype(np.int64), b[index].astype(np.int64), scores[index],
+            np.where(deterministic[index], 1.0, probabilities[index]), chunk_rules[index],
+        ))
+    del found, rule_of
     stats["vetoed_pairs"] = vetoed_pairs
     timer.lap("model")
 
     # ---------------------------------------------------------------- clustering
-    chosen_rule = rule_of[chosen]
+    # The accepted pairs in (left, right) order, as if every candidate had been sorted.
+    def joined(parts: Sequence[tuple[np.ndarray, ...]], column: int, empty: np.ndarray) -> np.ndarray:
+        return np.concatenate([part[column] for part in parts]) if parts else empty
+
+    link_left = joined(accepted_parts, 0, np.zeros(0, np.int64))
+    link_right = joined(accepted_parts, 1, np.zeros(0, np.int64))
+    chosen_scores, chosen_probability = joined(accepted_parts, 2, np.zeros(0)), joined(accepted_parts, 3, np.zeros(0))
+    chosen_rule = joined(accepted_parts, 4, np.zeros(0, np.int8))
+    del accepted_parts
+    order = np.argsort(link_left * np.int64(max(n, 1)) + link_right)  # distinct keys: one order
+    link_left, link_right = link_left[order], link_right[order]
+    chosen_scores, chosen_probability, chosen_rule = chosen_scores[order], chosen_probability[order], chosen_rule[order]
     chosen_deterministic = chosen_rule >= 0
-    del rule_of
-    link_left = left[chosen].astype(np.int64)
-    link_right = right[chosen].astype(np.int64)
     constraints = config.clustering.constraints
     if constraints:
         # Strongest first: deterministic, then by probability; ties by record numbers.
@@ -712,7 +723,7 @@ def resolve(
         )
         stats["links_dropped_by_constraints"] = int((~kept).sum())
         keep = np.sort(order[kept])
-        chosen, chosen_scores, chosen_probability = chosen[keep], chosen_scores[keep], chosen_probability[keep]
+        chosen_scores, chosen_probability = chosen_scores[keep], chosen_probability[keep]
         chosen_rule, chosen_deterministic = chosen_rule[keep], chosen_deterministic[keep]
         link_left, link_right = link_left[keep], link_right[keep]
     else:
@@ -751,8 +762,6 @@ def resolve(
         "matching: %d records, %d candidate pairs, %d deterministic + %d probabilistic links, %d entities",
         n, pairs, stats["deterministic_links"], stats["probabilistic_links"], stats["entities"],
     )
-    del left, right, levels
-
     if labelled_pairs is not None and model_used is not None:
         # How the fitted model classifies its own labelled pairs at the threshold.
         label_lo, label_hi, is_match = labelled_pairs

@@ -3,8 +3,9 @@
 ``resolve`` hands two jobs to a *pair runner*:
 
 - :meth:`PairRunner.candidates`: the distinct candidate pairs of every
-  deterministic rule and blocking pass (a :class:`CandidatePlan`), sorted by
-  ``(left, right)``, with every comparison's level for each;
+  deterministic rule and blocking pass (a :class:`CandidatePlan`), with every
+  comparison's level for each (:class:`Candidates`: whole arrays sorted by
+  ``(left, right)``, or pieces in no particular order);
 - :meth:`PairRunner.compare`: the levels of any other pairs (the random
   pairs that estimate ``u``).
 
@@ -23,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
@@ -101,23 +102,93 @@ class CandidatePlan:
     comparators: Sequence[Comparator]
 
 
-@dataclass
 class Candidates:
     """The candidate pairs and their levels.
 
+    A runner gives them either as whole arrays (``left``, ``right``,
+    ``levels``: the Dask engine) or as ``pieces``, each ``(left, right,
+    levels)``, in any order (:class:`LocalRunner`: no array of every pair is
+    built). Either way every distinct pair (``left < right``) is there once.
+    ``resolve`` reads them a piece at a time (:meth:`pop_chunks`); nothing it
+    decides depends on the order of the pairs.
+
     Attributes:
-        left, right: The distinct pairs (``left < right``), sorted by ``(left, right)``.
-        levels: Pairs x comparisons, int8 (-1 where a value is missing).
+        left, right: The distinct pairs, sorted by ``(left, right)`` (built
+            from the pieces when asked for: for tests and comparisons).
+        levels: Pairs x comparisons, int8 (-1 where a value is missing), in that order.
         pairs: Per part (in plan order): its pairs, before the source filter
             for a rule and after it for a pass (as ``resolve``'s stats count them).
         seconds: Time spent finding the pairs (``candidates``) and comparing them (``compare``).
     """
 
-    left: np.ndarray
-    right: np.ndarray
-    levels: np.ndarray
-    pairs: list[int]
-    seconds: dict[str, float] = field(default_factory=dict)
+    def __init__(
+        self,
+        left: np.ndarray | None = None,
+        right: np.ndarray | None = None,
+        levels: np.ndarray | None = None,
+        pairs: list[int] | None = None,
+        seconds: dict[str, float] | None = None,
+        *,
+        pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+        n: int = 0,
+        width: int = 0,
+    ):
+        if pieces is None:
+            if left is None or right is None or levels is None:
+                raise TypeError("Candidates needs left, right and levels, or pieces")
+            pieces = [(left, right, levels)] if len(left) else []
+            width = levels.shape[1]
+            self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = (left, right, levels)
+        else:
+            self._sorted = None
+        self._pieces = pieces
+        self._n = n
+        self._width = width
+        self.size = sum(len(piece[0]) for piece in pieces)
+        self.pairs = list(pairs) if pairs is not None else []
+        self.seconds = dict(seconds) if seconds is not None else {}
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def width(self) -> int:
+        """Number of comparisons (columns of ``levels``)."""
+        return self._width
+
+    def _whole(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._sorted is None:
+            n = max(self._n, max((int(piece[1].max()) + 1 for piece in self._pieces), default=1))
+            self._sorted = _sorted(n, list(self._pieces), pair_dtype(n), self._width)
+        return self._sorted
+
+    @property
+    def left(self) -> np.ndarray:
+        return self._whole()[0]
+
+    @property
+    def right(self) -> np.ndarray:
+        return self._whole()[1]
+
+    @property
+    def levels(self) -> np.ndarray:
+        return self._whole()[2]
+
+    def chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The pairs a piece at a time (a piece longer than ``size`` cut into slices), left in place."""
+        for left, right, levels in self._pieces:
+            for at in range(0, len(left), max(size, 1)):
+                yield left[at:at + size], right[at:at + size], levels[at:at + size]
+
+    def pop_chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """As :meth:`chunks`, each piece let go once it has been read (the candidates are then empty)."""
+        self._sorted = None
+        while self._pieces:
+            left, right, levels = self._pieces.pop(0)
+            for at in range(0, len(left), max(size, 1)):
+                yield left[at:at + size], right[at:at + size], levels[at:at + size]
+            del left, right, levels
+        self.size = 0
 
 
 class PairRunner(Protocol):
@@ -195,8 +266,8 @@ class LocalRunner:
     Each part's pairs are generated in chunks of whole blocks; a pair an
     earlier part also generates is dropped (so every candidate is generated
     once and no union of all the parts' pairs is ever held), the rest are
-    compared at once and kept as compact arrays; the candidates are sorted
-    at the end.
+    compared at once and kept as compact arrays, chunk by chunk (not sorted,
+    not joined into one array).
     """
 
     def candidates(self, plan: CandidatePlan) -> Candidates:
@@ -249,10 +320,11 @@ class LocalRunner:
             for at in range(0, len(left), CHUNK_PAIRS):
                 keep(left[at:at + CHUNK_PAIRS], right[at:at + CHUNK_PAIRS], owners)
         del owners
-        left, right, levels = _sorted(plan.n, kept, dtype, width)
         total = time.perf_counter() - started
         seconds = {"candidates": total - compared, "compare": compared}
-        return Candidates(left=left, right=right, levels=levels, pairs=counts, seconds=seconds)
+        # Kept as the pieces they were found in: resolve needs no order, and sorting every pair
+        # (a 64-bit key and an order per pair) would double the memory they take.
+        return Candidates(pairs=counts, seconds=seconds, pieces=kept, n=plan.n, width=width)
 
     def compare(self, comparators: Sequence[Comparator], left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return compare_pairs(comparators, left, right)

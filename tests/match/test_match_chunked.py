@@ -197,6 +197,60 @@ def test_resolve_by_chunks_gives_the_result_of_the_reference_runner(identity, co
     _assert_same(resolve(identity, config, now=now), expected, identity)
 
 
+class ShuffledRunner(ReferenceRunner):
+    """The reference's pairs in a shuffled order, cut into pieces of random sizes (some empty)."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+
+    def candidates(self, plan: CandidatePlan) -> Candidates:
+        whole = super().candidates(plan)
+        order = self.rng.permutation(len(whole))
+        left, right, levels = whole.left[order], whole.right[order], whole.levels[order]
+        cuts = np.sort(self.rng.integers(0, len(left) + 1, size=self.rng.integers(0, 5)))
+        bounds = [0, *cuts.tolist(), len(left)]
+        pieces = [(left[a:b], right[a:b], levels[a:b]) for a, b in itertools.pairwise(bounds)]
+        return Candidates(pairs=whole.pairs, pieces=pieces, n=plan.n, width=levels.shape[1])
+
+
+@given(identity=identity_frames(), config=st.sampled_from(_CONFIGS), chunk=st.integers(1, 9), seed=st.integers(0, 99))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_resolve_does_not_depend_on_the_order_of_the_candidates(identity, config, chunk, seed, small_chunks) -> None:
+    # The local runner keeps its pairs unsorted, in the pieces it found them in.
+    now = pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime()
+    expected = resolve(identity, config, now=now, runner=ReferenceRunner())
+    small_chunks(chunk)
+    _assert_same(resolve(identity, config, now=now, runner=ShuffledRunner(seed)), expected, identity)
+
+
+def test_a_population_in_shuffled_pieces_gives_the_result_of_the_reference_runner(small_chunks) -> None:
+    identity, _ = population(120, seed=5)
+    now = pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime()
+    expected = resolve(identity, now=now, runner=ReferenceRunner())
+    small_chunks(37)
+    _assert_same(resolve(identity, now=now, runner=ShuffledRunner(3)), expected, identity)
+
+
+@given(
+    rows=st.lists(st.lists(st.integers(-1, 3), min_size=3, max_size=3), min_size=0, max_size=60),
+    chunk=st.integers(1, 20), cuts=st.lists(st.integers(0, 60), max_size=4), seed=st.integers(0, 99),
+)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_level_patterns_counted_over_shuffled_pieces_are_those_counted_at_once(
+    rows, chunk, cuts, seed, monkeypatch
+) -> None:
+    monkeypatch.setattr(model_module, "PATTERN_CHUNK", chunk)
+    levels = np.array(rows, dtype=np.int8).reshape(len(rows), 3)
+    sizes = [4, 4, 5]
+    shuffled = levels[np.random.default_rng(seed).permutation(len(levels))]
+    bounds = [0, *sorted(min(c, len(rows)) for c in cuts), len(rows)]
+    pieces = [shuffled[a:b] for a, b in itertools.pairwise(bounds)]
+    patterns, counts = model_module._pattern_table(pieces, sizes)
+    expected_patterns, expected_counts = _reference_patterns(levels, sizes)
+    assert patterns.tolist() == expected_patterns.tolist()
+    assert counts.dtype == expected_counts.dtype and counts.tolist() == expected_counts.tolist()
+
+
 def test_a_population_by_chunks_gives_the_result_of_the_reference_runner(small_chunks) -> None:
     identity, _ = population(120, seed=5)
     now = pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime()
