@@ -645,17 +645,18 @@ class SqlAdapter(Adapter):
     def _sqlite_arrow(
         self, conn: sa.Connection, statement: sa.Select[Any], record_type: str, what: str
     ) -> _SqliteArrowRead | None:
-        """A SQLite table of text columns read as Arrow batches through ADBC, or None to read it with sqlite3.
+        """A SQLite table read as Arrow batches through ADBC, or None to read it with sqlite3.
 
         Taken for a table (not a view, not ``WITHOUT ROWID``) whose selected
-        columns all have TEXT affinity, when ``adbc-driver-sqlite`` and
-        pyarrow are installed and neither ``connect_args`` nor
-        ``statement_timeout`` is set (both are sqlite3's). The values are the
-        ones sqlite3 gives: a row holding anything but text or NULL (a BLOB,
-        or a number stored despite the affinity) is flagged by SQLite itself
-        and read again on its own, with its values' own types; text that is
-        not UTF-8 is decoded as the sqlite3 path decodes it (its row is
-        quarantined).
+        columns all have TEXT, INTEGER or REAL affinity, when
+        ``adbc-driver-sqlite`` and pyarrow are installed, ``arrow`` is on and
+        neither ``connect_args`` nor ``statement_timeout`` is set (both are
+        sqlite3's). The values are the ones sqlite3 gives: a row holding a
+        value of another class than its column's affinity gives (a BLOB or a
+        number in a TEXT column, text in an INTEGER one...) is flagged by
+        SQLite itself and read again on its own, with its values' own types;
+        text that is not UTF-8 is decoded as the sqlite3 path decodes it (its
+        row is quarantined).
         """
         config = self.config
         if not (self.columnar and config.arrow) or config.connect_args or config.statement_timeout is not None:
@@ -678,31 +679,43 @@ class SqlAdapter(Adapter):
         if declared is None:
             return None
         columns = list(statement.selected_columns)
-        if not columns or any(_sqlite_affinity(declared.get(c.name.lower(), "")) != "TEXT" for c in columns):
+        kinds = [_SQLITE_KINDS.get(_sqlite_affinity(declared.get(c.name.lower(), ""))) for c in columns]
+        if not columns or None in kinds:
             return None
         rowid = next((name for name in ("rowid", "_rowid_", "oid") if name not in declared), None)
         if rowid is None or _ODD.lower() in declared:
             return None
-        # SQLite says which rows hold anything but text: a number sorts before
-        # any text and a BLOB after it, so min() and max() over the row tell.
-        values = [sa.func.coalesce(c, sa.literal_column("''")) for c in columns]
+        # SQLite says which rows hold a value of another class than their
+        # column's affinity gives (text in an INTEGER column, a BLOB in a TEXT
+        # one...). For the TEXT columns together: a number sorts before any
+        # text and a BLOB after it, so min() and max() over the row tell.
         empty: sa.ColumnElement[Any] = sa.literal_column("''")
-        text_only = sa.and_(
-            sa.func.min(*values, empty) >= empty, sa.func.max(*values, empty) < sa.literal_column("x''")
-        )
-        # Every column is read as text (a BLOB first would make ADBC type it as
-        # binary, which cannot take a number after it); flagged rows are read again.
+        texts = [sa.func.coalesce(c, empty) for c, kind in zip(columns, kinds, strict=True) if kind == "text"]
+        checks = [
+            sa.func.typeof(c).in_([sa.literal_column(f"'{kind}'"), sa.literal_column("'null'")])
+            for c, kind in zip(columns, kinds, strict=True) if kind != "text"
+        ]
+        if texts:
+            checks += [sa.func.min(*texts, empty) >= empty, sa.func.max(*texts, empty) < sa.literal_column("x''")]
+        # Every column is read as its class (a BLOB first would make ADBC type a
+        # text column as binary, which cannot take a number after it); flagged
+        # rows are read again.
+        types = {"text": sa.Text, "integer": sa.Integer, "real": sa.Float}
         flagged: sa.Select[Any] = statement.with_only_columns(  # type: ignore[assignment]
-            *(sa.cast(c, sa.Text).label(c.name) for c in columns),
-            sa.case((sa.not_(text_only), sa.literal_column(rowid)), else_=sa.null()).label(_ODD),
+            *(sa.cast(c, types[kind]).label(c.name) for c, kind in zip(columns, kinds, strict=True)),
+            sa.case((sa.not_(sa.and_(*checks)), sa.literal_column(rowid)), else_=sa.null()).label(_ODD),
             maintain_column_froms=True,
         )
         sql, params = self._compiled(flagged, conn.dialect)
         # ADBC types each column by the first batch's values (a column of NULLs
-        # would be taken for integers): a first row of empty texts makes every
-        # column text. It is dropped as it is read.
+        # would be taken for integers): a first row of an empty text, 0 or 0.0
+        # gives every column its type. It is dropped as it is read.
         quote_name = conn.dialect.identifier_preparer.quote
-        first = ", ".join([*(f"'' AS {quote_name(c.name)}" for c in columns), f"0 AS {_ODD}"])
+        dummy = {"text": "''", "integer": "0", "real": "0.0"}
+        first = ", ".join([
+            *(f"{dummy[kind]} AS {quote_name(c.name)}" for c, kind in zip(columns, kinds, strict=True)),
+            f"0 AS {_ODD}",
+        ])
         sql = f"SELECT {first} UNION ALL {sql}"
         mode = "ro" if config.read_only else "rw"
         uri = f"file:{quote(path.as_posix(), safe='/')}?mode={mode}"
@@ -906,7 +919,7 @@ class _SqliteArrowRead(_AdbcRead):
         flags = batch.column(len(self.columns))
         table = pa.Table.from_batches([batch]).remove_column(len(self.columns))
         odd = flags.null_count < len(flags)
-        if not odd and all(_arrow.is_text(column) and _utf8(column) for column in table.columns):
+        if not odd and all(_utf8(column) if _arrow.is_text(column) else _numeric(column) for column in table.columns):
             return table
         rows = list(zip(*(_lenient_values(column) for column in table.columns), strict=True))
         if odd:
@@ -941,6 +954,13 @@ def _exact_value(column: Any) -> Any:
         value = raw.to_pylist()[0]
         return None if value is None else _lenient_text(value)
     return column.to_pylist()[0]
+
+
+def _numeric(column: Any) -> bool:
+    """Whether an Arrow column holds integers or floats (an INTEGER or REAL column)."""
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(column.type) or pa.types.is_floating(column.type))
 
 
 def _utf8(column: Any) -> bool:
@@ -985,6 +1005,10 @@ def _sqlite_declared_types(conn: sa.Connection, table: sa.Table) -> dict[str, st
         return None
     rows = conn.exec_driver_sql(f"PRAGMA {schema}table_info({conn.dialect.identifier_preparer.quote(table.name)})")
     return {str(row[1]).lower(): str(row[2] or "") for row in rows}
+
+
+#: The storage class a SQLite read through ADBC expects of a column, by its affinity (others: read with sqlite3).
+_SQLITE_KINDS = {"TEXT": "text", "INTEGER": "integer", "REAL": "real"}
 
 
 def _sqlite_affinity(declared: str) -> str:

@@ -1,9 +1,10 @@
-"""SQLite tables of text columns read through ADBC give exactly what sqlite3 gives.
+"""SQLite tables read through ADBC give exactly what sqlite3 gives.
 
-A SQLite table whose selected columns all have TEXT affinity is read as Arrow
-batches by ``adbc-driver-sqlite`` (see ``SqlAdapter._sqlite_arrow``). SQLite
-still lets such a column hold a BLOB, text that is not UTF-8, or (in a file
-whose schema was changed after the rows were written) an integer or a real;
+A SQLite table whose selected columns all have TEXT, INTEGER or REAL affinity
+is read as Arrow batches by ``adbc-driver-sqlite`` (see
+``SqlAdapter._sqlite_arrow``). SQLite still lets a TEXT column hold a BLOB,
+text that is not UTF-8, or (in a file whose schema was changed after the rows
+were written) an integer or a real, and an INTEGER column text or a BLOB;
 the read must give the same records, quarantine and counts as the row-by-row
 reference through sqlite3 (``columnar = False``), whatever the batch size.
 """
@@ -58,23 +59,40 @@ NUMBER = st.sampled_from([0, 1, -3, 20260102, 2**62, 0.0, 1.0, 1.5, 2026.0])
 KEYS = st.sampled_from(["K1", "K2", "K3", "K4", " K2 ", "", None])
 
 
+NUMBERS = {
+    "INTEGER": st.sampled_from([None, 0, 1, -3, 20260102, 2**62]),
+    "REAL": st.sampled_from([None, 0.0, 1.0, 1.5, -2.0, 2026.0]),
+}
+
+
 @st.composite
-def tables(draw: Any) -> tuple[list[tuple[Any, ...]], bool]:
-    """Rows of text now and then holding a BLOB or undecodable text; numbers when the schema changes later."""
+def tables(draw: Any) -> tuple[list[tuple[Any, ...]], bool, list[str]]:
+    """Rows of a table of TEXT, INTEGER and REAL columns, now and then holding a value of another class.
+
+    A TEXT column can hold a BLOB or undecodable text, an INTEGER or REAL one
+    text or a BLOB; any column any number when the schema was changed after
+    the rows were written.
+    """
     retyped = draw(st.booleans())
-    odd = st.one_of(ODD, NUMBER) if retyped else ODD
-    value = st.one_of(TEXT, TEXT, TEXT, odd) if draw(st.booleans()) else TEXT
-    key = st.one_of(KEYS, KEYS, odd) if draw(st.booleans()) else KEYS
-    rows = draw(st.lists(st.tuples(key, *[value] * (len(COLUMNS) - 1)), max_size=30))
-    return rows, retyped
+    declared = [draw(st.sampled_from(["TEXT", "TEXT", "VARCHAR(20)", "INTEGER", "REAL"])) for _ in COLUMNS]
+    declared[2] = "TEXT"  # status: the where filter compares it with text
+    odd = st.one_of(ODD, NUMBER, TEXT) if retyped else st.one_of(ODD, TEXT)
+    pools = []
+    for kind in declared:
+        usual = NUMBERS.get(kind, TEXT)
+        pools.append(st.one_of(usual, usual, usual, odd) if draw(st.booleans()) else usual)
+    pools[0] = st.one_of(KEYS, KEYS, pools[0]) if declared[0] in NUMBERS else pools[0] | KEYS
+    rows = draw(st.lists(st.tuples(*pools), max_size=30))
+    return rows, retyped, declared
 
 
-def _write(db: Path, rows: list[tuple[Any, ...]], retyped: bool = False, declared: str = "TEXT") -> None:
+def _write(db: Path, rows: list[tuple[Any, ...]], retyped: bool = False, declared: list[str] | None = None) -> None:
+    types = declared or ["TEXT"] * len(COLUMNS)
     with sqlite3.connect(db) as conn:
-        # Untyped columns keep every value's class; the schema then says TEXT,
+        # Untyped columns keep every value's class; the schema then gets its types,
         # as in a file whose column types were changed after the rows were written.
-        kind = "" if retyped else f" {declared}"
-        conn.execute(f"CREATE TABLE accounts ({', '.join(c + kind for c in COLUMNS)})")
+        columns = [c if retyped else f"{c} {t}" for c, t in zip(COLUMNS, types, strict=True)]
+        conn.execute(f"CREATE TABLE accounts ({', '.join(columns)})")
         for row in rows:
             values = [v.raw if isinstance(v, Undecodable) else v for v in row]
             marks = ", ".join("CAST(? AS TEXT)" if isinstance(v, Undecodable) else "?" for v in row)
@@ -83,7 +101,7 @@ def _write(db: Path, rows: list[tuple[Any, ...]], retyped: bool = False, declare
             conn.execute("PRAGMA writable_schema = ON")
             conn.execute(
                 "UPDATE sqlite_master SET sql = ? WHERE name = 'accounts'",
-                (f"CREATE TABLE accounts ({', '.join(c + ' TEXT' for c in COLUMNS)})",),
+                (f"CREATE TABLE accounts ({', '.join(f'{c} {t}' for c, t in zip(COLUMNS, types, strict=True))})",),
             )
     conn.close()
 
@@ -121,19 +139,28 @@ def _same(db: Path, chunk: int, **stream: Any) -> Any:
 @given(table=tables(), chunk=st.sampled_from([1, 2, 3, 10_000]), filtered=st.booleans())
 @example(  # a blob key, an undecodable name and a number after the first batch
     table=([("K1", None, "A", None, None, None), (b"K2", "B", "A", None, "Y", None),
-            ("K3", Undecodable(b"\xff"), "C", None, None, None), ("K4", "D", 7, "2026-01-02", 1.0, None)], True),
+            ("K3", Undecodable(b"\xff"), "C", None, None, None), ("K4", "D", 7, "2026-01-02", 1.0, None)], True,
+           ["TEXT"] * 6),
     chunk=2, filtered=False,
 )
-def test_text_tables_read_through_adbc_as_through_sqlite3(
-    table: tuple[list[tuple[Any, ...]], bool], chunk: int, filtered: bool
+@example(  # text and a real in an INTEGER column, a blob in a REAL one
+    table=([("K1", None, "A", None, 1, 1.5), ("K2", "B", "A", None, "yes", b"\x01"), ("K3", "C", "C", None, 2.5, None)],
+           False, ["TEXT", "TEXT", "TEXT", "TEXT", "INTEGER", "REAL"]),
+    chunk=10_000, filtered=False,
+)
+def test_tables_read_through_adbc_as_through_sqlite3(
+    table: tuple[list[tuple[Any, ...]], bool, list[str]], chunk: int, filtered: bool
 ) -> None:
-    rows, retyped = table
+    rows, retyped, declared = table
     stream = {"where": [{"column": "status", "op": "!=", "value": "Z"}]} if filtered else {}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "billing.db"
-        _write(db, rows, retyped)
+        _write(db, rows, retyped, declared)
         result = _same(db, chunk, **stream)
         batches = _batches(_adapter(db, True, chunk, **stream))
+        with sqlite3.connect(db) as conn:
+            classes = conn.execute(f"SELECT {', '.join(f'typeof({c})' for c in COLUMNS)} FROM accounts").fetchall()
+        conn.close()
     kept = [r for r in rows if r[2] != "Z"] if filtered else rows
     if not filtered:
         assert result.health.rows_read == len(rows)
@@ -141,8 +168,12 @@ def test_text_tables_read_through_adbc_as_through_sqlite3(
     assert sum(len(b.rows) if isinstance(b, RowBatch) else 1 for b in batches) == len(
         [r for r in kept if not filtered or r[2] is not None]
     )
+    # Batches are Arrow tables but where a row holds a value of another class (or undecodable text).
+    expected = {kind: {"null", c} for kind, c in (("TEXT", "text"), ("VARCHAR(20)", "text"), ("INTEGER", "integer"),
+                                                   ("REAL", "real"))}
+    usual = all(c in expected[t] for row in classes for c, t in zip(row, declared, strict=True))
     plain = [b for b in batches if isinstance(b, RowBatch) and isinstance(b.rows, _arrow.ArrowRows)]
-    if not any(isinstance(v, bytes | Undecodable | int | float) for r in rows for v in r):
+    if usual and not any(isinstance(v, Undecodable) for r in rows for v in r):
         assert len(plain) == len(batches)
 
 
@@ -169,6 +200,7 @@ def test_the_path_taken(tmp_path: Path) -> None:
     "schema",
     [
         "CREATE TABLE accounts (account_no TEXT, holder TEXT, status TEXT, opened TEXT, autopay, method TEXT)",
+        "CREATE TABLE accounts (account_no TEXT, holder TEXT, status TEXT, opened DATE, autopay TEXT, method TEXT)",
         "CREATE TABLE accounts (account_no TEXT PRIMARY KEY, holder TEXT, status TEXT, opened TEXT, autopay TEXT, "
         "method TEXT) WITHOUT ROWID",
         "CREATE TABLE accounts (account_no TEXT, holder TEXT, status TEXT, opened TEXT, autopay TEXT, method TEXT, "
@@ -176,7 +208,7 @@ def test_the_path_taken(tmp_path: Path) -> None:
         "CREATE TABLE base (account_no TEXT, holder TEXT, status TEXT, opened TEXT, autopay TEXT, method TEXT); "
         "CREATE VIEW accounts AS SELECT * FROM base",
     ],
-    ids=["untyped column", "without rowid", "rowid names taken", "view"],
+    ids=["untyped column", "numeric affinity", "without rowid", "rowid names taken", "view"],
 )
 def test_tables_adbc_cannot_read_exactly_go_through_sqlite3(tmp_path: Path, schema: str) -> None:
     db = tmp_path / "billing.db"
