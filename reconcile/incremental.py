@@ -273,7 +273,88 @@ def _merge(
     changed_keys: pd.Series,
     gone: set[str],
 ) -> pd.DataFrame:
-    """The snapshot without ``gone``, changed records in their old place, new ones at the end."""
+    """The snapshot without ``gone``, changed records in their old place, new ones at the end.
+
+    What :func:`_merge_frames` gives (the reference: frames concatenated,
+    then put in order), built column by column: each column of the result
+    is one ``take`` from the snapshot's and the changed records' values, with
+    no copy of the whole snapshot before. Columns only the snapshot has (the
+    normalised ``_n_*`` ones and ``_n_ok``) are object columns whose changed
+    rows are NaN, as concatenating frames makes them; columns whose dtypes
+    differ are inferred again over all values, as there. Anything else
+    (changed keys repeated, columns the snapshot lacks) goes through the
+    reference.
+    """
+    keep = ~_in(snap_keys, gone) if gone else np.ones(len(snap_keys), dtype=bool)
+    fresh = ~_in(changed_keys, gone) if gone else np.ones(len(changed_keys), dtype=bool)
+    if not fresh.any() or not keep.any() or not changed_keys[fresh].is_unique or not _simple(snapshot, changed):
+        return _merge_frames(record_type, snapshot, snap_keys, changed, changed_keys, gone)
+    if not fresh.all():
+        changed, changed_keys = changed[fresh], changed_keys[fresh]
+    kept = np.flatnonzero(keep)
+    # Where each kept snapshot record's key is among the changed records (-1: it is not).
+    hit = pd.Index(changed_keys.to_numpy(dtype=object)).get_indexer(snap_keys.to_numpy(dtype=object)[kept])
+    replaced = hit >= 0
+    # The place of each changed record among the kept snapshot's: its record's, or after them all.
+    at = np.full(len(changed_keys), np.nan)
+    at[hit[replaced]] = np.flatnonzero(replaced)
+    new = np.isnan(at)
+    at[new] = len(kept) + np.arange(int(new.sum()))
+    order = np.concatenate([np.flatnonzero(~replaced).astype(float), at])
+    rows = np.concatenate([kept[~replaced], len(snapshot) + np.arange(len(changed))])[
+        np.argsort(order, kind="stable")
+    ]
+    columns: dict[Any, Any] = {}
+    mixed = []
+    for name in snapshot.columns:
+        if name in changed.columns:
+            both = pd.concat([snapshot[name], changed[name]], ignore_index=True)
+            columns[name] = _values(both).take(rows)
+            if snapshot[name].dtype != changed[name].dtype:
+                mixed.append(name)
+        else:
+            values = np.empty(len(snapshot) + len(changed), dtype=object)
+            values[: len(snapshot)] = snapshot[name].to_numpy(dtype=object)
+            values[len(snapshot) :] = np.nan
+            columns[name] = values.take(rows)
+    merged = pd.DataFrame(columns, index=pd.RangeIndex(len(rows)), columns=snapshot.columns)
+    if mixed:
+        # Columns whose parts were inferred differently: infer them again over
+        # all values, as an extract of the whole stream would.
+        again = frame_from_values(record_type, {name: _python_values(merged[name]) for name in mixed})
+        for name in mixed:
+            merged[name] = again[name]
+    return merged
+
+
+def _values(column: pd.Series) -> Any:
+    """A column's values without a copy: its numpy array, or its extension array (dates with a zone)."""
+    return np.asarray(column) if isinstance(column.dtype, np.dtype) else column.array
+
+
+def _python_values(column: pd.Series) -> list[Any]:
+    """A column's values as Python objects, missing ones (NaN, NaT) as None."""
+    return [None if v is None or v is pd.NaT or (isinstance(v, float) and v != v) else v for v in column.tolist()]
+
+
+def _simple(snapshot: pd.DataFrame, changed: pd.DataFrame) -> bool:
+    """Whether :func:`_merge` can build the merge column by column (else: the reference)."""
+    if not snapshot.columns.is_unique or not changed.columns.is_unique:
+        return False
+    if not all(name in snapshot.columns for name in changed.columns):
+        return False
+    return all(snapshot[name].dtype in (object, bool) for name in snapshot.columns if name not in changed.columns)
+
+
+def _merge_frames(
+    record_type: str,
+    snapshot: pd.DataFrame,
+    snap_keys: pd.Series,
+    changed: pd.DataFrame,
+    changed_keys: pd.Series,
+    gone: set[str],
+) -> pd.DataFrame:
+    """:func:`_merge` by concatenating frames and putting the rows in order (the reference)."""
     keep = ~snap_keys.isin(gone).to_numpy()
     snapshot, snap_keys = snapshot[keep], snap_keys[keep]
     fresh = ~changed_keys.isin(gone).to_numpy()
@@ -294,12 +375,7 @@ def _merge(
     if mixed:
         # Columns whose parts were inferred differently: infer them again over
         # all values, as an extract of the whole stream would.
-        values = {
-            name: [None if v is None or v is pd.NaT or (isinstance(v, float) and v != v) else v
-                   for v in merged[name].tolist()]
-            for name in mixed
-        }
-        again = frame_from_values(record_type, values)
+        again = frame_from_values(record_type, {name: _python_values(merged[name]) for name in mixed})
         for name in mixed:
             merged[name] = again[name]
     return merged
