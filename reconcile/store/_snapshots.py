@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -97,11 +97,18 @@ def encode_parts(frame: pd.DataFrame, derived_tag: str | None = None) -> list[by
     return parts
 
 
-def _tables(parts: Iterable[bytes]) -> Iterable[tuple[pa.Table, set[str], str | None]]:
+def _tables(
+    parts: Iterable[bytes], columns: Collection[str] | None = None
+) -> Iterable[tuple[pa.Table, set[str], str | None]]:
+    """Each part as an Arrow table (only ``columns``, when given), its JSON-text columns and its derived tag."""
     import pyarrow.parquet as pq
 
     for data in parts:
-        table = pq.read_table(io.BytesIO(data))
+        if columns is None:
+            table = pq.read_table(io.BytesIO(data))
+        else:
+            present = set(pq.read_schema(io.BytesIO(data)).names)
+            table = pq.read_table(io.BytesIO(data), columns=[name for name in columns if name in present])
         metadata = table.schema.metadata or {}
         tag = metadata.get(_DERIVED_TAG)
         yield table, set(json.loads(metadata.get(_JSON_COLUMNS, b"[]"))), None if tag is None else tag.decode()
@@ -140,10 +147,17 @@ def snapshot_frame(record_type: str, parts: Iterable[bytes], derived_tag: str | 
     The derived (``_n_*``) columns come too when they were kept with
     ``derived_tag`` in every part.
     """
+    return _frame_of(record_type, _tables(parts), derived_tag)
+
+
+def _frame_of(
+    record_type: str, tables: Iterable[tuple[pa.Table, set[str], str | None]], derived_tag: str | None = None
+) -> pd.DataFrame:
+    """:func:`snapshot_frame` of parts already read as Arrow tables (see :func:`_tables`)."""
     names = list(record_model(record_type).model_fields)
     frames = []
     tags = set()
-    for table, as_json, tag in _tables(parts):
+    for table, as_json, tag in tables:
         tags.add(tag)
         frame = table.to_pandas(date_as_object=True, types_mapper=None)
         for name in as_json:
@@ -248,6 +262,42 @@ def write_frame(
         conn.execute(s.snapshot_parts.insert(), row)
 
 
+def _rows_of_keys(
+    tables: Iterable[tuple[pa.Table, set[str], str | None]], key_field: str, keys: Collection[str]
+) -> list[tuple[pa.Table, set[str], str | None]]:
+    """The tables' rows of the given keys only, found before any value becomes a Python object.
+
+    A key column kept as text is filtered here (its values are their own
+    ``str()``); any other is left whole for the caller's check. An integer
+    column with a missing value in any part becomes floats in pandas, so it
+    is made floats before its missing values are filtered away: the rows
+    come out as the whole snapshot's frame has them.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tables = list(tables)
+    with_nulls = {
+        name
+        for table, _, _ in tables
+        for name, column in zip(table.column_names, table.columns, strict=True)
+        if pa.types.is_integer(column.type) and column.null_count
+    }
+    wanted = pa.array(sorted(keys), type=pa.string())
+    out = []
+    for table, as_json, tag in tables:
+        for name in with_nulls & set(table.column_names):
+            if pa.types.is_integer(table.schema.field(name).type):
+                at = table.column_names.index(name)
+                table = table.set_column(at, name, table.column(name).cast(pa.float64()))
+        if key_field in table.column_names and key_field not in as_json:
+            column = table.column(key_field)
+            if pa.types.is_string(column.type):
+                table = table.filter(pc.is_in(column, value_set=wanted))
+        out.append((table, as_json, tag))
+    return out
+
+
 def read_records(conn: sa.Connection, wanted: Mapping[tuple[str, str], set[str]]) -> dict[tuple[str, str, str], dict[str, Any]]:
     """The kept canonical records of the given keys: (source, record type, key) -> JSON-safe record."""
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -255,8 +305,10 @@ def read_records(conn: sa.Connection, wanted: Mapping[tuple[str, str], set[str]]
         parts = read_parts(conn, source, record_type)
         if not parts:
             continue
-        key_field = record_model(record_type).key_field
-        frame = snapshot_frame(record_type, parts)
+        model = record_model(record_type)
+        key_field = model.key_field
+        tables = _tables(parts, columns=list(model.model_fields))
+        frame = _frame_of(record_type, _rows_of_keys(tables, key_field, keys))
         frame = frame[frame[key_field].astype(str).isin(keys)]
         for key, record in records_of(frame, key_field).items():
             out[(source, record_type, key)] = record
