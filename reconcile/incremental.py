@@ -113,6 +113,16 @@ def coerce_cursor(value: Any, cursor: CursorConfig) -> Any:
     Raises:
         ValueError: the value cannot be read as the cursor's type.
     """
+    if type(value) is str and cursor.type == "timestamp" and cursor.format is None:
+        # The usual case (ISO 8601 text, read from a file for every row),
+        # without the checks below: what they give for such a value.
+        text = value.strip()
+        if not text:
+            return None
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if cursor.type == "integer":

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from reconcile.config import load_config
 from reconcile.errors import RunError
+from reconcile.incremental import CursorConfig, coerce_cursor
 from reconcile.pipeline import run
 from reconcile.store import Store
 
@@ -240,3 +241,27 @@ def test_keys_in_a_large_set_are_what_isin_says(keys: list[str], among: set[str]
         among = among | {f"pad-{i}" for i in range(10_001)}
     series = pd.Series(keys, dtype=object, index=range(100, 100 + len(keys)))
     assert _in(series, among).tolist() == series.isin(among).tolist()
+
+
+class _Text(str):
+    """Text that is not exactly a str: coerce_cursor reads it the general way."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=30),
+        st.datetimes(timezones=st.none() | st.just(dt.UTC) | st.timezones()).map(lambda d: d.isoformat()),
+        st.datetimes().map(lambda d: " " + d.isoformat(timespec="seconds") + "Z "),
+    ),
+)
+def test_timestamp_text_is_read_as_the_general_way_reads_it(text: str) -> None:
+    cursor = CursorConfig(column="updated_at")
+
+    def read(value: str) -> Any:
+        try:
+            return coerce_cursor(value, cursor)
+        except (TypeError, ValueError, OverflowError) as exc:
+            return type(exc), str(exc)
+
+    assert read(text) == read(_Text(text))
