@@ -34,6 +34,7 @@ from reconcile.incremental import (
     plan_cursors,
 )
 from reconcile.match import MatchResult, attach_match_evidence, resolve
+from reconcile.match._dependents import parent_positions
 from reconcile.model import PARTY_FIELDS, RECORD_TYPES
 from reconcile.normalise import NORMALISED_COLUMNS, normalise_table
 from reconcile.results import QuarantinedRow, RunResult, SourceHealth
@@ -294,15 +295,13 @@ def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFr
         if parents is not None and not parents.empty and not frame.empty:
             lookup = parents[["_source", parent.parent_field, "_rid", "_entity", "_confidence"]]
             lookup = lookup[lookup[parent.parent_field].notna()]
-            lookup = lookup.assign(_ref=lookup[parent.parent_field].astype(str))
-            refs = frame[parent.field].astype(str)
-            same = lookup.drop_duplicates(["_source", "_ref"]).set_index(["_source", "_ref"])
-            index = pd.MultiIndex.from_arrays([frame["_source"], refs])
-            found = same.reindex(index)
-            anywhere = lookup.drop_duplicates("_ref").set_index("_ref").reindex(refs)
+            same, anywhere = parent_positions(
+                lookup["_source"].to_numpy(dtype=object), lookup[parent.parent_field].astype(str).to_numpy(dtype=object),
+                frame["_source"].to_numpy(dtype=object), frame[parent.field].astype(str).to_numpy(dtype=object),
+            )
             for column in ("_rid", "_entity", "_confidence"):
-                values = found[column].to_numpy(dtype=object)
-                fallback = anywhere[column].to_numpy(dtype=object)
+                held = np.append(lookup[column].to_numpy(dtype=object), np.nan)  # -1, no parent: NaN
+                values, fallback = held[same], held[anywhere]
                 missing = pd.isna(values)
                 values[missing] = fallback[missing]
                 values[pd.isna(values)] = None  # found nowhere: None, never NaN

@@ -1,0 +1,122 @@
+"""Dependents find their parents on integer codes as they did through a pandas MultiIndex.
+
+The reference is ``attach_dependents`` as it was: the parents' ``(_source,
+reference)`` pairs de-duplicated, set as a MultiIndex and reindexed by each
+dependent's, then by the reference alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconcile.match._dependents import parent_positions
+from reconcile.model import RECORD_TYPES
+from reconcile.pipeline import attach_dependents
+
+
+def _reference_attach(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    out = dict(tables)
+    for record_type, frame in tables.items():
+        parent = RECORD_TYPES[record_type].parent
+        if parent is None:
+            continue
+        frame = frame.copy(deep=False)
+        parents = tables.get(parent.parent_type)
+        frame["_parent_rid"] = None
+        frame["_entity"] = None
+        frame["_confidence"] = None
+        if parents is not None and not parents.empty and not frame.empty:
+            lookup = parents[["_source", parent.parent_field, "_rid", "_entity", "_confidence"]]
+            lookup = lookup[lookup[parent.parent_field].notna()]
+            lookup = lookup.assign(_ref=lookup[parent.parent_field].astype(str))
+            refs = frame[parent.field].astype(str)
+            same = lookup.drop_duplicates(["_source", "_ref"]).set_index(["_source", "_ref"])
+            index = pd.MultiIndex.from_arrays([frame["_source"], refs])
+            found = same.reindex(index)
+            anywhere = lookup.drop_duplicates("_ref").set_index("_ref").reindex(refs)
+            for column in ("_rid", "_entity", "_confidence"):
+                values = found[column].to_numpy(dtype=object)
+                fallback = anywhere[column].to_numpy(dtype=object)
+                missing = pd.isna(values)
+                values[missing] = fallback[missing]
+                values[pd.isna(values)] = None
+                target = "_parent_rid" if column == "_rid" else column
+                frame[target] = pd.Series(values, index=frame.index, dtype=object, copy=False).infer_objects()
+        out[record_type] = frame
+    return out
+
+
+_SOURCES = st.sampled_from(["billing", "crm", "legacy"])
+# References as the tables hold them: text, numbers, missing (astype(str) makes "None", "nan", "3.0"...).
+# Half of them one of two references, so that parents share them across sources.
+_REFS = st.sampled_from(["A1", "A2"]) | (
+    st.sampled_from(["A3", "a1", "None", "nan", "", " A1"]) | st.none() | st.integers(1, 3)
+    | st.just(float("nan")) | st.just(3.0)
+)
+
+
+@st.composite
+def _tables(draw: st.DrawFn) -> dict[str, pd.DataFrame]:
+    accounts = draw(st.lists(st.tuples(_SOURCES, _REFS, st.sampled_from(["E1", "E2", None]),
+                                       st.sampled_from([1.0, 0.93, float("nan")])), max_size=12))
+    account = pd.DataFrame({
+        "_source": np.array([a[0] for a in accounts], dtype=object),
+        "account_id": np.array([a[1] for a in accounts], dtype=object),
+        "_rid": np.array([f"{a[0]}:account:{i}" for i, a in enumerate(accounts)], dtype=object),
+        "_entity": np.array([a[2] for a in accounts], dtype=object),
+        "_confidence": np.array([a[3] for a in accounts], dtype=np.float64),
+    }, index=pd.RangeIndex(len(accounts)) * 3 + 7)  # an index of its own: values follow positions
+    tables = {"account": account}
+    for kind in draw(st.lists(st.sampled_from(["invoice", "payment", "case"]), unique=True, max_size=3)):
+        rows = draw(st.lists(st.tuples(_SOURCES, _REFS), max_size=15))
+        field = "contact_id" if kind == "case" else "account_id"
+        tables[kind] = pd.DataFrame({
+            "_source": pd.Series([r[0] for r in rows], dtype=object),
+            field: pd.Series([r[1] for r in rows], dtype=object),
+            "_rid": pd.Series([f"{r[0]}:{kind}:{i}" for i, r in enumerate(rows)], dtype=object),
+        })
+    if draw(st.booleans()):
+        tables["contact"] = pd.DataFrame({
+            "_source": pd.Series(["crm", "crm"], dtype=object), "contact_id": pd.Series(["A1", None], dtype=object),
+            "_rid": pd.Series(["crm:contact:1", "crm:contact:2"], dtype=object),
+            "_entity": pd.Series(["E9", "E8"], dtype=object), "_confidence": pd.Series([1.0, 0.95]),
+        })
+    return tables
+
+
+@given(tables=_tables())
+@settings(max_examples=300, deadline=None)
+def test_dependents_get_the_parents_the_multiindex_gave(tables) -> None:
+    got = attach_dependents(tables)
+    expected = _reference_attach(tables)
+    assert got.keys() == expected.keys()
+    for name in expected:
+        pd.testing.assert_frame_equal(got[name], expected[name], check_exact=True)
+        for column in ("_parent_rid", "_entity", "_confidence"):
+            if column in expected[name]:
+                assert got[name][column].dtype == expected[name][column].dtype
+                # None stays None, NaN stays NaN, position by position.
+                assert [type(v) for v in got[name][column]] == [type(v) for v in expected[name][column]]
+
+
+@given(
+    parents=st.lists(st.tuples(_SOURCES, st.sampled_from(["r1", "r2", "r3"])), max_size=10),
+    dependents=st.lists(st.tuples(_SOURCES | st.just("other"), st.sampled_from(["r1", "r2", "r3", "r4"])),
+                        max_size=10),
+)
+@settings(max_examples=300, deadline=None)
+def test_parent_positions_are_the_first_parent_in_the_source_then_anywhere(parents, dependents) -> None:
+    same, anywhere = parent_positions(
+        np.array([p[0] for p in parents], dtype=object), np.array([p[1] for p in parents], dtype=object),
+        np.array([d[0] for d in dependents], dtype=object), np.array([d[1] for d in dependents], dtype=object),
+    )
+    for k, (source, ref) in enumerate(dependents):
+        in_source = [i for i, p in enumerate(parents) if p == (source, ref)]
+        with_ref = [i for i, p in enumerate(parents) if p[1] == ref]
+        assert same[k] == (in_source[0] if in_source else -1)
+        assert anywhere[k] == (with_ref[0] if with_ref else -1)
