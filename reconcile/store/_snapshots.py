@@ -92,7 +92,7 @@ def encode_parts(frame: pd.DataFrame, derived_tag: str | None = None) -> list[by
             metadata[_DERIVED_TAG] = derived_tag.encode()
         table = table.replace_schema_metadata(metadata)
         sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd")
+        pq.write_table(table, sink, compression="zstd", write_statistics=False)  # never filtered on: no min/max to compute
         parts.append(sink.getvalue())
     return parts
 
