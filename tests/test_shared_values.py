@@ -56,3 +56,21 @@ def test_values_and_types_stay_and_repeats_become_one_object(
             if v is not None and v == v:
                 objects.setdefault(v, id(v))
                 assert objects[v] == id(v)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(3, 8), st.integers(3_000, 20_000), st.integers(0, 2**32 - 1))
+def test_a_foreign_key_repeated_a_few_times_is_shared_and_a_key_is_left_alone(
+    repeats: int, rows: int, seed: int
+) -> None:
+    """An invoice's account repeats a few times per value, in any order: kept once; distinct keys: untouched."""
+    rng = np.random.default_rng(seed)
+    accounts = [f"AC-{i:08d}" for i in rng.integers(0, rows // repeats, rows)]
+    keys = [f"INV-{i:08d}" for i in range(rows)]
+    values = [fresh(v) for v in accounts]
+    frame = pd.DataFrame({"account_id": pd.Series(values, dtype=object), "invoice_id": pd.Series(keys, dtype=object)})
+    share_repeated_values(frame)
+    after = frame["account_id"].tolist()
+    assert after == accounts
+    assert len({id(v) for v in after}) == len(set(accounts))
+    assert all(a is b for a, b in zip(frame["invoice_id"].tolist(), keys, strict=True))
