@@ -18,17 +18,26 @@ import pandas as pd
 __all__ = ["parent_positions"]
 
 
-def _first_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct keys (sorted) and the row of each one's first occurrence."""
+def _first_rows(keys: np.ndarray, size: int) -> np.ndarray:
+    """Per key ``0..size-1``: the row of its first occurrence in ``keys`` (-1 if it does not occur)."""
     unique, first = np.unique(keys, return_index=True)  # return_index: the first occurrence
-    return unique, first.astype(np.int64)
+    table = np.full(size, -1, dtype=np.int64)
+    table[unique] = first
+    return table
 
 
-def _find(unique: np.ndarray, first: np.ndarray, keys: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    at = np.searchsorted(unique, keys)
-    at = np.minimum(at, max(len(unique) - 1, 0))
-    hit = valid & (unique[at] == keys) if len(unique) else np.zeros(len(keys), dtype=bool)
-    return np.where(hit, first[at] if len(unique) else -1, -1)
+def _codes(parents: np.ndarray, dependents: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Codes of the parents' values (0..k-1) and the dependents' (-1: no parent holds it), and k.
+
+    One hash pass over both: values are numbered in order of first appearance, so
+    the parents' come first.
+    """
+    codes, _ = pd.factorize(np.concatenate([parents, dependents]), use_na_sentinel=False)
+    codes = codes.astype(np.int64)
+    theirs = codes[len(parents):]
+    size = int(codes[:len(parents)].max()) + 1 if len(parents) else 0
+    theirs[theirs >= size] = -1
+    return codes[:len(parents)], theirs, size
 
 
 def parent_positions(
@@ -49,20 +58,18 @@ def parent_positions(
         its source (-1 if none). "First" is in the parents' row order, as
         ``drop_duplicates`` keeps it.
     """
-    parent_refs = np.asarray(parent_refs, dtype=object)
-    refs = np.asarray(refs, dtype=object)
-    ref_codes, ref_uniques = pd.factorize(parent_refs, use_na_sentinel=False)
-    source_codes, source_uniques = pd.factorize(np.asarray(parent_sources, dtype=object), use_na_sentinel=False)
-    ref_codes = ref_codes.astype(np.int64)
-    source_codes = source_codes.astype(np.int64)
-    # The dependents' references and sources as the parents' codes (-1: no parent has it).
-    their_refs = pd.Index(ref_uniques, dtype=object).get_indexer(refs).astype(np.int64)
-    their_sources = pd.Index(source_uniques, dtype=object).get_indexer(
-        np.asarray(sources, dtype=object)).astype(np.int64)
-    width = np.int64(max(len(source_uniques), 1))
-
-    unique, first = _first_rows(ref_codes)
-    anywhere = _find(unique, first, their_refs, their_refs >= 0)
-    unique, first = _first_rows(ref_codes * width + source_codes)
-    same = _find(unique, first, their_refs * width + their_sources, (their_refs >= 0) & (their_sources >= 0))
+    ref_codes, their_refs, ref_count = _codes(np.asarray(parent_refs, dtype=object), np.asarray(refs, dtype=object))
+    source_codes, their_sources, source_count = _codes(
+        np.asarray(parent_sources, dtype=object), np.asarray(sources, dtype=object)
+    )
+    found = their_refs >= 0
+    anywhere = np.full(len(their_refs), -1, dtype=np.int64)
+    anywhere[found] = _first_rows(ref_codes, ref_count)[their_refs[found]]
+    # (reference, source) as one number: a table of every reference x source (a handful of sources).
+    width = np.int64(max(source_count, 1))
+    found &= their_sources >= 0
+    same = np.full(len(their_refs), -1, dtype=np.int64)
+    same[found] = _first_rows(ref_codes * width + source_codes, ref_count * int(width))[
+        their_refs[found] * width + their_sources[found]
+    ]
     return same, anywhere
