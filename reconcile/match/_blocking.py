@@ -48,7 +48,7 @@ def _transformed(column: Column, key: BlockingKey) -> tuple[np.ndarray, np.ndarr
 
 
 def key_codes(keys: Sequence[BlockingKey], columns: Callable[[str], Column]) -> np.ndarray:
-    """One integer per record for a (multi-part) key; -1 where any part is missing."""
+    """One integer per record for a (multi-part) key; -1 where any part is missing (int32 when it fits)."""
     combined: np.ndarray | None = None
     for key in keys:
         codes, uniques = _transformed(columns(key.column), key)
@@ -61,7 +61,8 @@ def key_codes(keys: Sequence[BlockingKey], columns: Callable[[str], Column]) -> 
         renumbered[missing] = -1
         combined = renumbered
     assert combined is not None
-    return combined
+    # Codes number distinct keys, so fewer than the records: int32 (kept for every rule and pass) when they fit.
+    return combined.astype(np.int32) if len(combined) < np.iinfo(np.int32).max else combined
 
 
 def key_strings(keys: Sequence[BlockingKey], columns: Callable[[str], Column]) -> np.ndarray:
