@@ -728,8 +728,10 @@ class SqlAdapter(Adapter):
             cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(config.chunk_size)})
             cursor.execute(sql, params) if params else cursor.execute(sql)
             reader = cursor.fetch_record_batch()
-        except adbc_driver_manager.Error as exc:
-            # A lock held by a writer, say: sqlite3 waits for it (connect_timeout).
+        except (adbc_driver_manager.Error, ValueError, TypeError, ArithmeticError, OSError) as exc:
+            # A lock held by a writer (sqlite3 waits for it: connect_timeout), a
+            # parameter ADBC cannot bind (pyarrow's errors are ValueErrors and
+            # TypeErrors): sqlite3 reads it.
             log.debug("source %s: %s read with sqlite3 (ADBC: %s)", self.name, what, _first_line(exc))
             for resource in (reader, cursor, connection):
                 if resource is not None:
