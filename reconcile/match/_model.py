@@ -296,13 +296,15 @@ PATTERN_CHUNK = 1_000_000
 
 
 def _pattern_table(
-    levels: np.ndarray | Sequence[np.ndarray], sizes: list[int]
+    levels: np.ndarray | Sequence[np.ndarray], sizes: list[int], weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of the level matrix and how often each occurs (sorted by the rows' codes).
 
     ``levels`` is one matrix or several (pieces of one, in any order: the
     counts are whole numbers, so the order does not matter). Counted a chunk
-    of rows at a time, so no code per pair is held at once.
+    of rows at a time, so no code per pair is held at once. ``weights``
+    (int64, one per row of a single matrix): each row counts that many times
+    (distinct rows already counted elsewhere).
     """
     blocks = [levels] if isinstance(levels, np.ndarray) else list(levels)
     if sum(block.shape[0] for block in blocks) == 0:
@@ -316,7 +318,12 @@ def _pattern_table(
             for f, size in enumerate(sizes):
                 code *= np.int64(size + 1)
                 code += rows[:, f].astype(np.int64) + 1
-            unique, counts = np.unique(code, return_counts=True)
+            if weights is None:
+                unique, counts = np.unique(code, return_counts=True)
+            else:
+                unique, inverse = np.unique(code, return_inverse=True)
+                counts = np.zeros(len(unique), dtype=np.int64)
+                np.add.at(counts, inverse.reshape(-1), weights[at:at + PATTERN_CHUNK])
             found.append(unique)
             tallies.append(counts)
     unique, inverse = np.unique(np.concatenate(found), return_inverse=True)
@@ -408,6 +415,7 @@ def estimate(
     groups: np.ndarray | None = None,
     labelled_matches: np.ndarray | None = None,
     compare: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    pattern_counts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LinkageModel:
     """Estimate the model from the candidates' comparison levels.
 
@@ -428,6 +436,9 @@ def estimate(
             estimated by EM; EM still gives the share of matches.
         compare: Levels (pairs x comparisons) of the random pairs; default:
             each comparator here. The Dask engine compares them on its workers.
+        pattern_counts: The candidates' distinct level rows and their counts
+            as ``_pattern_table`` gives them, when counted already
+            (``candidate_levels`` is then not read).
     """
     alpha = config.prior_strength
     sample_left, sample_right = random_pairs(n_records, config.random_pairs, config.seed, groups)
@@ -441,7 +452,7 @@ def estimate(
         supports.append((support_exact, support_other))
 
     sizes = [len(c.levels) for c in comparators]
-    patterns, counts = _pattern_table(candidate_levels, sizes)
+    patterns, counts = pattern_counts if pattern_counts is not None else _pattern_table(candidate_levels, sizes)
     start = min(max(deterministic_share, 0.01), 0.9)
     fixed_m = None if labelled_matches is None else _m_from_labels(comparators, labelled_matches, alpha)
     if len(counts):

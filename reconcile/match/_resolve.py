@@ -642,8 +642,8 @@ def resolve(
             if labelled_pairs is not None:
                 labelled = np.stack([c.compare(label_lo[is_match], label_hi[is_match]) for c in comparators], axis=1)
             model_used = estimate(
-                comparators, [chunk_levels for _, _, chunk_levels in found.chunks(CHUNK_PAIRS)], n,
-                config.estimation, deterministic_share=share, groups=groups,
+                comparators, [], n, config.estimation, deterministic_share=share, groups=groups,
+                pattern_counts=found.pattern_counts([len(c.levels) for c in comparators]),
                 labelled_matches=labelled, compare=lambda a, b: runner.compare(comparators, a, b),
             )
             model_used.fingerprint = fingerprint

@@ -102,6 +102,65 @@ class CandidatePlan:
     comparators: Sequence[Comparator]
 
 
+#: Largest number of possible level patterns (the product of each comparison's levels + 1) for which
+#: :class:`LevelPatterns` keeps a table from pattern to number (int32 each: 16 MiB at most).
+MAX_PATTERN_TABLE = 1 << 22
+
+
+class LevelPatterns:
+    """The distinct rows of levels seen so far (patterns), numbered as they come.
+
+    A candidate pair is then kept as its pattern's number (2 bytes while there
+    are at most 65,536 patterns, else 4) instead of one level per comparison:
+    pairs fall into a few hundred patterns. Only when the number of possible
+    patterns is small enough for a table from pattern to number
+    (``MAX_PATTERN_TABLE``); :meth:`usable` says whether it is.
+    """
+
+    def __init__(self, sizes: Sequence[int]):
+        self.sizes = [int(size) for size in sizes]
+        possible = 1
+        for size in self.sizes:
+            possible *= size + 1
+        self._numbers = np.full(possible, -1, dtype=np.int32) if possible <= MAX_PATTERN_TABLE else None
+        self._rows: list[np.ndarray] = []
+        self._count = 0
+
+    @property
+    def usable(self) -> bool:
+        return self._numbers is not None
+
+    def _codes(self, levels: np.ndarray) -> np.ndarray:
+        code = np.zeros(levels.shape[0], dtype=np.int32)  # below MAX_PATTERN_TABLE: int32 holds it
+        for f, size in enumerate(self.sizes):
+            code *= np.int32(size + 1)
+            code += levels[:, f].astype(np.int32) + 1
+        return code
+
+    def encode(self, levels: np.ndarray) -> np.ndarray:
+        """Each row's pattern number (new patterns numbered as they come)."""
+        assert self._numbers is not None
+        code = self._codes(levels)
+        numbers = self._numbers[code]
+        new = numbers < 0
+        if new.any():
+            fresh, first = np.unique(code[new], return_index=True)
+            self._numbers[fresh] = np.arange(self._count, self._count + len(fresh), dtype=np.int32)
+            self._rows.append(levels[np.flatnonzero(new)[first]])
+            self._count += len(fresh)
+            numbers = self._numbers[code]
+        return numbers.astype(np.uint16 if self._count <= 1 << 16 else np.int32)
+
+    @property
+    def table(self) -> np.ndarray:
+        """Pattern number -> its levels (patterns x comparisons, int8)."""
+        if not self._rows:
+            return np.zeros((0, len(self.sizes)), dtype=np.int8)
+        if len(self._rows) > 1:
+            self._rows = [np.concatenate(self._rows)]
+        return self._rows[0]
+
+
 class Candidates:
     """The candidate pairs and their levels.
 
@@ -111,6 +170,10 @@ class Candidates:
     built). Either way every distinct pair (``left < right``) is there once.
     ``resolve`` reads them a piece at a time (:meth:`pop_chunks`); nothing it
     decides depends on the order of the pairs.
+
+    A piece's levels may also be given as pattern numbers (one per pair) into
+    ``patterns`` (pattern number -> levels, see :class:`LevelPatterns`);
+    :meth:`chunks` gives them back as levels.
 
     Attributes:
         left, right: The distinct pairs, sorted by ``(left, right)`` (built
@@ -132,6 +195,7 @@ class Candidates:
         pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
         n: int = 0,
         width: int = 0,
+        patterns: np.ndarray | None = None,
     ):
         if pieces is None:
             if left is None or right is None or levels is None:
@@ -144,6 +208,7 @@ class Candidates:
         self._pieces = pieces
         self._n = n
         self._width = width
+        self._patterns = patterns
         self.size = sum(len(piece[0]) for piece in pieces)
         self.pairs = list(pairs) if pairs is not None else []
         self.seconds = dict(seconds) if seconds is not None else {}
@@ -156,11 +221,35 @@ class Candidates:
         """Number of comparisons (columns of ``levels``)."""
         return self._width
 
+    def _levels(self, levels: np.ndarray) -> np.ndarray:
+        """Levels (pairs x comparisons) of a piece's levels or pattern numbers."""
+        if levels.ndim == 2:
+            return levels
+        assert self._patterns is not None
+        return np.asarray(self._patterns[levels], dtype=np.int8).reshape(len(levels), self._width)
+
     def _whole(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._sorted is None:
             n = max(self._n, max((int(piece[1].max()) + 1 for piece in self._pieces), default=1))
-            self._sorted = _sorted(n, list(self._pieces), pair_dtype(n), self._width)
+            pieces = [(left, right, self._levels(levels)) for left, right, levels in self._pieces]
+            self._sorted = _sorted(n, pieces, pair_dtype(n), self._width)
         return self._sorted
+
+    def pattern_counts(self, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct level rows and how often each occurs, as :func:`~reconcile.match._model._pattern_table` gives them.
+
+        From the pattern numbers' counts when the pieces hold them (no level
+        is decoded), else counted over the levels.
+        """
+        from reconcile.match._model import _pattern_table
+
+        if self._patterns is None or any(levels.ndim == 2 for _, _, levels in self._pieces):
+            return _pattern_table([levels for _, _, levels in self.chunks(CHUNK_PAIRS)], sizes)
+        counts = np.zeros(len(self._patterns), dtype=np.int64)
+        for _, _, numbers in self._pieces:
+            counts += np.bincount(numbers, minlength=len(counts))
+        seen = np.flatnonzero(counts)
+        return _pattern_table([self._patterns[seen]], sizes, counts[seen])
 
     @property
     def left(self) -> np.ndarray:
@@ -178,7 +267,7 @@ class Candidates:
         """The pairs a piece at a time (a piece longer than ``size`` cut into slices), left in place."""
         for left, right, levels in self._pieces:
             for at in range(0, len(left), max(size, 1)):
-                yield left[at:at + size], right[at:at + size], levels[at:at + size]
+                yield left[at:at + size], right[at:at + size], self._levels(levels[at:at + size])
 
     def pop_chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """As :meth:`chunks`, each piece let go once it has been read (the candidates are then empty)."""
@@ -186,7 +275,7 @@ class Candidates:
         while self._pieces:
             left, right, levels = self._pieces.pop(0)
             for at in range(0, len(left), max(size, 1)):
-                yield left[at:at + size], right[at:at + size], levels[at:at + size]
+                yield left[at:at + size], right[at:at + size], self._levels(levels[at:at + size])
             del left, right, levels
         self.size = 0
 
@@ -267,7 +356,8 @@ class LocalRunner:
     earlier part also generates is dropped (so every candidate is generated
     once and no union of all the parts' pairs is ever held), the rest are
     compared at once and kept as compact arrays, chunk by chunk (not sorted,
-    not joined into one array).
+    not joined into one array), the levels as pattern numbers
+    (:class:`LevelPatterns`).
     """
 
     def candidates(self, plan: CandidatePlan) -> Candidates:
@@ -279,6 +369,9 @@ class LocalRunner:
         kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         counts: list[int] = []
         neighbourhood: list[tuple[np.ndarray, np.ndarray]] = []
+        # Levels kept as pattern numbers: 2 bytes a pair instead of one per comparison.
+        patterns = LevelPatterns([len(c.levels) for c in plan.comparators])
+        encoded = patterns.usable and width > 0
 
         def keep(left: np.ndarray, right: np.ndarray, fresh: Sequence[np.ndarray]) -> None:
             nonlocal compared
@@ -290,7 +383,7 @@ class LocalRunner:
             began = time.perf_counter()
             levels = self.compare(plan.comparators, left, right)
             compared += time.perf_counter() - began
-            kept.append((left.astype(dtype), right.astype(dtype), levels))
+            kept.append((left.astype(dtype), right.astype(dtype), patterns.encode(levels) if encoded else levels))
 
         for part in plan.parts:
             if isinstance(part, BlockPart):
@@ -324,7 +417,8 @@ class LocalRunner:
         seconds = {"candidates": total - compared, "compare": compared}
         # Kept as the pieces they were found in: resolve needs no order, and sorting every pair
         # (a 64-bit key and an order per pair) would double the memory they take.
-        return Candidates(pairs=counts, seconds=seconds, pieces=kept, n=plan.n, width=width)
+        return Candidates(pairs=counts, seconds=seconds, pieces=kept, n=plan.n, width=width,
+                          patterns=patterns.table if encoded else None)
 
     def compare(self, comparators: Sequence[Comparator], left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return compare_pairs(comparators, left, right)

@@ -32,6 +32,7 @@ from reconcile.match._runner import (
     BlockPart,
     CandidatePlan,
     Candidates,
+    LevelPatterns,
     LocalRunner,
     NeighbourhoodPart,
     across,
@@ -132,11 +133,19 @@ def plans(draw: st.DrawFn) -> CandidatePlan:
     return CandidatePlan(n=n, parts=parts, groups=groups, comparators=comparators)
 
 
-@given(plan=plans(), chunk=st.integers(1, 12))
+@given(plan=plans(), chunk=st.integers(1, 12), numbered=st.booleans())
 @_SETTINGS
-def test_the_local_runner_finds_the_union_of_every_part_compared(plan, chunk, small_chunks) -> None:
+def test_the_local_runner_finds_the_union_of_every_part_compared(plan, chunk, numbered, small_chunks,
+                                                                 monkeypatch) -> None:
     small_chunks(chunk)
+    if not numbered:  # too many possible patterns for a table: levels kept as they are
+        monkeypatch.setattr(runner_module, "MAX_PATTERN_TABLE", 1)
     found = LocalRunner().candidates(plan)
+    sizes = [len(c.levels) for c in plan.comparators]
+    expected_counts = _reference_patterns(ReferenceRunner().candidates(plan).levels, sizes)
+    patterns, counts = found.pattern_counts(sizes)
+    assert patterns.tolist() == expected_counts[0].tolist() and counts.tolist() == expected_counts[1].tolist()
+    assert counts.dtype == np.float64 and patterns.dtype == np.int64
     expected = ReferenceRunner().candidates(plan)
     assert found.left.tolist() == expected.left.tolist()
     assert found.right.tolist() == expected.right.tolist()
@@ -161,6 +170,43 @@ def test_level_patterns_counted_by_chunk_are_those_counted_at_once(rows, chunk, 
     expected_patterns, expected_counts = _reference_patterns(levels, sizes)
     assert patterns.tolist() == expected_patterns.tolist()
     assert counts.dtype == expected_counts.dtype and counts.tolist() == expected_counts.tolist()
+
+
+@st.composite
+def _level_chunks(draw: st.DrawFn) -> tuple[list[int], list[np.ndarray]]:
+    sizes = draw(st.lists(st.integers(1, 5), min_size=1, max_size=4))
+    row = st.tuples(*[st.integers(-1, size - 1) for size in sizes])
+    chunks = draw(st.lists(st.lists(row, max_size=8), max_size=6))
+    return sizes, [np.array(chunk, dtype=np.int8).reshape(-1, len(sizes)) for chunk in chunks]
+
+
+@given(drawn=_level_chunks())
+@settings(max_examples=200, deadline=None)
+def test_pattern_numbers_give_back_the_levels(drawn) -> None:
+    sizes, matrices = drawn
+    patterns = LevelPatterns(sizes)
+    assert patterns.usable
+    numbered = [patterns.encode(m) for m in matrices]
+    table = patterns.table
+    for m, numbers in zip(matrices, numbered, strict=True):
+        assert numbers.dtype == np.uint16
+        assert table[numbers].reshape(m.shape).tolist() == m.tolist()
+    # Each distinct row numbered once.
+    rows = [tuple(r) for m in matrices for r in m.tolist()]
+    held = [tuple(r) for r in table.tolist()]
+    assert len(held) == len(set(held)) and set(held) == set(rows)
+
+
+def test_pattern_numbers_widen_past_65536_patterns() -> None:
+    patterns = LevelPatterns([128, 128, 128])
+    grid = np.stack(np.meshgrid(np.arange(128), np.arange(128), np.arange(5), indexing="ij"), axis=-1).reshape(-1, 3)
+    grid = grid.astype(np.int8)
+    first = patterns.encode(grid[:60_000])
+    second = patterns.encode(grid[50_000:])
+    assert first.dtype == np.uint16 and second.dtype == np.int32
+    table = patterns.table
+    assert table[first].tolist() == grid[:60_000].tolist() and table[second].tolist() == grid[50_000:].tolist()
+    assert not LevelPatterns([2047, 2047, 2]).usable  # 2048 x 2048 x 3 possible patterns: no table
 
 
 _CONFIGS = [
@@ -188,12 +234,16 @@ def _assert_same(result, expected, identity: pd.DataFrame) -> None:
         assert result.explain(a, b) == expected.explain(a, b)
 
 
-@given(identity=identity_frames(), config=st.sampled_from(_CONFIGS), chunk=st.integers(1, 9))
+@given(identity=identity_frames(), config=st.sampled_from(_CONFIGS), chunk=st.integers(1, 9), numbered=st.booleans())
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_resolve_by_chunks_gives_the_result_of_the_reference_runner(identity, config, chunk, small_chunks) -> None:
+def test_resolve_by_chunks_gives_the_result_of_the_reference_runner(
+    identity, config, chunk, numbered, small_chunks, monkeypatch
+) -> None:
     now = pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime()
     expected = resolve(identity, config, now=now, runner=ReferenceRunner())
     small_chunks(chunk)
+    if not numbered:
+        monkeypatch.setattr(runner_module, "MAX_PATTERN_TABLE", 1)
     _assert_same(resolve(identity, config, now=now), expected, identity)
 
 
