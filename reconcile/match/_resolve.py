@@ -596,7 +596,9 @@ def resolve(
     candidacy = _Candidacy(parts, groups, rule_keys)
     timer.lap("prepare")
     runner = runner if runner is not None else current_runner()
-    found = runner.candidates(CandidatePlan(n=n, parts=parts, groups=groups, comparators=comparators))
+    found = runner.candidates(
+        CandidatePlan(n=n, parts=parts, groups=groups, comparators=comparators, owners=candidacy.owners)
+    )
     stats: dict[str, Any] = {"records": n, "pairs_by_rule": {}, "pairs_by_pass": {}}
     for part, count in zip(parts, found.pairs, strict=True):
         stats["pairs_by_rule" if part.kind == "rule" else "pairs_by_pass"][part.name] = count

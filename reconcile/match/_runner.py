@@ -94,12 +94,16 @@ class CandidatePlan:
         groups: A source number per record when records of one source never
             pair (``link_within_source: false``), else None.
         comparators: The prepared comparisons.
+        owners: :func:`owner_codes` of each block part (in plan order), when
+            computed already (``resolve`` keeps them to explain pairs): a
+            runner need not compute them again.
     """
 
     n: int
     parts: Sequence[BlockPart | NeighbourhoodPart]
     groups: np.ndarray | None
     comparators: Sequence[Comparator]
+    owners: Sequence[np.ndarray] | None = None
 
 
 #: Largest number of possible level patterns (the product of each comparison's levels + 1) for which
@@ -399,7 +403,7 @@ class LocalRunner:
                         counted += len(left)
                     keep(left, right, owners)
                 counts.append(counted)
-                owners.append(owner_codes(part))
+                owners.append(plan.owners[len(owners)] if plan.owners is not None else owner_codes(part))
             else:
                 left, right = sorted_neighbourhood_pairs(part.keys, part.window)
                 if plan.groups is not None:

@@ -8,6 +8,7 @@ all at once.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -152,6 +153,11 @@ def test_the_local_runner_finds_the_union_of_every_part_compared(plan, chunk, nu
     assert found.levels.shape == expected.levels.shape
     assert found.levels.tolist() == expected.levels.tolist()
     assert found.pairs == expected.pairs
+    # Owner codes handed over (as resolve does) give the same candidates.
+    owners = [runner_module.owner_codes(part) for part in plan.parts if isinstance(part, BlockPart)]
+    given = LocalRunner().candidates(dataclasses.replace(plan, owners=owners))
+    assert given.left.tolist() == found.left.tolist() and given.right.tolist() == found.right.tolist()
+    assert given.levels.tolist() == found.levels.tolist() and given.pairs == found.pairs
     # Sorted by (left, right), distinct, left < right.
     pairs = list(zip(found.left.tolist(), found.right.tolist(), strict=True))
     assert pairs == sorted(set(pairs)) and all(a < b for a, b in pairs)
