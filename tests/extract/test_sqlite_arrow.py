@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sqlite_helpers import ACCOUNT_FIELDS, Undecodable
 
 from reconcile.extract import _arrow
 from reconcile.extract.base import RawRow, RowBatch
@@ -27,24 +28,7 @@ from reconcile.extract.sql import SqlAdapter, SqlSourceConfig, _sqlite_affinity
 pytest.importorskip("adbc_driver_sqlite")
 
 COLUMNS = ["account_no", "holder", "status", "opened", "autopay", "method"]
-FIELDS = {
-    "account_id": "account_no",
-    "name": "holder",
-    "status": {"column": "status", "map": {"A": "active", "C": "closed"}},
-    "opened_at": {"column": "opened", "format": "%Y-%m-%d"},
-    "autopay": {"column": "autopay", "transform": "bool"},
-    "autopay_method": {"column": "method", "transform": "lower", "default": "none"},
-}
-
-
-class Undecodable:
-    """A TEXT value holding bytes that are not UTF-8."""
-
-    def __init__(self, raw: bytes):
-        self.raw = raw
-
-    def __repr__(self) -> str:
-        return f"Undecodable({self.raw!r})"
+FIELDS = ACCOUNT_FIELDS
 
 
 TEXT = st.sampled_from([

@@ -18,31 +18,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sqlite_helpers import ACCOUNT_FIELDS, Undecodable
 
 from reconcile.extract import sql
 from reconcile.extract.sql import SqlAdapter, SqlSourceConfig
 
 COLUMNS = ["account_no", "holder", "status", "opened", "autopay", "method", "born"]
-FIELDS = {
-    "account_id": "account_no",
-    "name": "holder",
-    "status": {"column": "status", "map": {"A": "active", "C": "closed"}},
-    "opened_at": {"column": "opened", "format": "%Y-%m-%d"},
-    "autopay": {"column": "autopay", "transform": "bool"},
-    "autopay_method": {"column": "method", "transform": "lower", "default": "none"},
-    "birth_date": "born",
-}
-
-
-class Undecodable:
-    """Stands for a TEXT value holding bytes that are not UTF-8."""
-
-    def __init__(self, raw: bytes):
-        self.raw = raw
-
-    def __repr__(self) -> str:
-        return f"Undecodable({self.raw!r})"
-
+FIELDS = {**ACCOUNT_FIELDS, "birth_date": "born"}
 
 VALUE = st.one_of(
     st.sampled_from([
