@@ -195,9 +195,14 @@ def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for key, item in value.items():
-        name = f"{prefix}{key}"
+        name = key if not prefix and type(key) is str else f"{prefix}{key}"
         if isinstance(item, dict):
-            out.update(flatten(item, f"{name}."))
+            # One level down without a call (a JSON line's address, its account).
+            for inner, nested in item.items():
+                if isinstance(nested, dict):
+                    out.update(flatten(nested, f"{name}.{inner}."))
+                else:
+                    out[f"{name}.{inner}"] = nested
         else:
             out[name] = item
     return out

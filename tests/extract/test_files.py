@@ -300,3 +300,34 @@ def test_counts_always_add_up(tmp_path: Path, rows: list[list[str]]) -> None:
     assert result.health is not None and result.health.rows_read == sum(1 for r in rows if r)
     keys = _used(result)
     assert len(keys) == len(set(keys))
+
+
+def _flatten_reference(value: dict[Any, Any], prefix: str = "") -> dict[str, Any]:
+    """flatten() as first written: one call per nested object."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, dict):
+            out.update(_flatten_reference(item, f"{name}."))
+        else:
+            out[name] = item
+    return out
+
+
+_KEYS = st.one_of(st.sampled_from(["a", "b", "a.b", "c", "", "é"]), st.integers(0, 2))
+_NESTED = st.recursive(
+    st.one_of(st.none(), st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2)),
+    lambda inner: st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_KEYS, _NESTED, max_size=5))
+def test_flatten_gives_what_the_recursive_reference_gives(value: dict[Any, Any]) -> None:
+    from reconcile.extract.base import flatten
+
+    flat = flatten(value)
+    reference = _flatten_reference(value)
+    assert flat == reference
+    assert list(flat) == list(reference)  # the same column order
