@@ -39,7 +39,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconcile.model import record_model
-from reconcile.store._snapshots import DERIVED_PREFIX, frame_from_values
+from reconcile.store._snapshots import DERIVED_PREFIX, SnapshotDelta, frame_from_values
 from reconcile.store._state import StateChanges
 
 if TYPE_CHECKING:
@@ -240,7 +240,7 @@ def apply_snapshots(
             if since is None or store is None:
                 merged = changed[~changed_keys.isin(deleted)].reset_index(drop=True)
             else:
-                snapshot = store.snapshot_frame(*key, derived_tag=derived_tag)
+                snapshot, layout = store.read_snapshot(*key, derived_tag=derived_tag)
                 if any(str(c).startswith(DERIVED_PREFIX) for c in snapshot.columns):
                     snapshot[NORMALISED_OK] = True
                 snap_keys = snapshot[key_field].astype(str)
@@ -250,6 +250,9 @@ def apply_snapshots(
                     gone.update(snap_keys[~_in(snap_keys, scanned)])
                     gone.update(changed_keys[~_in(changed_keys, scanned)])
                 merged = _merge(record_type, snapshot, snap_keys, changed, changed_keys, gone)
+                delta = _delta(merged[key_field], snap_keys, changed_keys, gone, layout)
+                if delta is not None:
+                    changes.deltas[key] = delta
                 log.info(
                     "source %s %s: %d changed, %d deleted since %s; %d records in all",
                     result.source, record_type, int((~changed_keys.isin(gone)).sum()),
@@ -261,6 +264,32 @@ def apply_snapshots(
                 changes.cursors[key] = new_cursor
             result.health.streams[record_type] = len(merged)
     return changes
+
+
+def _delta(
+    merged_keys: pd.Series, snap_keys: pd.Series, changed_keys: pd.Series, gone: set[str], layout: Any
+) -> SnapshotDelta | None:
+    """Where the changed records are in the merged frame, and which snapshot keys went (None: not known)."""
+    fresh = changed_keys[~_in(changed_keys, gone)] if gone else changed_keys
+    if not fresh.is_unique:
+        return None
+    hit = pd.Index(fresh.to_numpy(dtype=object)).get_indexer(merged_keys.astype(str).to_numpy(dtype=object))
+    rows = np.flatnonzero(hit >= 0)
+    if len(rows) != len(fresh):
+        return None
+    positions = np.empty(len(fresh), dtype=np.int64)
+    positions[hit[rows]] = rows
+    removed = snap_keys[_in(snap_keys, gone)] if gone else snap_keys.iloc[0:0]
+    return SnapshotDelta(positions=positions, gone=tuple(removed.tolist()), layout=layout)
+
+
+def merge_changes(record_type: str, snapshot: pd.DataFrame, changed: pd.DataFrame, gone: set[str]) -> pd.DataFrame:
+    """``changed`` merged into ``snapshot`` as a run merges its changes: ``gone`` deleted, changed records in place.
+
+    How a stored delta is read back (see :mod:`reconcile.store._snapshots`).
+    """
+    key_field = record_model(record_type).key_field
+    return _merge(record_type, snapshot, snapshot[key_field].astype(str), changed, changed[key_field].astype(str), gone)
 
 
 def _in(keys: pd.Series, among: Collection[str]) -> np.ndarray:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 __all__ = ["HEAD", "REVISIONS", "alembic_config", "current_revision", "downgrade", "stamp_head", "upgrade"]
 
 #: Every revision, oldest first; the last is what this release writes.
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
 HEAD = REVISIONS[-1]
 
 _SCRIPTS = "reconcile.store:migrations"

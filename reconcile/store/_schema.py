@@ -47,7 +47,7 @@ __all__ = [
 #: release refuses a store whose version is newer than its own). It is the
 #: number of the Alembic revision that creates this layout
 #: (``reconcile/store/migrations/versions/000N_*.py``): change both together.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Lengths of keyed text columns, shared with the store's input checks.
 NAME_LEN = 200  # source, stream, rule id, owner, kind
@@ -260,9 +260,11 @@ snapshots = sa.Table(
 LongBinary = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
 # The snapshot of each incremental stream as Parquet parts of up to 50,000
-# records (reconcile/store/_snapshots.py), replaced whole by each committed
-# run; since revision 0005 (the per-record JSON rows above are read until
-# then, and cleared when a stream's parts are written).
+# records (reconcile/store/_snapshots.py), since revision 0005 (the
+# per-record JSON rows above are read until then, and cleared when a
+# stream's parts are written). Since revision 0007 a committed run that
+# changed few records appends them as a delta part; every few runs the
+# snapshot is written whole again.
 snapshot_parts = sa.Table(
     "snapshot_parts",
     metadata,

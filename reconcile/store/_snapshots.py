@@ -17,8 +17,10 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -32,13 +34,18 @@ if TYPE_CHECKING:
 # `import reconcile` and commands that touch no snapshot stay quick.
 
 __all__ = [
+    "DELTA_SHARE",
     "DERIVED_PREFIX",
+    "MAX_DELTAS",
     "PART_ROWS",
+    "SnapshotDelta",
+    "SnapshotLayout",
     "decode_parts",
     "encode_parts",
     "frame_from_values",
     "read_frame",
     "read_records",
+    "read_snapshot",
     "records_of",
     "snapshot_frame",
     "write_frame",
@@ -56,6 +63,53 @@ _DERIVED_TAG = b"reconcile.derived"
 #: normalised ``_n_*`` columns), valid while their tag is unchanged.
 DERIVED_PREFIX = "_n_"
 
+# Schema metadata of a delta part: the run that wrote it and the keys it deletes.
+_DELTA = b"reconcile.delta"
+
+#: A snapshot keeps at most this many deltas after its whole parts; the next
+#: committed run writes it whole again (compaction).
+MAX_DELTAS = 6
+
+#: ... and its deltas hold at most this share of its whole parts' records
+#: (changed records and deleted keys), else it is written whole.
+DELTA_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class SnapshotLayout:
+    """How a stored snapshot is kept: whole parts, then deltas.
+
+    Attributes:
+        parts: Parts stored (0: none, or kept as JSON rows by an old release).
+        base_rows: Records in its whole parts.
+        deltas: Deltas stored after them.
+        delta_rows: Changed records and deleted keys in those deltas.
+        columns: The columns it was read with (canonical, and derived when
+            they were kept under the tag asked for).
+    """
+
+    parts: int = 0
+    base_rows: int = 0
+    deltas: int = 0
+    delta_rows: int = 0
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SnapshotDelta:
+    """What a run changed in a snapshot it read: kept as a delta part when small.
+
+    Attributes:
+        positions: Rows of the run's merged frame that are its changed
+            records, in the order they were merged (new ones last, in order).
+        gone: Keys of the snapshot's records the run deleted.
+        layout: How the snapshot it merged into was kept.
+    """
+
+    positions: np.ndarray
+    gone: tuple[str, ...]
+    layout: SnapshotLayout
+
 
 def _column_array(values: pd.Series) -> tuple[pa.Array, bool]:
     """A column as an Arrow array; values of mixed types are kept as JSON text."""
@@ -68,10 +122,15 @@ def _column_array(values: pd.Series) -> tuple[pa.Array, bool]:
         return pa.array(text, type=pa.string()), True
 
 
-def encode_parts(frame: pd.DataFrame, derived_tag: str | None = None) -> list[bytes]:
+def encode_parts(
+    frame: pd.DataFrame, derived_tag: str | None = None, delta: Mapping[str, Any] | None = None
+) -> list[bytes]:
     """A snapshot frame as Parquet parts of at most ``PART_ROWS`` records.
 
     ``derived_tag`` names how its derived (``_n_*``) columns were computed.
+    With ``delta`` (``{"run": run id, "gone": [keys]}``) the parts are a
+    delta: records replacing or added to those before, and keys deleted
+    (listed in the first part only).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -90,6 +149,8 @@ def encode_parts(frame: pd.DataFrame, derived_tag: str | None = None) -> list[by
         metadata = {_JSON_COLUMNS: json.dumps(as_json).encode()}
         if derived_tag is not None:
             metadata[_DERIVED_TAG] = derived_tag.encode()
+        if delta is not None:
+            metadata[_DELTA] = json.dumps({**delta, "gone": list(delta["gone"]) if start == 0 else []}).encode()
         table = table.replace_schema_metadata(metadata)
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd", write_statistics=False)  # never filtered on: no min/max to compute
@@ -101,17 +162,82 @@ def _tables(
     parts: Iterable[bytes], columns: Collection[str] | None = None
 ) -> Iterable[tuple[pa.Table, set[str], str | None]]:
     """Each part as an Arrow table (only ``columns``, when given), its JSON-text columns and its derived tag."""
+    for table, as_json, tag, _ in map(lambda data: _read_part(data, columns), parts):
+        yield table, as_json, tag
+
+
+def _read_part(
+    data: bytes, columns: Collection[str] | None = None
+) -> tuple[pa.Table, set[str], str | None, dict[str, Any] | None]:
+    """A part as an Arrow table, its JSON-text columns, its derived tag and its delta (None: a whole part)."""
     import pyarrow.parquet as pq
 
-    for data in parts:
-        if columns is None:
-            table = pq.read_table(io.BytesIO(data))
+    if columns is None:
+        table = pq.read_table(io.BytesIO(data))
+    else:
+        present = set(pq.read_schema(io.BytesIO(data)).names)
+        table = pq.read_table(io.BytesIO(data), columns=[name for name in columns if name in present])
+    metadata = table.schema.metadata or {}
+    tag = metadata.get(_DERIVED_TAG)
+    delta = metadata.get(_DELTA)
+    return (
+        table,
+        set(json.loads(metadata.get(_JSON_COLUMNS, b"[]"))),
+        None if tag is None else tag.decode(),
+        None if delta is None else json.loads(delta),
+    )
+
+
+def _assemble(
+    record_type: str,
+    parts: Iterable[bytes],
+    derived_tag: str | None = None,
+    columns: Collection[str] | None = None,
+    keys: Collection[str] | None = None,
+) -> tuple[pd.DataFrame, SnapshotLayout]:
+    """A snapshot's frame from its whole parts and its deltas, each merged in the order written.
+
+    A delta is merged as the run that wrote it merged its changes
+    (:func:`reconcile.incremental.merge_changes`), so the frame is the one
+    that run kept. With ``keys``, only those keys' records are read.
+    """
+    from reconcile.incremental import merge_changes
+
+    read = [_read_part(data, columns) for data in parts]
+    tags = {tag for _, _, tag, _ in read}
+    tag = derived_tag if derived_tag is not None and tags == {derived_tag} else None
+    key_field = record_model(record_type).key_field
+    base: list[tuple[pa.Table, set[str], str | None]] = []
+    deltas: list[tuple[Any, list[str], list[tuple[pa.Table, set[str], str | None]]]] = []
+    for table, as_json, part_tag, delta in read:
+        if delta is None and not deltas:
+            base.append((table, as_json, part_tag))
+        elif delta is not None and deltas and deltas[-1][0] == delta.get("run"):
+            deltas[-1][2].append((table, as_json, part_tag))
+        elif delta is not None:
+            deltas.append((delta.get("run"), list(delta.get("gone", [])), [(table, as_json, part_tag)]))
         else:
-            present = set(pq.read_schema(io.BytesIO(data)).names)
-            table = pq.read_table(io.BytesIO(data), columns=[name for name in columns if name in present])
-        metadata = table.schema.metadata or {}
-        tag = metadata.get(_DERIVED_TAG)
-        yield table, set(json.loads(metadata.get(_JSON_COLUMNS, b"[]"))), None if tag is None else tag.decode()
+            raise ValueError(f"snapshot of {record_type}: a whole part after a delta")
+    with_nulls = _integers_with_nulls(table for table, _, _, _ in read)
+
+    def frame_of(tables: list[tuple[pa.Table, set[str], str | None]]) -> pd.DataFrame:
+        if keys is not None:
+            tables = _rows_of_keys(tables, key_field, keys, with_nulls)
+        return _frame_of(record_type, tables, tag)
+
+    frame = frame_of(base)
+    for _, gone, tables in deltas:
+        frame = merge_changes(record_type, frame, frame_of(tables), set(gone))
+    if deltas:
+        _settle(frame)
+    layout = SnapshotLayout(
+        parts=len(read),
+        base_rows=sum(table.num_rows for table, _, _ in base),
+        deltas=len(deltas),
+        delta_rows=sum(len(gone) + sum(table.num_rows for table, _, _ in tables) for _, gone, tables in deltas),
+        columns=tuple(str(name) for name in frame.columns),
+    )
+    return frame, layout
 
 
 def decode_parts(parts: Iterable[bytes]) -> dict[str, list[Any]]:
@@ -145,9 +271,39 @@ def snapshot_frame(record_type: str, parts: Iterable[bytes], derived_tag: str | 
     dates, which an extract keeps as objects too); equal to
     :func:`frame_from_values` of :func:`decode_parts` (a property test says so).
     The derived (``_n_*``) columns come too when they were kept with
-    ``derived_tag`` in every part.
+    ``derived_tag`` in every part. Deltas are merged into the whole parts
+    before them, in the order they were written.
     """
-    return _frame_of(record_type, _tables(parts), derived_tag)
+    return _assemble(record_type, parts, derived_tag)[0]
+
+
+#: What pandas infers for object columns a round trip through Arrow leaves as objects.
+_OBJECTS_STAY = frozenset({"string", "empty", "date", "bytes"})
+
+
+def _settle(frame: pd.DataFrame) -> None:
+    """Give object columns the dtype they would have if the frame had been written whole and read back.
+
+    A merge keeps the dtype of the columns it merges, and a column can
+    outlive what made it objects: booleans, say, whose one missing value was
+    deleted by a later delta, stay objects where written whole they would
+    come back as booleans. Only object columns holding other than text and
+    dates (told by pandas' inference, in C) go through Arrow again.
+    """
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object or pd.api.types.infer_dtype(column, skipna=True) in _OBJECTS_STAY:
+            continue
+        array, is_json = _column_array(column)
+        if is_json:
+            values: Any = [None if v is None else json.loads(v) for v in array.to_pylist()]
+            frame[name] = pd.Series(values, index=frame.index, dtype=object)
+        else:
+            settled = array.to_pandas(date_as_object=True)
+            settled.index = frame.index
+            if isinstance(settled.dtype, pd.DatetimeTZDtype) and settled.dtype.unit != "ns":
+                settled = settled.astype(pd.DatetimeTZDtype("ns", settled.dtype.tz))
+            frame[name] = settled
 
 
 def _frame_of(
@@ -219,9 +375,16 @@ def read_frame(
     Snapshots kept by a release before revision 0005 (a JSON row per record)
     are read too, until the next committed run rewrites them as parts.
     """
+    return read_snapshot(conn, source, record_type, derived_tag)[0]
+
+
+def read_snapshot(
+    conn: sa.Connection, source: str, record_type: str, derived_tag: str | None = None
+) -> tuple[pd.DataFrame, SnapshotLayout]:
+    """:func:`read_frame`, and how the snapshot is kept (for :func:`write_frame`'s delta)."""
     parts = read_parts(conn, source, record_type)
     if parts:
-        return snapshot_frame(record_type, parts, derived_tag)
+        return _assemble(record_type, parts, derived_tag)
     model = record_model(record_type)
     snap = s.snapshots
     rows = conn.execute(
@@ -229,7 +392,7 @@ def read_frame(
     ).all()
     records = [model.model_validate(row.data).model_dump() for row in rows]
     names = list(model.model_fields)
-    return frame_from_values(record_type, {name: [r[name] for r in records] for name in names})
+    return frame_from_values(record_type, {name: [r[name] for r in records] for name in names}), SnapshotLayout()
 
 
 def write_frame(
@@ -239,16 +402,32 @@ def write_frame(
     record_type: str,
     frame: pd.DataFrame,
     derived_tag: str | None = None,
+    delta: SnapshotDelta | None = None,
 ) -> None:
     """Replace a stream's snapshot with ``frame``, in the caller's transaction.
 
     The canonical columns are kept, and the derived (``_n_*``) columns with
-    ``derived_tag`` when one is given.
+    ``derived_tag`` when one is given. With ``delta`` (how ``frame`` differs
+    from the snapshot kept), only the changed records and deleted keys are
+    appended as a delta part, while the snapshot's deltas stay few and small
+    (``MAX_DELTAS``, ``DELTA_SHARE``) and it was read with the same columns;
+    else it is written whole.
     """
     names = list(record_model(record_type).model_fields)
     if derived_tag is not None:
         names += [c for c in frame.columns if str(c).startswith(DERIVED_PREFIX)]
     where_parts = (s.snapshot_parts.c.source == source) & (s.snapshot_parts.c.record_type == record_type)
+    if delta is not None and _delta_fits(conn, where_parts, delta, names, len(frame)):
+        if not len(delta.positions) and not delta.gone:
+            return  # nothing changed: the snapshot stays as it is
+        rows = frame[names].iloc[delta.positions]
+        meta = {"run": run_id, "gone": sorted(delta.gone)}
+        for number, data in enumerate(encode_parts(rows, derived_tag, meta)):
+            conn.execute(s.snapshot_parts.insert(), {
+                "source": source, "record_type": record_type, "part": delta.layout.parts + number,
+                "run_id": run_id, "records": min(PART_ROWS, len(rows) - number * PART_ROWS), "data": data,
+            })
+        return
     conn.execute(s.snapshot_parts.delete().where(where_parts))
     conn.execute(
         s.snapshots.delete().where((s.snapshots.c.source == source) & (s.snapshots.c.record_type == record_type))
@@ -262,27 +441,56 @@ def write_frame(
         conn.execute(s.snapshot_parts.insert(), row)
 
 
+def _integers_with_nulls(tables: Iterable[pa.Table]) -> set[str]:
+    """Integer columns with a missing value in any of the tables (pandas makes them floats)."""
+    import pyarrow as pa
+
+    return {
+        name
+        for table in tables
+        for name, column in zip(table.column_names, table.columns, strict=True)
+        if pa.types.is_integer(column.type) and column.null_count
+    }
+
+
+def _delta_fits(
+    conn: sa.Connection, where_parts: Any, delta: SnapshotDelta, names: list[str], rows: int
+) -> bool:
+    """Whether a run's changes can be kept as a delta after the snapshot's parts (else: written whole)."""
+    layout = delta.layout
+    if not layout.parts or not layout.base_rows or set(names) != set(layout.columns):
+        return False
+    if layout.deltas >= MAX_DELTAS:
+        return False
+    if layout.delta_rows + len(delta.positions) + len(delta.gone) > DELTA_SHARE * layout.base_rows:
+        return False
+    if len(delta.positions) and (int(delta.positions.max()) >= rows or int(delta.positions.min()) < 0):
+        return False
+    stored = conn.execute(sa.select(sa.func.count()).select_from(s.snapshot_parts).where(where_parts)).scalar()
+    return stored == layout.parts
+
+
 def _rows_of_keys(
-    tables: Iterable[tuple[pa.Table, set[str], str | None]], key_field: str, keys: Collection[str]
+    tables: Iterable[tuple[pa.Table, set[str], str | None]],
+    key_field: str,
+    keys: Collection[str],
+    with_nulls: set[str] | None = None,
 ) -> list[tuple[pa.Table, set[str], str | None]]:
     """The tables' rows of the given keys only, found before any value becomes a Python object.
 
     A key column kept as text is filtered here (its values are their own
     ``str()``); any other is left whole for the caller's check. An integer
-    column with a missing value in any part becomes floats in pandas, so it
-    is made floats before its missing values are filtered away: the rows
-    come out as the whole snapshot's frame has them.
+    column with a missing value in any part (``with_nulls``, by default
+    found in these tables) becomes floats in pandas, so it is made floats
+    before its missing values are filtered away: the rows come out as the
+    whole snapshot's frame has them.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     tables = list(tables)
-    with_nulls = {
-        name
-        for table, _, _ in tables
-        for name, column in zip(table.column_names, table.columns, strict=True)
-        if pa.types.is_integer(column.type) and column.null_count
-    }
+    if with_nulls is None:
+        with_nulls = _integers_with_nulls(table for table, _, _ in tables)
     wanted = pa.array(sorted(keys), type=pa.string())
     out = []
     for table, as_json, tag in tables:
@@ -307,8 +515,7 @@ def read_records(conn: sa.Connection, wanted: Mapping[tuple[str, str], set[str]]
             continue
         model = record_model(record_type)
         key_field = model.key_field
-        tables = _tables(parts, columns=list(model.model_fields))
-        frame = _frame_of(record_type, _rows_of_keys(tables, key_field, keys))
+        frame, _ = _assemble(record_type, parts, columns=list(model.model_fields), keys=keys)
         frame = frame[frame[key_field].astype(str).isin(keys)]
         for key, record in records_of(frame, key_field).items():
             out[(source, record_type, key)] = record

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from reconcile.store._snapshots import SnapshotDelta
+
 __all__ = ["StateChanges", "StreamKey", "decode_cursor", "encode_cursor", "key_hash"]
 
 #: (source name, record type).
@@ -82,6 +84,9 @@ class StateChanges:
         frames: Whole snapshots (canonical columns, one row per record) of
             streams read incrementally, each replacing what was kept.
         artifacts: Named JSON documents to keep for later runs.
+        deltas: How each of ``frames`` differs from the snapshot it was
+            merged into: the store keeps just that (a delta part) while the
+            snapshot's deltas stay few and small.
         derived_tag: How the derived (normalised ``_n_*``) columns of
             ``frames`` were computed; they are kept with the snapshot under
             this tag (None: only the canonical columns are kept).
@@ -91,6 +96,7 @@ class StateChanges:
     frames: dict[StreamKey, pd.DataFrame] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
     derived_tag: str | None = None
+    deltas: dict[StreamKey, SnapshotDelta] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.cursors or self.frames or self.artifacts)

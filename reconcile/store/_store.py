@@ -1327,7 +1327,9 @@ class Store:
             )
         for (source, record_type), frame in state.frames.items():
             _check_name(source, "source name")
-            _snapshots.write_frame(conn, run_id, source, record_type, frame, state.derived_tag)
+            _snapshots.write_frame(
+                conn, run_id, source, record_type, frame, state.derived_tag, state.deltas.get((source, record_type))
+            )
         for name, data in state.artifacts.items():
             _check_name(name, "artifact name")
             conn.execute(s.artifacts.delete().where(s.artifacts.c.name == name))
@@ -1365,6 +1367,13 @@ class Store:
         """
         with self._read("reading a snapshot") as conn:
             return _snapshots.read_frame(conn, source, record_type, derived_tag)
+
+    def read_snapshot(
+        self, source: str, record_type: str, derived_tag: str | None = None
+    ) -> tuple[pd.DataFrame, _snapshots.SnapshotLayout]:
+        """:meth:`snapshot_frame`, and how the snapshot is kept (a run's changes may be kept as a delta)."""
+        with self._read("reading a snapshot") as conn:
+            return _snapshots.read_snapshot(conn, source, record_type, derived_tag)
 
     def artifact(self, name: str) -> Any:
         """A named document a committed run kept (None if there is none)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from typing import Any
 from unittest import mock
 
@@ -50,3 +51,179 @@ def test_records_of_some_keys_are_those_of_the_whole_snapshot(frame: pd.DataFram
     some = _snapshots._frame_of("vehicle", _snapshots._rows_of_keys(tables, "vehicle_id", keys))
     got = records_of(some[some["vehicle_id"].astype(str).isin(keys)], "vehicle_id")
     assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+PAY_KEYS = [f"P{i}" for i in range(14)]
+
+
+@st.composite
+def payment_frames(draw: Any, keys: list[str]) -> pd.DataFrame:
+    """The frame an extract of payments with these keys gives (dtypes inferred from the values)."""
+    n = len(keys)
+
+    def column(values: Any) -> list[Any]:
+        return draw(st.lists(values, min_size=n, max_size=n))
+
+    return frame_from_values("payment", {
+        "payment_id": keys,
+        "account_id": column(st.sampled_from(["A1", "A2"])),
+        "amount": column(st.none() | st.floats(-5, 5, allow_nan=False)),
+        "attempted_at": column(st.none() | st.sampled_from([dt.datetime(2026, 1, d, tzinfo=dt.UTC) for d in (1, 2)])),
+        "status": column(st.sampled_from(["ok", "failed"])),
+        "autopay": column(st.booleans() | st.none()) if draw(st.booleans()) else column(st.booleans()),
+    })
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data(), st.booleans(), st.integers(2, 5))
+def test_a_snapshot_kept_as_deltas_reads_as_the_same_snapshot_kept_whole(
+    data: st.DataObject, derived: bool, part_rows: int
+) -> None:
+    """Nights merged as the pipeline merges them, each kept as a delta: read back, the frame written whole."""
+    from reconcile.incremental import NORMALISED_OK, _delta, _merge
+
+    tag = "tag-1"
+    keys = data.draw(st.lists(st.sampled_from(PAY_KEYS), unique=True, min_size=1, max_size=10))
+    kept = data.draw(payment_frames(keys))
+    if derived:
+        kept["_n_x"] = data.draw(st.lists(st.none() | st.sampled_from(["a", "b"]), min_size=len(keys), max_size=len(keys)))
+    with mock.patch.object(_snapshots, "PART_ROWS", part_rows):
+        parts = encode_parts(kept, tag)
+        for night in range(data.draw(st.integers(1, 3))):
+            snapshot, layout = _snapshots._assemble("payment", parts, tag)
+            if derived:
+                snapshot[NORMALISED_OK] = True
+            changed = data.draw(payment_frames(data.draw(st.lists(st.sampled_from(PAY_KEYS), unique=True, max_size=6))))
+            gone = set(data.draw(st.lists(st.sampled_from(PAY_KEYS), max_size=3)))
+            snap_keys, changed_keys = snapshot["payment_id"].astype(str), changed["payment_id"].astype(str)
+            merged = _merge("payment", snapshot, snap_keys, changed, changed_keys, gone)
+            kept = merged.drop(columns=[NORMALISED_OK], errors="ignore")
+            if derived:  # the pipeline normalises the changed records
+                ok = merged[NORMALISED_OK] if NORMALISED_OK in merged.columns else pd.Series(False, index=merged.index)
+                fresh = ~ok.eq(True).to_numpy()
+                kept["_n_x"] = kept["_n_x"].where(~fresh, "n") if "_n_x" in kept.columns else "n"
+            if set(kept.columns) != set(layout.columns):
+                parts = encode_parts(kept, tag)  # not the columns it was kept with: written whole
+                continue
+            delta = _delta(kept["payment_id"], snap_keys, changed_keys, gone, layout)
+            assert delta is not None
+            assert kept["payment_id"].iloc[delta.positions].tolist() == [k for k in changed_keys if k not in gone]
+            parts = parts + encode_parts(
+                kept.iloc[delta.positions], tag, {"run": night, "gone": sorted(delta.gone)}
+            )
+            read, after = _snapshots._assemble("payment", parts, tag)
+            whole = _snapshots.snapshot_frame("payment", encode_parts(kept, tag), tag)
+            pd.testing.assert_frame_equal(read, whole)
+            assert after.deltas == layout.deltas + 1
+
+
+# ---------------------------------------------------------------- deltas in the store
+
+STREAM = ("billing", "payment")
+
+
+def _payments(*keys: str, status: str = "ok") -> pd.DataFrame:
+    return frame_from_values("payment", {"payment_id": list(keys), "account_id": ["A1"] * len(keys),
+                                         "amount": [1.0] * len(keys), "status": [status] * len(keys)})
+
+
+def _night(store: Any, n: int, changed: pd.DataFrame, gone: Collection[str] = (), **kwargs: Any) -> pd.DataFrame:
+    """A night as apply_snapshots plays it: the snapshot read, the changes merged, the delta handed over."""
+    from store_factories import record_night
+
+    from reconcile.incremental import _delta, _merge
+    from reconcile.store import StateChanges
+
+    snapshot, layout = store.read_snapshot(*STREAM)
+    snap_keys, changed_keys = snapshot["payment_id"].astype(str), changed["payment_id"].astype(str)
+    merged = _merge("payment", snapshot, snap_keys, changed, changed_keys, set(gone))
+    delta = _delta(merged["payment_id"], snap_keys, changed_keys, set(gone), layout)
+    state = StateChanges(frames={STREAM: merged}, deltas={STREAM: delta} if delta is not None else {})
+    record_night(store, n, [], state=state, **kwargs)
+    return merged
+
+
+def _parts(store: Any) -> list[tuple[int, int]]:
+    import sqlalchemy as sa
+
+    from reconcile.store import _schema as s
+
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            sa.select(s.snapshot_parts.c.part, s.snapshot_parts.c.run_id).order_by(s.snapshot_parts.c.part))]
+
+
+def test_small_changes_are_appended_as_deltas_and_read_back_merged(store: Any) -> None:
+    from store_factories import record_night
+
+    from reconcile.store import StateChanges
+
+    keys = [f"P{i}" for i in range(100)]
+    record_night(store, 1, [], state=StateChanges(frames={STREAM: _payments(*keys)}))
+    merged = _night(store, 2, _payments("P3", "P200", status="failed"), gone={"P7"})
+    assert _parts(store) == [(0, 1), (1, 2)]  # the whole snapshot, then the night's delta
+    pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
+    merged = _night(store, 3, _payments("P200", "P4", status="late"))
+    assert _parts(store) == [(0, 1), (1, 2), (2, 3)]
+    pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
+    assert store.snapshot(*STREAM)["P200"]["status"] == "late" and "P7" not in store.snapshot(*STREAM)
+    _night(store, 4, _payments())  # nothing changed: nothing written
+    assert _parts(store) == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_a_snapshot_is_written_whole_again_when_its_deltas_grow(store: Any) -> None:
+    from store_factories import record_night
+
+    from reconcile.store import StateChanges
+
+    keys = [f"P{i}" for i in range(100)]
+    record_night(store, 1, [], state=StateChanges(frames={STREAM: _payments(*keys)}))
+    for n in range(2, 2 + _snapshots.MAX_DELTAS):
+        _night(store, n, _payments(f"P{n}", status="failed"))
+    assert len(_parts(store)) == 1 + _snapshots.MAX_DELTAS
+    merged = _night(store, 20, _payments("P90", status="failed"))
+    assert _parts(store) == [(0, 2 + _snapshots.MAX_DELTAS)]  # compacted: one whole part, written by this run
+    pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
+    # Changes larger than DELTA_SHARE of the whole parts: written whole too.
+    merged = _night(store, 21, _payments(*keys[: int(_snapshots.DELTA_SHARE * 100) + 1], status="late"))
+    assert _parts(store) == [(0, 3 + _snapshots.MAX_DELTAS)]
+    pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
+
+
+def test_a_run_that_fails_to_commit_appends_no_delta(store: Any) -> None:
+    import pytest
+    from store_factories import finding, healthy, record_night
+
+    from reconcile.errors import StoreError
+    from reconcile.store import StateChanges
+
+    record_night(store, 1, [], state=StateChanges(frames={STREAM: _payments("P1", "P2")}))
+    before = store.snapshot_frame(*STREAM)
+    with pytest.raises(StoreError):  # two findings with one fingerprint: the commit fails
+        from reconcile.incremental import _delta, _merge
+
+        snapshot, layout = store.read_snapshot(*STREAM)
+        changed = _payments("P1", status="failed")
+        merged = _merge("payment", snapshot, snapshot["payment_id"], changed, changed["payment_id"], set())
+        delta = _delta(merged["payment_id"], snapshot["payment_id"], changed["payment_id"], set(), layout)
+        assert delta is not None
+        run_id = store.begin_run(dt.datetime(2026, 11, 2, tzinfo=dt.UTC), config_digest="cfg")
+        store.finish_run(run_id, findings=[finding("C1"), finding("C1")], health=healthy(),
+                         state=StateChanges(frames={STREAM: merged}, deltas={STREAM: delta}))
+    assert _parts(store) == [(0, 1)]
+    pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), before)
+
+
+def test_the_downgrade_writes_snapshots_with_deltas_whole(store: Any) -> None:
+    from store_factories import record_night
+
+    from reconcile.store import StateChanges, _migrate
+
+    record_night(store, 1, [], state=StateChanges(frames={STREAM: _payments(*[f"P{i}" for i in range(50)])}))
+    merged = _night(store, 2, _payments("P3", "P77", status="failed"), gone={"P9"})
+    assert len(_parts(store)) == 2
+    _migrate.downgrade(store.engine, "0006")
+    assert _parts(store) == [(0, 2)]
+    pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
+    _migrate.upgrade(store.engine)
+    pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
