@@ -281,7 +281,7 @@ class SqlAdapter(Adapter):
                 if not path.is_file():
                     raise SourceError(self.name, f"SQLite database {path} does not exist")
                 mode = "ro" if config.read_only else "rw"  # never "rwc": a read never creates a file
-                uri = f"file:{quote(path.as_posix(), safe='/')}?mode={mode}"  # a '#' or '?' in the path is escaped
+                uri = f"file:{quote(path.as_posix(), safe='/:')}?mode={mode}"  # a '#' or '?' in the path is escaped
                 timeout = config.connect_timeout or 5.0
 
                 def connect() -> sqlite3.Connection:
@@ -718,7 +718,7 @@ class SqlAdapter(Adapter):
         ])
         sql = f"SELECT {first} UNION ALL {sql}"
         mode = "ro" if config.read_only else "rw"
-        uri = f"file:{quote(path.as_posix(), safe='/')}?mode={mode}"
+        uri = f"file:{quote(path.as_posix(), safe='/:')}?mode={mode}"
         exact = sa.select(*columns).where(sa.literal_column(rowid) == sa.bindparam("rowid"))
         exact_sql = str(exact.compile(dialect=conn.dialect))
         connection = cursor = reader = None
