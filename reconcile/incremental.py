@@ -256,7 +256,9 @@ def apply_snapshots(
                 log.info(
                     "source %s %s: %d changed, %d deleted since %s; %d records in all",
                     result.source, record_type, int((~changed_keys.isin(gone)).sum()),
-                    len(gone & (set(snap_keys) | set(changed_keys))), since, len(merged),
+                    # The snapshot's records deleted (no set of every key for a log line).
+                    len(delta.gone) if delta is not None else int(_in(snap_keys, gone).sum()) if gone else 0,
+                    since, len(merged),
                 )
             changes.frames[key] = merged
             new_cursor = result.cursors.get(record_type)

@@ -443,7 +443,7 @@ def _normalise(engine: Any, tables: Mapping[str, pd.DataFrame], config: Config) 
     done = engine.normalise_tables(todo, config)
     for record_type, (frame, ok) in cached.items():
         fresh = done[record_type]
-        out = frame.copy()
+        out = frame.copy(deep=False)  # its normalised columns are replaced below, the rest only read
         for column in NORMALISED_COLUMNS:
             values = out[column].to_numpy(dtype=object, copy=True)
             values[~ok] = fresh[column].to_numpy(dtype=object)
