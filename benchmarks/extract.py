@@ -6,8 +6,11 @@ spec: names, contact details, dates parsed with a format, code tables,
 yes/no flags, a constant. Each backend is measured in the same run as its
 floor, alternately, ``--repeat`` times; the best time of each is reported:
 
-- ``sqlite``: the ``sql`` adapter on a SQLite file, against the ``sqlite3``
-  driver fetching the same rows in the same chunks and keeping them;
+- ``sqlite``: the ``sql`` adapter on a SQLite file (read as Arrow batches
+  through ``adbc-driver-sqlite``), against the ``sqlite3`` driver fetching
+  the same rows in the same chunks and keeping them; ``sqlite3`` (not by
+  default): the same adapter with ``arrow: false``, reading through
+  ``sqlite3`` as it does tables ADBC cannot read exactly;
 - ``postgresql``: the ``sql`` adapter (a server-side cursor), against psycopg
   fetching the same rows through the same kind of cursor, keeping them;
 - ``csv``: the ``csv`` adapter, against ``pandas.read_csv`` of the same file
@@ -173,7 +176,7 @@ def run_adapter(kind: str, location: str, chunk: int, timings: dict[str, float])
             timings["scanned"] = len(result.scanned_keys.get("account", ()))
     else:
         sql_config = SqlSourceConfig.model_validate(
-            {"kind": "sql", "url": location, "chunk_size": chunk,
+            {"kind": "sql", "url": location, "chunk_size": chunk, "arrow": kind != "sqlite3",
              "streams": {"account": {"table": "accounts", "fields": fields,
                                      **({"schema": "reconcile_bench"} if kind == "postgresql" else {})}}}
         )
@@ -289,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=10_000, help="rows per fetch (sql)")
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgresql", "csv"],
-                        choices=["sqlite", "postgresql", "csv"])
+                        choices=["sqlite", "sqlite3", "postgresql", "csv"],
+                        help="sqlite3: the SQLite table read through sqlite3 (arrow: false), as tables ADBC "
+                             "does not read are")
     parser.add_argument("--incremental", action="store_true",
                         help="also read the CSV file as an incremental stream (a cursor on 'opened', about a "
                              "tenth of the rows after it; closed accounts soft-deleted; every key scanned)")
@@ -312,6 +317,14 @@ def main(argv: list[str] | None = None) -> int:
         results.append(measure(
             "sqlite", {"sqlite3": lambda: floor_sqlite(str(path), args.chunk)},
             lambda t: run_adapter("sqlite", f"sqlite:///{path}", args.chunk, t), args.repeat,
+        ))
+    if "sqlite3" in args.backends:
+        path = args.data_dir / f"{stem}.db"
+        if not path.exists():
+            write_sqlite(path, args.rows, args.seed)
+        results.append(measure(
+            "sqlite3", {"sqlite3": lambda: floor_sqlite(str(path), args.chunk)},
+            lambda t: run_adapter("sqlite3", f"sqlite:///{path}", args.chunk, t), args.repeat,
         ))
     if "postgresql" in args.backends:
         from sqlalchemy.engine import make_url
