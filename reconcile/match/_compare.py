@@ -67,11 +67,12 @@ def factorize_text(values: Any) -> tuple[np.ndarray, np.ndarray]:
     raw = np.asarray(values, dtype=object)
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     if pd.api.types.infer_dtype(uniques, skipna=True) == "string":
-        stripped = pd.Series(uniques, dtype=object).str.strip()
-        texts = stripped.where(stripped != "", None).to_numpy(dtype=object)
-        if bool((texts == uniques).all()):
+        # str.strip() changes a value exactly when its first or last character is whitespace.
+        if all(u and not u[0].isspace() and not u[-1].isspace() for u in uniques.tolist()):
             # No value was blank or had surrounding whitespace (normalised columns): the codes stand.
             return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+        stripped = pd.Series(uniques, dtype=object).str.strip()
+        texts = stripped.where(stripped != "", None).to_numpy(dtype=object)
     else:
         texts = np.array([_as_text(u) for u in uniques], dtype=object)
     text_codes, text_uniques = pd.factorize(texts, use_na_sentinel=True)
