@@ -29,7 +29,7 @@ import types
 import typing
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -162,6 +162,10 @@ class RowBatch:
     rows: Sequence[Any]
     positions: Sequence[int] | Sequence[str]
     unit: str = "row"
+    #: Row ``i`` as the source gave it, when the rows' tuples cannot say it
+    #: exactly (a JSON line's keys: an absent key and a null are both None
+    #: in a column). Used for quarantine entries and row-by-row checks.
+    raw: Callable[[int], dict[str, Any]] | None = None
 
     @classmethod
     def from_arrow(cls, table: Any, positions: Sequence[int] | Sequence[str], unit: str = "row") -> RowBatch:
@@ -181,6 +185,8 @@ class RowBatch:
 
     def data(self, i: int) -> dict[str, Any]:
         """Row ``i`` as a mapping of column name to value."""
+        if self.raw is not None:
+            return self.raw(i)
         row = self.rows[i]
         if self.columns is None:
             return dict(row)

@@ -18,7 +18,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal, cast
 
@@ -612,6 +612,155 @@ class _ArrowCsv:
         return bool(ok.all())
 
 
+class _ArrowJson:
+    """A block of JSON lines parsed by pyarrow, or None where that would not give what the json module gives.
+
+    Taken only when the block is UTF-8, no line is over ``max_line_bytes``,
+    every line that is not blank holds exactly one JSON object (pyarrow
+    gives one row per such line), and every value is text, an integer, a
+    boolean, null, a list of those or an object of those (flattened with
+    dots, as :func:`flatten` does, with no name given twice). Numbers with a
+    fraction or beyond 64 bits (which pyarrow reads as floating point), NaN,
+    a key given twice, a lone surrogate, objects inside lists: the json
+    module reads the block. Text that pyarrow would take for timestamps is
+    read again as text. A row's exact object (an absent key is not a null)
+    is parsed again from its line when asked for (quarantine, row checks).
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.text_fields: dict[str, Any] = {}  # fields pyarrow must read as text (it took them for timestamps)
+
+    def __call__(self, block: bytes, first: int) -> RowBatch | None:
+        import pyarrow as pa
+
+        data = np.frombuffer(block, dtype=np.uint8)
+        ends = np.flatnonzero(data == 10)
+        starts = np.concatenate([[0], ends + 1])
+        stops = np.concatenate([ends + 1, [len(block)]])
+        if len(starts) > 1 and starts[-1] == len(block):
+            starts, stops = starts[:-1], stops[:-1]
+        if not len(starts) or int((stops - starts).max()) > self.limit:
+            return None
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if _SURROGATE_ESCAPE.search(block):  # pyarrow reads a lone one as it likes; json keeps it
+            return None
+        # Blank lines (only spaces, tabs and line ends) are skipped by both readers.
+        solid = ~np.isin(data, np.array([32, 9, 13, 10], dtype=np.uint8))
+        counts = np.add.reduceat(solid.astype(np.int64), starts) if len(data) else np.zeros(len(starts), dtype=np.int64)
+        counts[stops == starts] = 0
+        rows = np.flatnonzero(counts > 0)
+        table = self._parse(block)
+        if table is None or table.num_rows != len(rows):
+            return None
+        if any(pa.types.is_timestamp(t) for t in _leaf_types(table.schema)):
+            self.text_fields.update(_as_text(table.schema))
+            table = self._parse(block)
+            if table is None or table.num_rows != len(rows) or not _exact_types(table.schema):
+                return None
+        elif not _exact_types(table.schema):
+            return None
+        while any(pa.types.is_struct(field.type) for field in table.schema):
+            table = table.flatten()
+        names = table.column_names
+        if len(set(names)) != len(names):
+            return None
+        line_starts, line_stops = starts[rows], stops[rows]
+
+        def raw(i: int) -> dict[str, Any]:
+            text = block[line_starts[i] : line_stops[i]].decode("utf-8")
+            return flatten(json.loads(text))
+
+        positions = (first + rows).tolist()
+        return RowBatch(names, _arrow.ArrowRows(table), positions, "line", raw=raw)
+
+    def _parse(self, block: bytes) -> Any:
+        import pyarrow as pa
+        import pyarrow.json as pj
+
+        options = pj.ParseOptions(
+            newlines_in_values=False,
+            explicit_schema=pa.schema(list(self.text_fields.items())) if self.text_fields else None,
+            unexpected_field_behavior="infer",
+        )
+        try:
+            return pj.read_json(
+                io.BytesIO(block), read_options=pj.ReadOptions(block_size=len(block) + 1), parse_options=options
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return None
+
+
+#: A JSON escape of a UTF-16 surrogate (``\ud800``...), paired or not.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+_SURROGATE_ESCAPE_TEXT = re.compile(_SURROGATE_ESCAPE.pattern.decode("ascii"))
+#: A UTF-16 surrogate in decoded text: only a lone one can be there.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """The text in a JSON value (itself, or in the lists and objects it holds)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+
+
+def _leaf_types(schema: Any) -> Iterator[Any]:
+    """Every field type of a schema, nested ones included."""
+    import pyarrow as pa
+
+    stack = [field.type for field in schema]
+    while stack:
+        kind = stack.pop()
+        yield kind
+        if pa.types.is_struct(kind):
+            stack.extend(kind.field(i).type for i in range(kind.num_fields))
+        elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            stack.append(kind.value_type)
+
+
+def _exact_types(schema: Any) -> bool:
+    """Whether every value of a table of this schema is what the json module would give (see _ArrowJson)."""
+    import pyarrow as pa
+
+    def exact(kind: Any, in_list: bool) -> bool:
+        if pa.types.is_string(kind) or pa.types.is_int64(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind):
+            return True
+        if pa.types.is_struct(kind):
+            return not in_list and all(exact(kind.field(i).type, False) for i in range(kind.num_fields))
+        if pa.types.is_list(kind):
+            return exact(kind.value_type, True)
+        return False
+
+    return all(exact(field.type, False) for field in schema)
+
+
+def _as_text(schema: Any) -> dict[str, Any]:
+    """The top-level fields holding timestamps anywhere, with those timestamps read as text."""
+    import pyarrow as pa
+
+    def text(kind: Any) -> Any:
+        if pa.types.is_timestamp(kind):
+            return pa.string()
+        if pa.types.is_struct(kind):
+            return pa.struct([pa.field(kind.field(i).name, text(kind.field(i).type)) for i in range(kind.num_fields)])
+        if pa.types.is_list(kind):
+            return pa.list_(text(kind.value_type))
+        return kind
+
+    return {field.name: text(field.type) for field in schema if text(field.type) != field.type}
+
+
 class JsonlAdapter(_FileAdapter):
     """Reads JSON Lines files; nested objects are flattened with dots (``address.city``)."""
 
@@ -620,32 +769,75 @@ class JsonlAdapter(_FileAdapter):
 
     def read_batches(self, record_type: str, stream: StreamConfig) -> Iterator[RowBatch | RawRow]:
         assert isinstance(stream, JsonlStreamConfig)
+        with self.open_binary(stream) as binary:
+            try:
+                if self.columnar and codecs.lookup(stream.encoding).name == "utf-8" and _arrow.available():
+                    yield from self._arrow_blocks(stream, binary)
+                else:
+                    yield from self._lines(stream, binary, 1)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise self.broken_file(stream, exc) from None
+
+    def _lines(self, stream: JsonlStreamConfig, lines: Iterable[bytes], first: int) -> Iterator[RowBatch | RawRow]:
+        """Lines parsed one by one by the json module (the reference), the first numbered ``first``."""
         encoding = self.reading_encoding(stream)
         errors = "strict" if stream.encoding_errors == "quarantine" else "replace"
         limit = stream.max_line_bytes
         rows: list[dict[str, object]] = []
-        lines: list[int] = []
-        with self.open_binary(stream) as binary:
-            try:
-                for number, raw in enumerate(binary, start=1):
-                    parsed = self._line(number, raw, limit, encoding, errors, stream)
-                    if isinstance(parsed, dict):
-                        rows.append(parsed)
-                        lines.append(number)
-                        if len(rows) >= _BATCH_ROWS:
-                            yield RowBatch(None, rows, lines, "line")
-                            rows, lines = [], []
-                        continue
-                    if parsed is None:
-                        continue  # a blank line
-                    if rows:  # rows are yielded in source order
-                        yield RowBatch(None, rows, lines, "line")
-                        rows, lines = [], []
-                    yield parsed
-            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                raise self.broken_file(stream, exc) from None
+        numbers: list[int] = []
+        for number, raw in enumerate(lines, start=first):
+            parsed = self._line(number, raw, limit, encoding, errors, stream)
+            if isinstance(parsed, dict):
+                rows.append(parsed)
+                numbers.append(number)
+                if len(rows) >= _BATCH_ROWS:
+                    yield RowBatch(None, rows, numbers, "line")
+                    rows, numbers = [], []
+                continue
+            if parsed is None:
+                continue  # a blank line
+            if rows:  # rows are yielded in source order
+                yield RowBatch(None, rows, numbers, "line")
+                rows, numbers = [], []
+            yield parsed
         if rows:
-            yield RowBatch(None, rows, lines, "line")
+            yield RowBatch(None, rows, numbers, "line")
+
+    def _arrow_blocks(self, stream: JsonlStreamConfig, binary: IO[bytes]) -> Iterator[RowBatch | RawRow]:
+        """The file in blocks of whole lines, each parsed by pyarrow where that gives what the json module would.
+
+        See :class:`_ArrowJson` for when a block is taken from pyarrow; any
+        other block is read line by line by the json module, which
+        quarantines what it must.
+        """
+        pending = binary.read(_BLOCK)
+        if pending.startswith(codecs.BOM_UTF8):
+            pending = pending[len(codecs.BOM_UTF8) :]
+        parse = _ArrowJson(stream.max_line_bytes)
+        line = 1
+        eof = False
+        while True:
+            while not eof and (len(pending) < _BLOCK or pending.rfind(b"\n") < 0):
+                more = binary.read(_BLOCK)
+                if not more:
+                    eof = True
+                    break
+                pending += more
+            if not pending:
+                return
+            if eof:
+                block, pending = pending, b""
+            else:
+                cut = pending.rfind(b"\n") + 1
+                block, pending = pending[:cut], pending[cut:]
+            lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            batch = parse(block, line)
+            if batch is not None:
+                if len(batch.rows):
+                    yield batch
+            else:
+                yield from self._lines(stream, io.BytesIO(block), line)
+            line += lines
 
     @staticmethod
     def _line(
@@ -681,5 +873,13 @@ class JsonlAdapter(_FileAdapter):
             return RawRow(f"line {number}", None, "invalid JSON: nested too deeply")
         if not isinstance(value, dict):
             return RawRow(f"line {number}", None, f"expected a JSON object, found {type(value).__name__}")
-        return flatten(value)
+        data = flatten(value)
+        if "\\u" in line and _SURROGATE_ESCAPE_TEXT.search(line):
+            # An escaped surrogate left alone (a pair is one character) is no Unicode text.
+            for key, item in data.items():
+                found = next((_LONE_SURROGATE.search(text) for text in _texts(item) if _LONE_SURROGATE.search(text)), None)
+                if found is not None:
+                    reason = f"column {key!r}: text holds a lone surrogate {found.group()!r}, which is not Unicode"
+                    return RawRow(f"line {number}", data, reason, key)
+        return data
 
