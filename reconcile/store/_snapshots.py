@@ -241,7 +241,11 @@ def _assemble(
 
 
 def decode_parts(parts: Iterable[bytes]) -> dict[str, list[Any]]:
-    """The columns of a snapshot's parts, as lists of Python values, in part order."""
+    """The columns of a snapshot's parts, as lists of Python values, in part order.
+
+    Part by part: a delta's records come after the others, not merged in
+    (:func:`snapshot_frame` merges them).
+    """
     columns: dict[str, list[Any]] = {}
     for table, as_json, _ in _tables(parts):
         for name in table.column_names:
