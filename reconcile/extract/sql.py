@@ -679,8 +679,9 @@ class SqlAdapter(Adapter):
         if declared is None:
             return None
         columns = list(statement.selected_columns)
-        kinds = [_SQLITE_KINDS.get(_sqlite_affinity(declared.get(c.name.lower(), ""))) for c in columns]
-        if not columns or None in kinds:
+        found_kinds = [_SQLITE_KINDS.get(_sqlite_affinity(declared.get(c.name.lower(), ""))) for c in columns]
+        kinds = [kind for kind in found_kinds if kind is not None]
+        if not columns or len(kinds) != len(columns):
             return None
         rowid = next((name for name in ("rowid", "_rowid_", "oid") if name not in declared), None)
         if rowid is None or _ODD.lower() in declared:
@@ -691,7 +692,7 @@ class SqlAdapter(Adapter):
         # text and a BLOB after it, so min() and max() over the row tell.
         empty: sa.ColumnElement[Any] = sa.literal_column("''")
         texts = [sa.func.coalesce(c, empty) for c, kind in zip(columns, kinds, strict=True) if kind == "text"]
-        checks = [
+        checks: list[sa.ColumnElement[bool]] = [
             sa.func.typeof(c).in_([sa.literal_column(f"'{kind}'"), sa.literal_column("'null'")])
             for c, kind in zip(columns, kinds, strict=True) if kind != "text"
         ]
