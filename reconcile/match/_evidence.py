@@ -93,6 +93,17 @@ def finding_evidence(
     links, and each link of the chains is explained once.
     """
     cache = {} if cache is None else cache
+    planned = _plan(finding, matched, parents)
+    if planned is None:
+        return None
+    for pair in planned[1]:
+        if pair not in cache:
+            cache[pair] = matched.explain(*pair).compact()
+    return _evidence(planned, cache)
+
+
+def _plan(finding: Finding, matched: MatchResult, parents: _Parents) -> tuple[list[str], list[tuple[str, str]], int, list[str]] | None:
+    """A finding's identity records, the pairs to explain, how many more were left out, and the unlinked ones."""
     anchors: list[str] = []
     for ref in [finding.subject, *finding.records]:
         rid = parents.identity_rid(ref.rid, ref.record_type)
@@ -114,13 +125,14 @@ def finding_evidence(
             if pair not in pairs:
                 pairs.append(pair)
     shown = pairs[:MAX_EVIDENCE_LINKS]
-    links = []
-    for pair in shown:
-        explained = cache.get(pair)
-        if explained is None:
-            explained = cache[pair] = matched.explain(*pair).compact()
-        links.append(explained)
-    evidence: dict[str, Any] = {"records": anchors, "links": links, "omitted": len(pairs) - len(shown)}
+    return anchors, shown, len(pairs) - len(shown), unlinked
+
+
+def _evidence(
+    planned: tuple[list[str], list[tuple[str, str]], int, list[str]], explained: Mapping[tuple[str, str], Any]
+) -> dict[str, Any]:
+    anchors, shown, omitted, unlinked = planned
+    evidence: dict[str, Any] = {"records": anchors, "links": [explained[pair] for pair in shown], "omitted": omitted}
     if unlinked:
         evidence["not_linked"] = unlinked
     return evidence
@@ -153,18 +165,30 @@ def _attach(findings: Iterable[Finding], tables: Mapping[str, pd.DataFrame], mat
     findings = list(findings)
     wanted = {ref.rid for finding in findings for ref in (finding.subject, *finding.records)}
     parents = _Parents(tables, set(matched.entity_of.index.astype(str)), wanted)
-    cache: dict[tuple[str, str], dict[str, Any]] = {}
-    count = 0
+    # First what each finding needs explained, then every pair explained at
+    # once (the comparisons made on arrays), then the evidence put together.
+    plans: list[tuple[Finding, tuple[list[str], list[tuple[str, str]], int, list[str]]]] = []
+    wanted_pairs: dict[tuple[str, str], None] = {}
     for finding in findings:
         if "match" in finding.detail:
             log.debug("finding %s already has detail['match']; evidence not added", finding.fingerprint)
             continue
         try:
-            evidence = finding_evidence(finding, matched, parents, cache)
+            planned = _plan(finding, matched, parents)
         except (KeyError, ValueError) as exc:  # a record matching never saw: no evidence, never a failure
             log.debug("no match evidence for finding %s: %s", finding.fingerprint, exc)
             continue
-        if evidence is not None:
-            finding.detail["match"] = evidence
-            count += 1
+        if planned is not None:
+            plans.append((finding, planned))
+            wanted_pairs.update(dict.fromkeys(planned[1]))
+    pairs = list(wanted_pairs)
+    explained = dict(zip(pairs, matched.explain_compact(pairs), strict=True))
+    count = 0
+    for finding, planned in plans:
+        failed = next((explained[p] for p in planned[1] if isinstance(explained[p], Exception)), None)
+        if failed is not None:
+            log.debug("no match evidence for finding %s: %s", finding.fingerprint, failed)
+            continue
+        finding.detail["match"] = _evidence(planned, explained)
+        count += 1
     return count

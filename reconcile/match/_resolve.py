@@ -314,6 +314,24 @@ class MatchResult:
         """
         return self._explainer(rid_a, rid_b)
 
+    def explain_compact(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any] | Exception]:
+        """``explain(a, b).compact()`` of many pairs at once (comparisons made for all of them together).
+
+        Returns, per pair, the compact explanation, or the error ``explain``
+        would raise (KeyError: not an identity record; ValueError: the same
+        record twice).
+        """
+        many = getattr(self._explainer, "compact_many", None)
+        if many is not None:
+            return list(many(pairs))
+        out: list[dict[str, Any] | Exception] = []
+        for a, b in pairs:
+            try:
+                out.append(self._explainer(a, b).compact())
+            except (KeyError, ValueError) as exc:
+                out.append(exc)
+        return out
+
     def path(self, rid_a: str, rid_b: str) -> list[str]:
         """The shortest chain of accepted links from one record to another.
 
@@ -880,6 +898,112 @@ class _Explainer:
     def _contains(sorted_keys: np.ndarray, key: int) -> int:
         at = int(np.searchsorted(sorted_keys, key))
         return at if at < len(sorted_keys) and sorted_keys[at] == key else -1
+
+    def compact_many(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any] | Exception]:
+        """``self(a, b).compact()`` for every pair, the comparisons and lookups made for all pairs at once.
+
+        Every weight, score and probability is computed by the same scalar
+        arithmetic as :meth:`__call__` (tests check the results are equal);
+        only the comparators' levels, the term-frequency lookups and the
+        link lookups are done on arrays (each pair's result is its own).
+        """
+        out: list[dict[str, Any] | Exception] = [ValueError("unexplained")] * len(pairs)
+        lows: list[int] = []
+        highs: list[int] = []
+        at: list[int] = []
+        for k, (rid_a, rid_b) in enumerate(pairs):
+            try:
+                i, j = self._index(rid_a), self._index(rid_b)
+            except KeyError as exc:
+                out[k] = exc
+                continue
+            if i == j:
+                out[k] = ValueError("explain needs two different records")
+                continue
+            lows.append(min(i, j))
+            highs.append(max(i, j))
+            at.append(k)
+        if not at:
+            return out
+        lo, hi = np.asarray(lows, dtype=np.int64), np.asarray(highs, dtype=np.int64)
+        n = max(len(self.rids), 1)
+        levels = [comparator.compare(lo, hi) for comparator in self.comparators]
+        frequencies: list[np.ndarray | None] = []
+        for f, comparator in enumerate(self.comparators):
+            params = self.model.fields[f] if self.model is not None and self.classifier is None else None
+            if params is None or not params.term_frequency:
+                frequencies.append(None)
+                continue
+            by_value = self.frequencies[f] if f < len(self.frequencies) else None
+            exact = comparator.exact_level
+            agree = np.zeros(len(lo), dtype=bool) if exact is None else np.asarray(levels[f]) == exact
+            values = np.full(len(lo), np.nan)
+            if agree.any():  # looked up only where the pair agrees exactly, as one pair at a time does
+                records = lo[agree]
+                values[agree] = (
+                    by_value[comparator.value_codes(records)] if by_value is not None
+                    else comparator.value_frequency(records)
+                )
+            frequencies.append(values)
+        keys = lo * n + hi
+        found = np.searchsorted(self.link_keys, keys) if len(self.link_keys) else np.zeros(len(keys), dtype=np.int64)
+        linked = found < len(self.link_keys)
+        linked[linked] = self.link_keys[found[linked]] == keys[linked]
+        prior_weight = self.model.prior_weight if self.model is not None else 0.0
+        if self.classifier is not None:
+            prior_weight = self.classifier.intercept
+        threshold = float(self.config.threshold)
+        for p, k in enumerate(at):
+            left, right = int(lo[p]), int(hi[p])
+            fields: list[dict[str, Any]] = []
+            total = 0.0
+            by_name: dict[str, int] = {}
+            for f, comparator in enumerate(self.comparators):
+                level = int(levels[f][p])
+                by_name[comparator.name] = level
+                weight = 0.0
+                if self.classifier is not None:
+                    weight = self.classifier.weight(f, level)
+                elif self.model is not None and level >= 0:
+                    params = self.model.fields[f]
+                    m = float(params.m[level])
+                    weight = float(params.weights[level])
+                    tf = frequencies[f]
+                    if tf is not None and level == comparator.exact_level:
+                        u = float(params.tf_u(np.array([float(tf[p])]))[0])
+                        weight = float(np.log2(max(m, 1e-300) / u))
+                total += weight
+                value_l, value_r = comparator.display(left), comparator.display(right)
+                if value_l is not None or value_r is not None:
+                    fields.append({
+                        "comparison": comparator.name,
+                        "value_l": value_l,
+                        "value_r": value_r,
+                        "level": comparator.levels[level] if level >= 0 else "missing",
+                        "weight": round(float(weight), 2),
+                    })
+            score = prior_weight + total
+            is_linked = bool(linked[p])
+            method, rule = None, None
+            if is_linked:
+                method, _, rule_name = str(self.link_methods[found[p]]).partition(":")
+                rule = rule_name or None
+            out[k] = {
+                "rid_l": str(self.rids[left]),
+                "rid_r": str(self.rids[right]),
+                "linked": is_linked,
+                "method": method,
+                "rule": rule,
+                "same_entity": bool(self.entities[left] == self.entities[right]),
+                "score": round(float(score), 2),
+                "probability": round(
+                    float(probability(np.array([score]))[0]) if self.model is not None else 0.0, 6
+                ),
+                "threshold": threshold,
+                "veto": [c for c in self.config.veto if by_name.get(c) == 0],
+                "fields": fields,
+            }
+        return out
 
     def __call__(self, rid_a: str, rid_b: str) -> LinkExplanation:
         i, j = self._index(rid_a), self._index(rid_b)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from match_helpers import frame, record
+from match_helpers import frame, identity_frames, population, record
 
 from reconcile.findings import Finding, RecordRef
-from reconcile.match import attach_match_evidence, resolve
-from reconcile.match._evidence import MAX_EVIDENCE_LINKS, _Parents
+from reconcile.match import MatchingConfig, attach_match_evidence, resolve
+from reconcile.match._evidence import MAX_EVIDENCE_LINKS, _Parents, finding_evidence
 
 A, B, C, D = ("billing:account:A", "crm:contact:B", "inventory:service_line:C", "dealer:vehicle:D")
 
@@ -165,3 +166,45 @@ def test_parents_of_the_named_rids_lead_where_the_whole_maps_lead(
     for rid in _RIDS:
         record_type = rid.split(":")[1]
         assert narrowed.identity_rid(rid, record_type) == whole.identity_rid(rid, record_type)
+
+
+_EXPLAIN_CONFIGS = [
+    MatchingConfig(),
+    MatchingConfig(veto=["given_name"], threshold=0.5),
+    MatchingConfig.model_validate({"classifier": "logistic"}),
+]
+
+
+@given(identity=identity_frames(), config=st.sampled_from(range(len(_EXPLAIN_CONFIGS))), data=st.data())
+@settings(max_examples=40, deadline=None)
+def test_pairs_explained_at_once_are_those_explained_one_by_one(identity, config, data) -> None:  # type: ignore[no-untyped-def]
+    """Comparisons, term frequencies and link lookups made on arrays give each pair its own explanation."""
+    matching = _EXPLAIN_CONFIGS[config]
+    if matching.classifier == "logistic":
+        matching = matching.model_copy(update={"training_pairs": None})
+    try:
+        result = resolve(identity, matching)
+    except ValueError:  # a logistic classifier with no labels to learn from
+        return
+    rids = sorted(identity["_rid"])
+    pool = [*rids, "nobody:contact:X"]
+    pairs = data.draw(st.lists(st.tuples(st.sampled_from(pool), st.sampled_from(pool)), max_size=25))
+    pairs += list(itertools.combinations(rids[:6], 2))
+    for (a, b), got in zip(pairs, result.explain_compact(pairs), strict=True):
+        try:
+            expected = result.explain(a, b).compact()
+        except (KeyError, ValueError) as exc:
+            assert type(got) is type(exc)
+            continue
+        assert got == expected
+        assert json.dumps(got) == json.dumps(expected)  # the same keys in the same order
+
+
+def test_population_evidence_at_once_is_evidence_one_finding_at_a_time() -> None:
+    identity, _ = population(150, seed=4)
+    result = resolve(identity)
+    rids = sorted(identity["_rid"])
+    findings = [_finding(_ref(a), _ref(b), _ref(c)) for a, b, c in zip(rids[::7], rids[3::7], rids[5::11], strict=False)]
+    one_by_one = [finding_evidence(f, result, _Parents({}, set(rids))) for f in findings]
+    attach_match_evidence(findings, {}, result)
+    assert [f.detail.get("match") for f in findings] == one_by_one
