@@ -14,7 +14,10 @@ floor, alternately, ``--repeat`` times; the best time of each is reported:
 - ``postgresql``: the ``sql`` adapter (a server-side cursor), against psycopg
   fetching the same rows through the same kind of cursor, keeping them;
 - ``csv``: the ``csv`` adapter, against ``pandas.read_csv`` of the same file
-  (and, for reference, the ``csv`` module alone).
+  (and, for reference, the ``csv`` module alone);
+- ``jsonl`` (not by default): the same rows as JSON Lines (one flat object
+  per line) through the ``jsonl`` adapter, against the ``json`` module
+  parsing every line and keeping the objects.
 
 "adapter" is ``Adapter.extract()`` (read, map, validate, quarantine, count)
 plus ``ExtractResult.frame()`` (the canonical DataFrame the next stage
@@ -124,6 +127,14 @@ def write_csv(path: Path, rows: int, seed: int) -> None:
     tmp.replace(path)
 
 
+def write_jsonl(path: Path, rows: int, seed: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in generate(rows, seed):
+            fh.write(json.dumps(dict(zip(COLUMNS, row, strict=True))) + "\n")
+    tmp.replace(path)
+
+
 def write_postgres(url: str, rows: int, seed: int) -> None:
     import psycopg
 
@@ -159,7 +170,14 @@ def run_adapter(kind: str, location: str, chunk: int, timings: dict[str, float])
 
     fields = account_fields()
     started = time.perf_counter()
-    if kind in ("csv", "csv-incremental"):
+    if kind == "jsonl":
+        from reconcile.extract.files import JsonlAdapter, JsonlSourceConfig
+
+        jsonl_config = JsonlSourceConfig.model_validate(
+            {"kind": "jsonl", "streams": {"account": {"path": location, "fields": fields}}}
+        )
+        result = JsonlAdapter("billing", jsonl_config).extract()
+    elif kind in ("csv", "csv-incremental"):
         incremental = kind == "csv-incremental"
         csv_config = CsvSourceConfig.model_validate(
             {"kind": "csv", "streams": {"account": {"path": location, "fields": fields,
@@ -222,6 +240,11 @@ def floor_pandas_csv(path: str) -> int:
     import pandas as pd
 
     return len(pd.read_csv(path))
+
+
+def floor_json_lines(path: str) -> int:
+    with open(path, encoding="utf-8") as fh:
+        return len([json.loads(line) for line in fh])
 
 
 def floor_csv_module(path: str) -> int:
@@ -292,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=10_000, help="rows per fetch (sql)")
     parser.add_argument("--backends", nargs="*", default=["sqlite", "postgresql", "csv"],
-                        choices=["sqlite", "sqlite3", "postgresql", "csv"],
+                        choices=["sqlite", "sqlite3", "postgresql", "csv", "jsonl"],
                         help="sqlite3: the SQLite table read through sqlite3 (arrow: false), as tables ADBC "
                              "does not read are")
     parser.add_argument("--incremental", action="store_true",
@@ -352,6 +375,14 @@ def main(argv: list[str] | None = None) -> int:
             "csv", {"pandas.read_csv": lambda: floor_pandas_csv(str(path)),
                     "csv module": lambda: floor_csv_module(str(path))},
             lambda t: run_adapter("csv", str(path), args.chunk, t), args.repeat,
+        ))
+    if "jsonl" in args.backends:
+        path = args.data_dir / f"{stem}.jsonl"
+        if not path.exists():
+            write_jsonl(path, args.rows, args.seed)
+        results.append(measure(
+            "jsonl", {"json module": lambda: floor_json_lines(str(path))},
+            lambda t: run_adapter("jsonl", str(path), args.chunk, t), args.repeat,
         ))
     if args.incremental:
         path = args.data_dir / f"{stem}.csv"
