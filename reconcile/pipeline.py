@@ -282,11 +282,30 @@ def match_entities(
     for record_type, frame in tables.items():
         if RECORD_TYPES[record_type].identity:
             frame = frame.copy(deep=False)  # new columns only: the others are shared, not copied
-            frame["_entity"] = frame["_rid"].map(result.entity_of)
-            frame["_confidence"] = frame["_rid"].map(result.confidence).fillna(1.0)
+            entity, confidence = _entity_columns(frame["_rid"], result)
+            frame["_entity"] = entity
+            frame["_confidence"] = confidence
             frame["_parent_rid"] = None
             out[record_type] = frame
     return attach_dependents(out), result
+
+
+def _entity_columns(rids: pd.Series, result: MatchResult) -> tuple[pd.Series, pd.Series]:
+    """``rids.map(result.entity_of)`` and ``rids.map(result.confidence).fillna(1.0)``, each rid looked up once.
+
+    ``Series.map`` with a Series looks every value up in the mapper's index
+    and takes its values (NaN where absent); both results share one lookup
+    when the two Series share their index (as :func:`resolve` makes them).
+    """
+    if not len(rids) or not len(result.entity_of) or not result.confidence.index.equals(result.entity_of.index):
+        return rids.map(result.entity_of), rids.map(result.confidence).fillna(1.0)
+    at = result.entity_of.index.get_indexer(rids)
+    entity = pd.api.extensions.take(result.entity_of.to_numpy(), at, allow_fill=True)
+    confidence = pd.api.extensions.take(result.confidence.to_numpy(), at, allow_fill=True)
+    return (
+        pd.Series(entity, index=rids.index, name=rids.name),
+        pd.Series(confidence, index=rids.index, name=rids.name).fillna(1.0),
+    )
 
 
 def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconcile.config import load_config
 from reconcile.demo import generate, score, write_config
@@ -227,3 +229,26 @@ def test_identity_records_are_stacked_as_before(demo_world: Path) -> None:
     assert reference.loc[contacts, "_n_phone"].map(lambda v: v != v).all()
     reference["_n_phone"] = reference["_n_phone"].astype(object).where(~contacts, None)
     pd.testing.assert_frame_equal(stacked, reference)
+
+
+@given(
+    rids=st.lists(st.sampled_from(["a", "b", "c", "d", "x", None]), max_size=12),
+    known=st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True, max_size=4),
+    confidences=st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=4, max_size=4),
+    shared=st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_entity_columns_are_the_maps_they_replace(rids, known, confidences, shared) -> None:  # type: ignore[no-untyped-def]
+    from reconcile.match import MatchingConfig, MatchResult
+    from reconcile.pipeline import _entity_columns
+
+    index = pd.Index(known, dtype=object, name="_rid")
+    entity_of = pd.Series([f"E{k}" for k in known], index=index, name="entity", dtype=object)
+    other = index if shared else pd.Index(list(reversed(known)), dtype=object, name="_rid")
+    confidence = pd.Series(confidences[: len(known)], index=other, name="confidence", dtype=float)
+    result = MatchResult(entity_of=entity_of, confidence=confidence, links=pd.DataFrame(), model=None, stats={},
+                         config=MatchingConfig(), explainer=lambda a, b: None)  # type: ignore[arg-type,return-value]
+    frame_rids = pd.Series(rids, dtype=object, name="_rid", index=pd.RangeIndex(3, 3 + len(rids)))
+    entity, conf = _entity_columns(frame_rids, result)
+    pd.testing.assert_series_equal(entity, frame_rids.map(entity_of))
+    pd.testing.assert_series_equal(conf, frame_rids.map(confidence).fillna(1.0))
