@@ -163,12 +163,13 @@ def test_small_changes_are_appended_as_deltas_and_read_back_merged(store: Any) -
     merged = _night(store, 2, _payments("P3", "P200", status="failed"), gone={"P7"})
     assert _parts(store) == [(0, 1), (1, 2)]  # the whole snapshot, then the night's delta
     pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
-    merged = _night(store, 3, _payments("P200", "P4", status="late"))
-    assert _parts(store) == [(0, 1), (1, 2), (2, 3)]
+    _night(store, 3, _payments())  # nothing changed: nothing written
+    assert _parts(store) == [(0, 1), (1, 2)]
+    merged = _night(store, 4, _payments("P200", "P4", status="late"))
+    expected = [(0, 1), (1, 2), (2, 4)] if _snapshots.MAX_DELTAS > 1 else [(0, 4)]
+    assert _parts(store) == expected
     pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
     assert store.snapshot(*STREAM)["P200"]["status"] == "late" and "P7" not in store.snapshot(*STREAM)
-    _night(store, 4, _payments())  # nothing changed: nothing written
-    assert _parts(store) == [(0, 1), (1, 2), (2, 3)]
 
 
 def test_a_snapshot_is_written_whole_again_when_its_deltas_grow(store: Any) -> None:
