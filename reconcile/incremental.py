@@ -358,7 +358,8 @@ def _merge(
             values[: len(snapshot)] = snapshot[name].to_numpy(dtype=object)
             values[len(snapshot) :] = np.nan
             columns[name] = values.take(rows)
-    merged = pd.DataFrame(columns, index=pd.RangeIndex(len(rows)), columns=snapshot.columns)
+    # copy=False: each column keeps the array just taken (no second copy into one block per dtype).
+    merged = pd.DataFrame(columns, index=pd.RangeIndex(len(rows)), columns=snapshot.columns, copy=False)
     if mixed:
         # Columns whose parts were inferred differently: infer them again over
         # all values, as an extract of the whole stream would.
