@@ -413,22 +413,8 @@ class CsvAdapter(_FileAdapter):
         assert names is not None
         self._missing(record_type, stream, names)
         parse = _ArrowCsv(names, stream)
-        eof = False
-        while True:
-            while not eof and (len(pending) < _BLOCK or pending.rfind(b"\n") < 0):
-                more = binary.read(_BLOCK)
-                if not more:
-                    eof = True
-                    break
-                pending += more
-            if not pending:
-                return
-            if eof:
-                block, pending = pending, b""
-            else:
-                cut = pending.rfind(b"\n") + 1
-                block, pending = pending[:cut], pending[cut:]
-            lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        blocks = _WholeLines(binary, pending)
+        for block, lines in blocks:
             table = parse(block, lines)
             if table is not None:
                 yield RowBatch.from_arrow(table, range(line, line + lines), "line")
@@ -440,7 +426,7 @@ class CsvAdapter(_FileAdapter):
             except _Spill as spilled:
                 # A quoted value goes on past the block: the csv module reads the rest of the file.
                 at = _line_start(block, spilled.line - line)
-                rest = _Chain(block[at:] + pending, binary)
+                rest = _Chain(block[at:] + blocks.pending, binary)
                 yield from self._csv_module(record_type, stream, rest, names, spilled.line - 1)
                 return
 
@@ -469,6 +455,39 @@ class CsvAdapter(_FileAdapter):
 
 
 _BLOCK = 8 << 20  # bytes of a file parsed by pyarrow at a time
+
+
+class _WholeLines:
+    """A file read on in blocks of whole lines of about ``_BLOCK`` bytes (the last may lack its line end).
+
+    Iterating gives each block and its number of lines; ``pending`` holds
+    what has been read past the last block given (for a reader taking over
+    the rest of the file).
+    """
+
+    def __init__(self, binary: IO[bytes], pending: bytes):
+        self.binary = binary
+        self.pending = pending
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        eof = False
+        while True:
+            pending = self.pending
+            while not eof and (len(pending) < _BLOCK or pending.rfind(b"\n") < 0):
+                more = self.binary.read(_BLOCK)
+                if not more:
+                    eof = True
+                    break
+                pending += more
+            if not pending:
+                self.pending = b""
+                return
+            if eof:
+                block, self.pending = pending, b""
+            else:
+                cut = pending.rfind(b"\n") + 1
+                block, self.pending = pending[:cut], pending[cut:]
+            yield block, block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
 
 
 class _Spill(Exception):
@@ -618,11 +637,10 @@ class _ArrowJson:
     Taken only when the block is UTF-8, no line is over ``max_line_bytes``,
     every line that is not blank holds exactly one JSON object (pyarrow
     gives one row per such line), and every value is text, an integer, a
-    boolean, null, a list of those or an object of those (flattened with
-    dots, as :func:`flatten` does, with no name given twice). Numbers with a
-    fraction or beyond 64 bits (which pyarrow reads as floating point), NaN,
-    a key given twice, a lone surrogate, objects inside lists: the json
-    module reads the block. Text that pyarrow would take for timestamps is
+    boolean, null or an object of those (flattened with dots, as
+    :func:`flatten` does, with no name given twice). Numbers with a fraction
+    or beyond 64 bits (which pyarrow reads as floating point), NaN, a key
+    given twice, a lone surrogate, lists: the json module reads the block. Text that pyarrow would take for timestamps is
     read again as text. A row's exact object (an absent key is not a null)
     is parsed again from its line when asked for (quarantine, row checks).
     """
@@ -666,7 +684,9 @@ class _ArrowJson:
         while any(pa.types.is_struct(field.type) for field in table.schema):
             table = table.flatten()
         names = table.column_names
-        if len(set(names)) != len(names):
+        # No name twice; and rows still counted (a table left without columns,
+        # of empty objects only, counts none).
+        if len(set(names)) != len(names) or table.num_rows != len(rows):
             return None
         line_starts, line_stops = starts[rows], stops[rows]
 
@@ -733,16 +753,14 @@ def _exact_types(schema: Any) -> bool:
     """Whether every value of a table of this schema is what the json module would give (see _ArrowJson)."""
     import pyarrow as pa
 
-    def exact(kind: Any, in_list: bool) -> bool:
+    def exact(kind: Any) -> bool:
         if pa.types.is_string(kind) or pa.types.is_int64(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind):
             return True
         if pa.types.is_struct(kind):
-            return not in_list and all(exact(kind.field(i).type, False) for i in range(kind.num_fields))
-        if pa.types.is_list(kind):
-            return exact(kind.value_type, True)
-        return False
+            return all(exact(kind.field(i).type) for i in range(kind.num_fields))
+        return False  # lists among them: pyarrow's Python values of nested lists are not to be trusted
 
-    return all(exact(field.type, False) for field in schema)
+    return all(exact(field.type) for field in schema)
 
 
 def _as_text(schema: Any) -> dict[str, Any]:
@@ -815,22 +833,7 @@ class JsonlAdapter(_FileAdapter):
             pending = pending[len(codecs.BOM_UTF8) :]
         parse = _ArrowJson(stream.max_line_bytes)
         line = 1
-        eof = False
-        while True:
-            while not eof and (len(pending) < _BLOCK or pending.rfind(b"\n") < 0):
-                more = binary.read(_BLOCK)
-                if not more:
-                    eof = True
-                    break
-                pending += more
-            if not pending:
-                return
-            if eof:
-                block, pending = pending, b""
-            else:
-                cut = pending.rfind(b"\n") + 1
-                block, pending = pending[:cut], pending[cut:]
-            lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        for block, lines in _WholeLines(binary, pending):
             batch = parse(block, line)
             if batch is not None:
                 if len(batch.rows):

@@ -112,6 +112,7 @@ def _same(path: Path) -> Any:
        end=st.sampled_from(["\n", "\r\n"]), last=st.booleans())
 @example(lines=['{"Id": "C1", "Birthdate": "1980-05-06", "MailingAddress": {"updated": "2024-09-27T17:11:00Z"}}',
                 '{"Id": "C2", "Phone": 7}', '{"Id": "C3", "Phone": 1.5}'], block=1 << 20, bom=False, end="\n", last=True)
+@example(lines=["{}", "{}", '{"MailingAddress": {}}'], block=64, bom=False, end="\n", last=False)  # no columns left
 def test_jsonl_blocks_read_as_line_by_line(
     lines: list[str], block: int, bom: bool, end: str, last: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
