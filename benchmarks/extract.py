@@ -333,21 +333,15 @@ def main(argv: list[str] | None = None) -> int:
     stem = f"accounts-{args.rows}-{args.seed}"
     results = []
     print(f"{args.rows:,} rows, best of {args.repeat}", flush=True)
-    if "sqlite" in args.backends:
-        path = args.data_dir / f"{stem}.db"
-        if not path.exists():
-            write_sqlite(path, args.rows, args.seed)
+    for kind in ("sqlite", "sqlite3"):  # the same file: through ADBC, then with arrow: false
+        if kind not in args.backends:
+            continue
+        db = args.data_dir / f"{stem}.db"
+        if not db.exists():
+            write_sqlite(db, args.rows, args.seed)
         results.append(measure(
-            "sqlite", {"sqlite3": lambda: floor_sqlite(str(path), args.chunk)},
-            lambda t: run_adapter("sqlite", f"sqlite:///{path}", args.chunk, t), args.repeat,
-        ))
-    if "sqlite3" in args.backends:
-        path = args.data_dir / f"{stem}.db"
-        if not path.exists():
-            write_sqlite(path, args.rows, args.seed)
-        results.append(measure(
-            "sqlite3", {"sqlite3": lambda: floor_sqlite(str(path), args.chunk)},
-            lambda t: run_adapter("sqlite3", f"sqlite:///{path}", args.chunk, t), args.repeat,
+            kind, {"sqlite3": lambda db=db: floor_sqlite(str(db), args.chunk)},
+            lambda t, kind=kind, db=db: run_adapter(kind, f"sqlite:///{db}", args.chunk, t), args.repeat,
         ))
     if "postgresql" in args.backends:
         from sqlalchemy.engine import make_url
