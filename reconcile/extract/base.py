@@ -29,7 +29,15 @@ import types
 import typing
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -420,6 +428,36 @@ class ExtractResult:
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]+")
+
+
+#: A UTF-16 surrogate in decoded text: JSON can write one alone (``"\\ud800"``), which is no Unicode text.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(data: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first column of a JSON row whose text holds a lone surrogate, with the reason; None if none does.
+
+    The jsonl and http adapters quarantine such a row naming the column,
+    whichever way it is mapped (a pair of escapes is one character and fine).
+    """
+    for key, item in data.items():
+        for text in _texts(item):
+            found = _LONE_SURROGATE.search(text)
+            if found is not None:
+                return key, f"column {key!r}: text holds a lone surrogate {found.group()!r}, which is not Unicode"
+    return None
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """The text in a JSON value (itself, or in the lists and objects it holds)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
 
 
 def undecodable(text: str, encoding: str) -> str | None:

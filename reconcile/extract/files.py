@@ -34,6 +34,7 @@ from reconcile.extract.base import (
     SourceConfig,
     StreamConfig,
     flatten,
+    lone_surrogate,
     unbatch,
     undecodable,
 )
@@ -719,22 +720,6 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 _SURROGATE_ESCAPE_TEXT = re.compile(_SURROGATE_ESCAPE.pattern.decode("ascii"))
-#: A UTF-16 surrogate in decoded text: only a lone one can be there.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _texts(value: Any) -> Iterator[str]:
-    """The text in a JSON value (itself, or in the lists and objects it holds)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            yield from _texts(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _texts(item)
-
-
 def _leaf_types(schema: Any) -> Iterator[Any]:
     """Every field type of a schema, nested ones included."""
     import pyarrow as pa
@@ -877,12 +862,7 @@ class JsonlAdapter(_FileAdapter):
         if not isinstance(value, dict):
             return RawRow(f"line {number}", None, f"expected a JSON object, found {type(value).__name__}")
         data = flatten(value)
-        if "\\u" in line and _SURROGATE_ESCAPE_TEXT.search(line):
-            # An escaped surrogate left alone (a pair is one character) is no Unicode text.
-            for key, item in data.items():
-                found = next((_LONE_SURROGATE.search(text) for text in _texts(item) if _LONE_SURROGATE.search(text)), None)
-                if found is not None:
-                    reason = f"column {key!r}: text holds a lone surrogate {found.group()!r}, which is not Unicode"
-                    return RawRow(f"line {number}", data, reason, key)
+        if "\\u" in line and _SURROGATE_ESCAPE_TEXT.search(line) and (lone := lone_surrogate(data)) is not None:
+            return RawRow(f"line {number}", data, lone[1], lone[0])
         return data
 

@@ -26,7 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reconcile._version import __version__
 from reconcile.errors import SourceError
-from reconcile.extract.base import Adapter, RawRow, SourceConfig, StreamConfig, flatten
+from reconcile.extract.base import (
+    Adapter,
+    RawRow,
+    SourceConfig,
+    StreamConfig,
+    flatten,
+    lone_surrogate,
+)
 
 __all__ = [
     "BasicAuth",
@@ -587,4 +594,9 @@ class HttpAdapter(Adapter):
                             error=f"expected a JSON object per record, found {_describe(item)}",
                         )
                         continue
-                    yield RawRow(position=position, data=flatten(item))
+                    data = flatten(item)
+                    lone = lone_surrogate(data)
+                    if lone is not None:
+                        yield RawRow(position=position, data=data, error=lone[1], field=lone[0])
+                        continue
+                    yield RawRow(position=position, data=data)

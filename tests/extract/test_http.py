@@ -94,6 +94,21 @@ def test_body_that_is_the_list_and_items_that_are_not_objects_are_quarantined() 
     assert any(q.field == "contact_id" for q in result.quarantine)
 
 
+@pytest.mark.parametrize("columnar", [True, False])
+def test_a_lone_surrogate_quarantines_its_record_naming_the_column(columnar: bool) -> None:
+    body = '[{"id": "1", "name": "Ann"}, {"id": "2", "name": "B\\ud800b"}, {"id": "3", "name": "\\ud83d\\ude00"}]'
+    adapter, _, _ = _adapter(lambda r: httpx.Response(200, content=body.encode(),
+                                                      headers={"Content-Type": "application/json"}),
+                             max_quarantine_fraction=1.0)
+    adapter.columnar = columnar
+    result = adapter.extract()
+    assert result.health is not None and result.health.rows_read == 3 == result.health.rows_used + 1
+    assert _ids(result) == ["1", "3"]  # a pair of escapes is one character: fine
+    (entry,) = result.quarantine
+    assert (entry.row, entry.field) == ("record 2 (page 1) (key '2')", "name")
+    assert "lone surrogate" in entry.reason
+
+
 def test_missing_records_path_is_a_source_error_naming_the_path_and_keys() -> None:
     adapter, _, _ = _adapter(lambda r: httpx.Response(200, json={"results": []}),
                              {"records_path": "data.items"})
