@@ -146,7 +146,12 @@ def _mysql_url(server: Server) -> Iterator[str]:
                 {"db": database},
             ).scalars()
             for connection_id in list(leftover):
-                conn.execute(sa.text(f"KILL {int(connection_id)}"))
+                try:
+                    conn.execute(sa.text(f"KILL {int(connection_id)}"))
+                except sa.exc.OperationalError as exc:
+                    # 1094 Unknown thread id: it closed between the listing and the KILL.
+                    if getattr(exc.orig, "args", (None,))[0] != 1094:
+                        raise
             conn.execute(sa.text(f"DROP DATABASE `{database}`"))
         admin.dispose()
 
