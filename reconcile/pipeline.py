@@ -41,6 +41,7 @@ from reconcile.normalise import NORMALISED_COLUMNS, normalise_table
 from reconcile.results import QuarantinedRow, RunResult, SourceHealth
 from reconcile.rules.base import Rule, RuleContext
 from reconcile.rules.engine import evaluate_rules, fewer_collections
+from reconcile.store._snapshots import DERIVED_PREFIX
 
 if TYPE_CHECKING:
     from reconcile.notify import NotifyConfig
@@ -472,16 +473,29 @@ def _normalise(engine: Any, tables: Mapping[str, pd.DataFrame], config: Config) 
 
 
 def _keep_normalised(tables: Mapping[str, pd.DataFrame], frames: dict[tuple[str, str], pd.DataFrame]) -> None:
-    """Put each incremental stream's normalised columns beside its snapshot, for the next run."""
+    """Put each incremental stream's normalised columns beside its snapshot, for the next run.
+
+    A stream whose rows the tables do not hold one for one (same keys, same
+    order) keeps its canonical columns only: the normalised columns its
+    merged frame took from the snapshot are dropped with ``_n_ok``, never
+    kept under the tag with the changed rows' columns missing, which the
+    next run would take as normalised.
+    """
     for (source, record_type), frame in frames.items():
+        derived = [c for c in frame.columns if str(c).startswith(DERIVED_PREFIX)]
         table = tables.get(record_type)
         if table is None or not RECORD_TYPES[record_type].identity or "_n_given" not in table.columns:
+            if derived:
+                frames[(source, record_type)] = frame.drop(columns=derived)
             continue
         rows = table[table["_source"] == source]
         keys = frame[RECORD_TYPES[record_type].key_field].astype(str).to_numpy()
         if len(rows) != len(frame) or not (rows["_key"].to_numpy() == keys).all():
-            continue  # not the rows of this snapshot: keep only the canonical columns
-        kept = frame.drop(columns=[NORMALISED_OK, *NORMALISED_COLUMNS], errors="ignore").copy(deep=False)
+            # Not the rows of this snapshot: keep only the canonical columns.
+            if derived:
+                frames[(source, record_type)] = frame.drop(columns=derived)
+            continue
+        kept = frame.drop(columns=derived).copy(deep=False)
         for column in NORMALISED_COLUMNS:
             kept[column] = rows[column].to_numpy(dtype=object)
         frames[(source, record_type)] = kept

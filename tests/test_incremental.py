@@ -265,3 +265,48 @@ def test_timestamp_text_is_read_as_the_general_way_reads_it(text: str) -> None:
             return type(exc), str(exc)
 
     assert read(text) == read(_Text(text))
+
+
+def _merged_contacts() -> pd.DataFrame:
+    """A merged contact snapshot: two unchanged rows with kept ``_n_*`` columns, one changed row without."""
+    from reconcile.incremental import NORMALISED_OK
+    from reconcile.normalise import NORMALISED_COLUMNS
+
+    frame = pd.DataFrame({"contact_id": ["a", "b", "c"], "full_name": ["Ann Lee", "Bo Ma", "Cy Yu"]})
+    for column in NORMALISED_COLUMNS:
+        frame[column] = pd.Series(["kept-a", "kept-b", None], dtype=object)
+    frame[NORMALISED_OK] = pd.Series([True, True, None], dtype=object)
+    return frame
+
+
+def _contact_table(keys: list[str]) -> pd.DataFrame:
+    from reconcile.normalise import NORMALISED_COLUMNS
+
+    table = pd.DataFrame({"_source": "crm", "_key": keys, "contact_id": keys})
+    for column in NORMALISED_COLUMNS:
+        table[column] = [f"fresh-{k}" for k in keys]
+    return table
+
+
+@pytest.mark.parametrize("keys", [["b", "a", "c"], ["a", "b"], ["a", "b", "c", "d"]])
+def test_a_snapshot_the_tables_do_not_hold_row_for_row_keeps_no_normalised_columns(keys: list[str]) -> None:
+    """Else the changed row's missing columns would be kept under the tag, and taken as normalised next run."""
+    from reconcile.pipeline import _keep_normalised
+
+    frames = {("crm", "contact"): _merged_contacts()}
+    _keep_normalised({"contact": _contact_table(keys)}, frames)
+    kept = frames[("crm", "contact")]
+    assert [c for c in kept.columns if c.startswith("_n_")] == []
+    assert kept["contact_id"].tolist() == ["a", "b", "c"]
+
+
+def test_a_snapshot_held_row_for_row_keeps_the_runs_normalised_columns() -> None:
+    from reconcile.normalise import NORMALISED_COLUMNS
+    from reconcile.pipeline import _keep_normalised
+
+    frames = {("crm", "contact"): _merged_contacts()}
+    _keep_normalised({"contact": _contact_table(["a", "b", "c"])}, frames)
+    kept = frames[("crm", "contact")]
+    assert "_n_ok" not in kept.columns
+    for column in NORMALISED_COLUMNS:
+        assert kept[column].tolist() == ["fresh-a", "fresh-b", "fresh-c"]
