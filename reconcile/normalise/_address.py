@@ -400,14 +400,65 @@ def _canonical_words(tokens: list[str]) -> list[str]:
     return [*number, *(w for w in (pre_dir,) if w), *rest, *(w for w in (post_type, post_dir) if w)]
 
 
-@functools.lru_cache(maxsize=1 << 18)
 def _split(street_text: str | None) -> tuple[str | None, tuple[str, ...]]:
     """The canonical street line and the unit identifiers it held.
 
-    Cached: the same street line recurs across tables (and systems).
+    A line that begins with a house number and a space ("9804 MONROE LN") is
+    read as the rest of the line behind a stand-in number, once per distinct
+    rest (:func:`_numbered_rest`): nearly every line has this shape, and the
+    rests recur far more than whole lines do. Otherwise (and where usaddress
+    would be asked, whose reading depends on the number) :func:`_split_line`.
     """
     if street_text is None:
         return None, ()
+    numbered = _NUMBERED.match(street_text)
+    if numbered is not None:
+        template = _numbered_rest(street_text[numbered.end() :])
+        if template is not None:
+            number = numbered[1]
+            rest, parts = template
+            return (number + rest if rest else number), parts
+    return _split_line(street_text)
+
+
+# A house number (ASCII digits) and one space: the number is the line's first
+# token whatever follows, and it changes nothing else (see _numbered_rest).
+_NUMBERED = re.compile(r"([0-9]+) ")
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _numbered_rest(rest: str) -> tuple[str, tuple[str, ...]] | None:
+    """:func:`_split_line` of ``"<number> " + rest`` without the number: what follows it, and the units.
+
+    The number's digits play no part in reading the line: they become the
+    first token (folding, cleaning and splitting never join them to the rest,
+    as a space follows), no designator is looked for at the first token, a
+    PO box or rural route cannot begin with digits, and the canonical words
+    begin with the number unchanged. The one exception is usaddress (asked
+    when the canonical words end in something unit-like), whose reading may
+    depend on the number: None then, and the whole line is read.
+
+    Returns:
+        The canonical words after the number, each preceded by a space (``""``
+        if none), and the unit identifiers the line held; or None.
+    """
+    tokens = _tokens("1 " + rest)
+    parts: list[str] = []
+    at = _designator_at(tokens)
+    if at is not None:
+        tokens, parts = tokens[:at], _unit_parts(tokens[at:])
+    words = _canonical_words(tokens)
+    if words[:1] != ["1"] or (len(words) >= 3 and _looks_like_unit(words[-1])):
+        return None  # not led by the number (never so), or _trailing_occupancy would ask usaddress
+    return " ".join(words)[1:], tuple(parts)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _split_line(street_text: str) -> tuple[str | None, tuple[str, ...]]:
+    """:func:`_split` of any line: the general path.
+
+    Cached: the same line recurs across tables (and systems).
+    """
     tokens = _tokens(street_text)
     parts: list[str] = []
     at = _designator_at(tokens)

@@ -1,0 +1,67 @@
+"""The shortcuts the normalisers take for common shapes give what their general paths give (Hypothesis).
+
+Each shortcut is compared with the general path it stands in for, over
+generated values of the shape it serves, near misses and arbitrary text:
+
+* a street line led by a house number is read once per distinct rest of the
+  line (``_numbered_rest``): equal to the general ``_split_line``.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from reconcile.normalise._address import (
+    _BARE_UNITS,
+    _SAME_WORDS,
+    DIRECTIONALS,
+    STREET_TYPES,
+    UNIT_DESIGNATORS,
+    _split,
+    _split_line,
+)
+
+settings.register_profile("shortcuts", max_examples=400, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+SHORTCUTS = settings.get_profile("shortcuts")
+
+# Words a street line is made of, as systems write them (any case, dotted, glued units, PO boxes...).
+STREET_WORDS = sorted({*STREET_TYPES, *DIRECTIONALS, *UNIT_DESIGNATORS, *_BARE_UNITS, *_SAME_WORDS}) + [
+    "Maple", "MAIN", "Lake", "Highway", "County", "of", "the", "Americas", "po", "box", "p.o.", "rr", "rural",
+    "route", "bx", "4B", "4-B", "12", "1/2", "#", "#4", "apt4b", "ste200", "no5", "a", "x", "St.", "N.",
+    "O'Neil", "Núñez", "Straße", "-", "/", ",", "&", "\u2019", "ﬁ", "Ⅻ", "٣", "\t",
+]
+
+
+def cased(word: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([word, word.upper(), word.title(), word + "."])
+
+
+street_rest = st.one_of(
+    st.lists(st.sampled_from(STREET_WORDS).flatmap(cased), min_size=0, max_size=7).map(" ".join),
+    st.text(max_size=30),
+    st.text(alphabet=" #-/.,0123456789abcdefghijklmnopqrstuvwxyz", max_size=30),
+)
+house_number = st.one_of(st.from_regex(r"[0-9]{1,6}", fullmatch=True), st.sampled_from(["0", "00", "1", "123"]))
+
+
+@SHORTCUTS
+@given(house_number, street_rest)
+@example("12", "Main St 4B")  # usaddress is asked: the whole line is read
+@example("12", "Main St Apt 4")
+@example("123", "1/2 N Main St #4")
+@example("9", "#4B")  # a unit right after the number
+@example("9", "# 12 Main St")
+@example("5", "")
+@example("5", " ")
+@example("77", "Massachusetts Ave Bldg 10 Rm 200")
+def test_a_numbered_street_line_is_read_as_the_general_path_reads_it(number: str, rest: str) -> None:
+    line = f"{number} {rest}"
+    assert _split(line) == _split_line(line)
+
+
+@SHORTCUTS
+@given(st.text(max_size=30))
+def test_any_street_line_is_read_as_the_general_path_reads_it(line: str) -> None:
+    assert _split(line) == _split_line(line)
