@@ -102,7 +102,74 @@ def _only_titles_and_suffixes(words: list[str]) -> bool:
 
 
 def _parse(name: str) -> tuple[str | None, str | None]:
-    """Given and family name from a whole name as one field holds it."""
+    """Given and family name from a whole name as one field holds it.
+
+    ASCII names take shortcuts (what :func:`_parse_general` gives, quicker):
+    "LAST, FIRST M" is read part by part, each distinct part once
+    (:func:`_segment`), and a name of plain words ("Janice Keller", "Mr. Ben
+    A Alvarez") by :func:`_plain_name`.
+    """
+    if name.isascii():
+        parts = name.split(",")
+        if len(parts) == 1:
+            plain = _plain_name(name)
+            if plain is not None:
+                return plain
+        else:
+            # For ASCII text, fold is lower(), which commutes with the split at commas.
+            kept = [segment for segment in map(_segment, parts) if segment is not None]
+            if len(kept) >= 2:
+                return kept[1][0], kept[0][1]
+            if kept:
+                return kept[0][2]
+    return _parse_general(name)
+
+
+# A name of plain words once lower-cased and its dots dropped: letters, single spaces, two words or more.
+_PLAIN_WORDS = re.compile(r"[a-z]+(?: [a-z]+)+")
+
+
+def _plain_name(name: str) -> tuple[str | None, str | None] | None:
+    """:func:`_parse_general` of an ASCII name without commas, if its words are plain; else None.
+
+    The same steps on the words as they are (letters only: no hyphen to
+    split at, nothing for ``_words`` to clean but the dots).
+    """
+    text = name.lower().replace(".", "")
+    if _PLAIN_WORDS.fullmatch(text) is None:
+        return None
+    words = text.split(" ")
+    if _TITLES_AND_SUFFIXES.issuperset(words):
+        return None  # kept whole as the family name: the general path
+    start, end = 0, len(words)
+    while end - start > 1 and words[start] in TITLES:
+        start += 1
+    while end - start > 1 and words[end - 1] in SUFFIXES:
+        end -= 1
+    if end - start == 1:
+        return None, words[start]
+    family = end - 1
+    while family > start + 1 and words[family - 1] in PARTICLES:
+        family -= 1
+    return nicknames().get(words[start], words[start]), " ".join(words[family:end])
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _segment(part: str) -> tuple[str | None, str | None, tuple[str | None, str | None]] | None:
+    """A comma-separated part of a name: None if :func:`_parse_general` drops it, else what it gives.
+
+    ``(given, family, alone)``: the given name if the part comes second, the
+    family name if it comes first, and the name the part is when it is the
+    only part kept. Cached: parts ("SMITH", " ROBERT J") recur.
+    """
+    words = _words(part)
+    if not words or _only_titles_and_suffixes(words):
+        return None
+    return _given(words), _family(words), _parse_general(part)
+
+
+def _parse_general(name: str) -> tuple[str | None, str | None]:
+    """:func:`_parse` of any name: the general path."""
     segments = [_words(part) for part in fold(name).split(",")]
     segments = [s for s in segments if s and not _only_titles_and_suffixes(s)]
     if not segments:

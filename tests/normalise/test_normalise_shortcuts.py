@@ -4,7 +4,10 @@ Each shortcut is compared with the general path it stands in for, over
 generated values of the shape it serves, near misses and arbitrary text:
 
 * a street line led by a house number is read once per distinct rest of the
-  line (``_numbered_rest``): equal to the general ``_split_line``.
+  line (``_numbered_rest``): equal to the general ``_split_line``;
+* an ASCII person's name is read part by part ("LAST, FIRST M", each
+  distinct part once) or, made of plain words, without the general
+  cleaning: equal to ``_parse_general``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ from reconcile.normalise._address import (
     UNIT_DESIGNATORS,
     _split,
     _split_line,
+)
+from reconcile.normalise._names import (
+    PARTICLES,
+    SUFFIXES,
+    TITLES,
+    _parse,
+    _parse_general,
+    nicknames,
 )
 
 settings.register_profile("shortcuts", max_examples=400, deadline=None,
@@ -65,3 +76,35 @@ def test_a_numbered_street_line_is_read_as_the_general_path_reads_it(number: str
 @given(st.text(max_size=30))
 def test_any_street_line_is_read_as_the_general_path_reads_it(line: str) -> None:
     assert _split(line) == _split_line(line)
+
+
+NAME_WORDS = sorted({*TITLES, *SUFFIXES, *PARTICLES}) + sorted(nicknames())[:40] + [
+    "Robert", "SMITH", "Keller", "J", "A", "v", "Mary-Kate", "smith-jones", "-", "O'Neil", "D`Arcy", "St.",
+    "Dr.", "Jr.", "M.", "María", "Núñez", "Zoë", "\u212aelvin", "x2", "3rd", "", "\u2019",
+]
+name_separators = st.sampled_from([" ", " ", " ", ", ", ",", " , ", "  ", "\t", ". "])
+
+
+@st.composite
+def written_names(draw: st.DrawFn) -> str:
+    words = draw(st.lists(st.sampled_from(NAME_WORDS).flatmap(cased), min_size=1, max_size=6))
+    text = words[0]
+    for word in words[1:]:
+        text += draw(name_separators) + word
+    return text
+
+
+@SHORTCUTS
+@given(st.one_of(written_names(), st.text(max_size=24), st.text(alphabet="ab ,.-'JrDM", max_size=16)))
+@example("SMITH, ROBERT J")
+@example("Dr. Bob Smith Jr.")
+@example("Mr. Benjamin Alvarez")
+@example("Maria de la Cruz")
+@example("DE LA CRUZ, MARIA")
+@example("Dr, Jr")  # nothing kept: the general path
+@example("Mr Dr")
+@example("Smith, Dr.")
+@example("Dr. Smith")
+@example("John Smith III")
+def test_a_name_is_read_as_the_general_path_reads_it(name: str) -> None:
+    assert _parse(name) == _parse_general(name)
