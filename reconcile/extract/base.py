@@ -954,16 +954,38 @@ class _StreamExtraction:
             since, highest = self.since, self.highest
             assert self.cursor_values is not None
             read = self.cursor_values.read
-            for i, value in enumerate(source.each(cursor.column)):
+            skipped = 0
+            texts = source.arrow_column(cursor.column)
+            fast = _utc_seconds(texts, cursor, since)
+            if fast is None:
+                indexes: Sequence[int] = range(n)
+                values: Iterable[Any] = source.each(cursor.column)
+            else:
+                # Most rows settled in Arrow (see _utc_seconds); the rest one by one, below.
+                seconds, readable, older = fast
+                fresh = readable & ~older
+                skipped = int(np.count_nonzero(older))
+                if fresh.any():
+                    top = _EPOCH + dt.timedelta(seconds=int(seconds[fresh].max()))
+                    if highest is None or top > highest:
+                        highest = top
+                slow = np.flatnonzero(~readable)
+                indexes = slow.tolist()
+                values = texts.take(slow).to_pylist() if len(slow) else []
+                kept.extend(np.flatnonzero(fresh).tolist())
+            for i, value in zip(indexes, values, strict=True):
                 at = read(value)
                 if type(at) is _Unreadable:
                     unreadable[i] = at.reason
                 elif since is not None and at is not None and at < since:
-                    health.rows_skipped += 1  # unchanged since the last run
+                    skipped += 1  # unchanged since the last run
                     continue
                 elif at is not None and (highest is None or at > highest):
                     highest = at
                 kept.append(i)
+            if fast is not None and indexes:
+                kept.sort()
+            health.rows_skipped += skipped
             self.highest = highest
         health.rows_read += len(rows)
         flags: list[bool] | None = None
@@ -1245,6 +1267,52 @@ class _Unreadable:
     """A cursor value :func:`coerce_cursor` refused, and why."""
 
     reason: str
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+#: The one shape of cursor text settled in Arrow: UTC to the second, as change-tracking columns are often written.
+_UTC_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _utc_seconds(array: Any, cursor: CursorConfig, since: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A text cursor column's values read in Arrow where :func:`coerce_cursor` would give the same.
+
+    Returns each row's time in seconds since the epoch, whether the row was
+    read so (its text is exactly ``YYYY-MM-DDTHH:MM:SSZ``, written back the
+    same from the time read, in the years 1900 to 9999: what ``fromisoformat``
+    reads as that UTC time), and whether it is older than ``since``. The
+    other rows (null, other shapes, unreadable) are left to the caller, one
+    by one. None: not a text column of timestamps without a format, or
+    ``since`` is not a time with a zone.
+    """
+    if array is None or cursor.type != "timestamp" or cursor.format is not None:
+        return None
+    if since is not None and not (isinstance(since, dt.datetime) and since.utcoffset() is not None):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_large_string(array.type):
+        array = array.cast(pa.string())
+    parsed = pc.strptime(array, format=_UTC_SECONDS, unit="s", error_is_null=True)
+    same = pc.equal(pc.strftime(parsed, format=_UTC_SECONDS), array)
+    seconds = parsed.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    readable = np.asarray(same.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    seconds = np.where(readable, seconds, 0).astype(np.int64)
+    readable &= (seconds >= _YEAR_1900) & (seconds < _YEAR_10000)
+    if since is None:
+        older = np.zeros(len(seconds), dtype=bool)
+    else:
+        # at < since, at whole seconds: at most since's whole second, less one unless since has a fraction.
+        gap = since - _EPOCH
+        whole = gap.days * 86_400 + gap.seconds
+        older = readable & (seconds < whole + (1 if gap.microseconds else 0))
+    return seconds, readable, older
+
+
+_YEAR_1900 = int((dt.datetime(1900, 1, 1, tzinfo=dt.UTC) - _EPOCH).total_seconds())
+_YEAR_10000 = int((dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC) - _EPOCH).total_seconds()) + 1
 
 
 class _CursorValues:

@@ -45,12 +45,20 @@ CURSOR_TEXT = {
         "1970-01-01T00:00:00Z", "1970-01-01T00:00:00+00:00", "1969-12-31T23:59:59Z", "0", "",
         "  ", "2026-01-01T00:00:00Z", "2026-01-01 00:00:00", "2026-01-01T01:00:00+01:00",
         "2026-06-01T12:00:00", "2026-13-01T00:00:00", "soon", " 2026-06-01T12:00:00 ",
+        # UTC to the second, the shape read in Arrow, and near misses of it.
+        "2026-06-01T12:00:00Z", "2026-06-01T11:59:59Z", "2026-06-01T12:00:01Z", "2026-02-30T00:00:00Z",
+        "2026-06-01T12:00:60Z", "2026-06-01T24:00:00Z", "0999-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "1899-12-31T23:59:59Z",
+        "9999-12-31T23:59:59Z", "2026-6-01T12:00:00Z", "2026-06-01T12:00:00z", "2026-06-01T12:00:00.5Z",
     ],
     "integer": ["0", "00", "1", " 5 ", "5", "-1", "", "x", "1.0", "99999999999999999999"],
     "string": ["", "a", "m", "m ", "z", "0", " "],
 }
 SINCE: dict[str, list[Any]] = {
-    "timestamp": [None, EPOCH, dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2026, 6, 1, 12, tzinfo=UTC)],
+    "timestamp": [
+        None, EPOCH, dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2026, 6, 1, 12, tzinfo=UTC),
+        dt.datetime(2026, 6, 1, 11, 59, 59, 500_000, tzinfo=UTC),
+        dt.datetime(2026, 6, 1, 13, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+    ],
     "integer": [None, 0, 1, 5],
     "string": [None, "", "m"],
 }
@@ -246,3 +254,30 @@ def test_incremental_rows_are_not_read_one_by_one(tmp_path: Path, monkeypatch: p
     assert [r["account_id"] for r in result.records["account"]] == [f"K{i}" for i in expected if i % 10]
     assert result.deleted == {"account": {f"K{i}" for i in expected if i % 10 == 0}}
     assert result.cursors == {"account": dt.datetime(2026, 1, 28, tzinfo=UTC)}
+
+
+@pytest.mark.parametrize("since", SINCE["timestamp"])
+def test_utc_timestamps_read_in_arrow_as_row_by_row(tmp_path: Path, since: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cursor texts UTC to the second are read in Arrow; the rest (near misses too) one by one, as the reference reads them."""
+    from reconcile.extract import base
+
+    texts = CURSOR_TEXT["timestamp"] * 3  # blocks of several values
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        "id,name,st,day,upd\n" + "".join(f"K{i},N,A,2024-01-02,{text}\n" for i, text in enumerate(texts)),
+        encoding="utf-8",
+    )
+    config = CsvSourceConfig.model_validate({
+        "kind": "csv", "max_quarantine_fraction": 1.0,
+        "streams": {"account": {"path": path.name, "fields": FIELDS, "cursor": {"column": "upd"}}},
+    })
+    slow = _extract(CsvAdapter, config, tmp_path, False, since)
+    one_by_one: list[Any] = []
+    read = base._CursorValues.read
+    monkeypatch.setattr(base._CursorValues, "read", lambda self, value: one_by_one.append(value) or read(self, value))
+    fast = _extract(CsvAdapter, config, tmp_path, True, since)
+    same(fast, slow)
+    canonical = {"2026-01-01T00:00:00Z", "2026-06-01T12:00:00Z", "2026-06-01T11:59:59Z", "2026-06-01T12:00:01Z",
+                 "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59Z"}
+    assert canonical.isdisjoint(one_by_one)
+    assert set(one_by_one) <= {text for text in texts if text not in canonical}
