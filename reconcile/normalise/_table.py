@@ -94,6 +94,15 @@ def _derive(coded: _Coded, compute: Callable[[Any], Any]) -> _Coded:
     return _Coded(coded.codes, values)
 
 
+def _by_value(values: list[Any], codes: np.ndarray) -> _Coded:
+    """A coded column re-coded by equal values: ``values[code]`` is each code's value (hashable)."""
+    index: dict[Any, int] = {}
+    recode = np.fromiter((index.setdefault(value, len(index)) for value in values), dtype=np.intp, count=len(values))
+    distinct = np.empty(len(index), dtype=object)
+    distinct[:] = list(index)  # slice assignment of a list keeps tuples as single objects
+    return _Coded(recode[codes], distinct)
+
+
 def _unit_identifiers(text: str | None) -> tuple[str, ...]:
     """The identifiers of a unit field, as :func:`address` reads it."""
     return () if text is None else tuple(_unit_parts(_tokens(text)))
@@ -105,17 +114,20 @@ def _units(streets: _Coded, units: _Coded, rows: int) -> _Coded:
     :func:`address`'s unit, computed once per distinct pair of street and unit
     that holds any identifier (most rows hold none: their unit is None).
     """
-    street_has = np.fromiter((bool(parts[1]) for parts in streets.texts.tolist()), dtype=bool,
-                             count=len(streets.texts))
-    unit_has = np.fromiter(map(bool, units.texts.tolist()), dtype=bool, count=len(units.texts))
-    holding = np.flatnonzero(street_has[streets.codes] | unit_has[units.codes])
+    # The unit depends on the identifiers alone, and few distinct ones recur
+    # (most street lines hold none): code the lines by the identifiers they hold.
+    street_parts = _by_value([parts for _, parts in streets.texts.tolist()], streets.codes)
+    unit_parts = _by_value(units.texts.tolist(), units.codes)
+    street_has = np.fromiter(map(bool, street_parts.texts.tolist()), dtype=bool, count=len(street_parts.texts))
+    unit_has = np.fromiter(map(bool, unit_parts.texts.tolist()), dtype=bool, count=len(unit_parts.texts))
+    holding = np.flatnonzero(street_has[street_parts.codes] | unit_has[unit_parts.codes])
     # Code 0 is None (no identifier); the rows holding identifiers get the codes after it.
     codes = np.zeros(rows, dtype=np.intp)
     if len(holding) == 0:
         return _Coded(codes, np.array([None], dtype=object))
     pairs = _apply(
-        [_Coded(streets.codes[holding], streets.texts), _Coded(units.codes[holding], units.texts)],
-        lambda street_parts, unit_parts: _unit_text([*street_parts[1], *unit_parts]),
+        [_Coded(street_parts.codes[holding], street_parts.texts), _Coded(unit_parts.codes[holding], unit_parts.texts)],
+        lambda street_parts, unit_parts: _unit_text([*street_parts, *unit_parts]),
         len(holding),
     )
     codes[holding] = pairs.codes + 1
