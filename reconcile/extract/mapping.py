@@ -235,6 +235,55 @@ def _to_datetime(value: Any, fmts: tuple[str, ...] = (), _dec: str = ".") -> dt.
     return parsed.astimezone(dt.UTC)
 
 
+#: Datetime formats whose common shape :func:`_iso_seconds_at_once` parses (() is ISO 8601, no format).
+_SECONDS_FORMATS = ((), ("%Y-%m-%d %H:%M:%S",), ("%Y-%m-%dT%H:%M:%S",))
+#: Fewer distinct values than this are converted one by one.
+_AT_ONCE = 256
+
+
+def _iso_seconds_at_once(values: Sequence[Any], fmts: tuple[str, ...]) -> tuple[list[Any], list[bool]] | None:
+    """``YYYY-MM-DD HH:MM:SS`` texts parsed together, as :func:`_to_datetime` parses each (None: not text).
+
+    Returns the parsed values and which of them to take: a text of exactly
+    the format's shape (with no format, either separator and an optional
+    ``Z`` or ``+00:00``) that names a real second of years 1 to 9999. The
+    pattern bounds every field but the day, which is checked against the
+    parsed day (Arrow's parser rolls 30 February over to March, where
+    ``datetime`` refuses it). Anything else is left to the caller's
+    one-by-one path, errors included.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        texts = pa.array(values, type=pa.string())
+    except (pa.ArrowException, UnicodeError):  # not all text, or text Arrow cannot hold (a lone surrogate)
+        return None
+    date = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    time = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    if fmts:
+        shape = f"^{date}{fmts[0][8]}{time}$"
+    else:
+        shape = f"^{date}[ T]{time}(Z|\\+00:00)?$"
+    ok = pc.match_substring_regex(texts, shape)
+    # The date and time with a space between, any suffix dropped (either way the time is UTC).
+    plain = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(texts, 0, 10), pc.utf8_slice_codeunits(texts, 11, 19), " "
+    )
+    seconds = pc.strptime(plain, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    day = pc.cast(pc.if_else(ok, pc.utf8_slice_codeunits(texts, 8, 10), "0"), pa.int64())
+    ok = pc.and_kleene(ok, pc.equal(pc.day(seconds), day)).fill_null(False)
+    take = ok.to_numpy(zero_copy_only=False)
+    out: list[Any] = [None] * len(values)
+    if take.any():
+        instants = seconds.filter(ok).to_numpy(zero_copy_only=False).astype("datetime64[s]")
+        parsed = pd.DatetimeIndex(instants).tz_localize("UTC").to_pydatetime()
+        for i, value in zip(np.flatnonzero(take).tolist(), parsed.tolist(), strict=True):
+            out[i] = value
+    return out, take.tolist()
+
+
 def _to_date(value: Any, fmts: tuple[str, ...] = (), _dec: str = ".") -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -663,6 +712,17 @@ class _CompiledField:
                         pass
                 out.append(self._safe(value))
             return out
+        if (
+            self.transform == "datetime"
+            and self.formats in _SECONDS_FORMATS
+            and self.table is None
+            and not self.nulls
+            and len(values) >= _AT_ONCE
+        ):
+            at_once = _iso_seconds_at_once(values, self.formats)
+            if at_once is not None:
+                parsed, ok = at_once
+                return [parsed[i] if ok[i] else self._safe(value) for i, value in enumerate(values)]
         return [self._safe(value) for value in values]
 
     def _typed(self, col: Sequence[Any]) -> tuple[list[Any], bool] | None:
@@ -690,6 +750,11 @@ class _CompiledField:
             if default is None:
                 return list(col), True
             return [default if v is None else v for v in col], False
+        if transform == "bool" and kinds == {int} and set(col) <= {0, 1, None}:
+            # Integer flags (a SQL INTEGER column): 0 and 1 are False and True, as _to_bool reads them.
+            if not has_none:
+                return list(map(bool, col)), False
+            return [default if v is None else bool(v) for v in col], default is None
         if transform == "float" and not has_none and kinds <= _NUMBER_TYPES:
             try:
                 return list(map(float, col)), False

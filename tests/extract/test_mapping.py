@@ -325,3 +325,94 @@ def test_date_columns_convert_as_each_value_does(values: list[object], fmt: obje
             assert i not in failed
             got = columns["opened_at"][i]
             assert type(got) is type(expected) and got == expected
+
+
+# Text that looks like a timestamp to the second, or nearly: many distinct
+# values of a datetime column are parsed together (Arrow), which must give
+# what convert() gives for each (same instant, same type, UTC as dt.UTC) and
+# leave every value it cannot vouch for to convert().
+_SECOND_TEXT = st.one_of(
+    st.tuples(
+        st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31, 23, 59, 59)),
+        st.sampled_from([" ", "T"]),
+        st.sampled_from(["", "", "Z", "+00:00", "+01:00", ".5", " "]),
+    ).map(lambda t: t[0].replace(microsecond=0).isoformat(sep=t[1]) + t[2]),
+    st.tuples(st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+              st.integers(0, 61), st.integers(0, 61), st.sampled_from([" ", "T", "t", "_"])).map(
+        lambda t: f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d}{t[6]}{t[3]:02d}:{t[4]:02d}:{t[5]:02d}"  # 30 Feb, 24:00, :60
+    ),
+    st.sampled_from([
+        "2023-02-29 00:00:00", "2024-02-29 00:00:00", "2025-04-31 10:00:00", "0000-01-01 00:00:00",
+        "0001-01-01 00:00:00", " 2024-01-02 10:00:00", "2024-01-02 10:00:00 ", "2024-01-02 10:00",
+        "2024-01-02", "2024-01-02T10:00:00\n", "\uff12\uff10\uff12\uff14-01-02 10:00:00",
+        "2024-01-02 10:00:0\u0662", "", "   ", "2024-01-02 10:00:00\udc80",
+    ]),
+    st.none(),
+    st.integers(-5, 5),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    values=st.lists(_SECOND_TEXT, min_size=1, max_size=60),
+    fmt=st.sampled_from([None, "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y"]]),
+)
+def test_datetime_columns_parsed_together_convert_as_each_value_does(values: list[object], fmt: object) -> None:
+    import reconcile.extract.mapping as mapping
+
+    spec = FieldMapping(column="t", transform="datetime", format=fmt)  # type: ignore[arg-type]
+    compiled = RowMapper(Payment, {"payment_id": "k", "account_id": "a", "attempted_at": spec}).fields[2]
+    distinct = list(dict.fromkeys(v for v in values if not isinstance(v, bool)))
+    at_once, mapping._AT_ONCE = mapping._AT_ONCE, 1  # type: ignore[attr-defined]
+    try:
+        together = compiled._safe_many(distinct)
+    finally:
+        mapping._AT_ONCE = at_once  # type: ignore[attr-defined]
+    one_by_one = [compiled._safe(v) for v in distinct]
+    assert together == one_by_one
+    assert [type(v) for v in together] == [type(v) for v in one_by_one]
+    assert [getattr(v, "tzinfo", None) for v in together] == [getattr(v, "tzinfo", None) for v in one_by_one]
+
+
+def test_many_distinct_timestamps_are_parsed_together() -> None:
+    """The path the test above compares is the one a large column takes (not only one by one)."""
+    import reconcile.extract.mapping as mapping
+
+    spec = FieldMapping(column="t", transform="datetime", format="%Y-%m-%d %H:%M:%S")
+    compiled = RowMapper(Payment, {"payment_id": "k", "account_id": "a", "attempted_at": spec}).fields[2]
+    start = dt.datetime(2026, 1, 1)
+    texts = [(start + dt.timedelta(minutes=7 * i)).isoformat(sep=" ") for i in range(mapping._AT_ONCE)]
+    parsed, taken = mapping._iso_seconds_at_once(texts, ("%Y-%m-%d %H:%M:%S",))  # type: ignore[misc]
+    assert all(taken)
+    assert compiled._safe_many(texts) == parsed == [
+        (start + dt.timedelta(minutes=7 * i)).replace(tzinfo=dt.UTC) for i in range(len(texts))
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.integers(-2, 3), st.booleans(), st.sampled_from(["Y", "n", "1", " 0 ", "x"])),
+        min_size=1, max_size=40,
+    ),
+    default=st.sampled_from([None, False]),
+)
+def test_flag_columns_convert_as_each_value_does(values: list[object], default: object) -> None:
+    """Integer flags (a SQL INTEGER column) take a shortcut; every column must map as row by row."""
+    from reconcile.extract.mapping import _FAIL, ColumnSource
+
+    spec = FieldMapping(column="f", transform="bool", default=default)  # type: ignore[arg-type]
+    mapper = RowMapper(Account, {"account_id": "k", "autopay": spec})
+    reference = RowMapper(Account, {"account_id": "k", "autopay": spec})
+    rows = [("K", v) for v in values]
+    columns, failed, _with_none = mapper.map_columns(ColumnSource(["k", "f"], rows), len(rows))
+    for i, row in enumerate(rows):
+        try:
+            expected = reference.map({"k": row[0], "f": row[1]}).get("autopay")
+        except MappingError:
+            assert i in failed and columns["autopay"][i] is _FAIL
+            continue
+        assert i not in failed
+        got = columns["autopay"][i]
+        assert type(got) is type(expected) and got == expected
