@@ -12,7 +12,7 @@ import pandas as pd
 from reconcile.model import record_model
 from reconcile.normalise._address import _split, _tokens, _unit_parts, _unit_text, postal_code
 from reconcile.normalise._company import company_name
-from reconcile.normalise._contact import email, phone, region_of
+from reconcile.normalise._contact import email, phones, region_of
 from reconcile.normalise._names import person_name
 from reconcile.normalise._text import as_text
 from reconcile.normalise._vin import vin
@@ -193,7 +193,7 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
         "_n_family": _derive(names, itemgetter(1)),
         "_n_person": _derive(names, lambda parts: " ".join(p for p in parts if p) or None),
         "_n_company": _derive(column("company"), company_name),
-        "_n_phone": _apply([column("phone"), regions], phone, rows),
+        "_n_phone": _apply_arrays([column("phone"), regions], phones, rows),
         "_n_email": _derive(column("email"), email),
         "_n_street": street,
         "_n_unit": unit,

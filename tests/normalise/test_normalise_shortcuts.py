@@ -7,11 +7,15 @@ generated values of the shape it serves, near misses and arbitrary text:
   line (``_numbered_rest``): equal to the general ``_split_line``;
 * an ASCII person's name is read part by part ("LAST, FIRST M", each
   distinct part once) or, made of plain words, without the general
-  cleaning: equal to ``_parse_general``.
+  cleaning: equal to ``_parse_general``;
+* phone numbers are read as arrays (``phones``): plain North American
+  numbers by array operations and Arrow's regular expressions, equal to
+  ``phone`` of each.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +28,7 @@ from reconcile.normalise._address import (
     _split,
     _split_line,
 )
+from reconcile.normalise._contact import _valid_in_us, _valid_in_us_array, phone, phones
 from reconcile.normalise._names import (
     PARTICLES,
     SUFFIXES,
@@ -108,3 +113,39 @@ def written_names(draw: st.DrawFn) -> str:
 @example("John Smith III")
 def test_a_name_is_read_as_the_general_path_reads_it(name: str) -> None:
     assert _parse(name) == _parse_general(name)
+
+
+ten_digits = st.one_of(st.from_regex(r"[2-9][0-9]{2}[2-9][0-9]{6}", fullmatch=True),
+                       st.from_regex(r"[0-9]{10}", fullmatch=True))
+PHONE_LAYOUTS = ["({a}) {e}-{n}", "({a}){e}-{n}", "{a}.{e}.{n}", "{a}-{e}-{n}", "+1 {a} {e} {n}", "+1-{a}-{e}-{n}",
+                 "+1({a}) {e}-{n}", "{a}{e}{n}", "+1{a}{e}{n}", "1 {a} {e} {n}", "{a} {e} {n} x12", " {a}{e}{n}",
+                 "+44 {a} {e} {n}", "{a}{e}{n}\n", "{a}.{e}-{n}", "({a} {e}-{n}", "{a}{e}{n}5", "+1 {a}  {e} {n}"]
+
+
+@st.composite
+def written_phones(draw: st.DrawFn) -> str | None:
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        return None
+    if kind == 1:
+        return draw(st.text(max_size=20))
+    digits = draw(ten_digits)
+    layout = draw(st.sampled_from(PHONE_LAYOUTS))
+    return layout.format(a=digits[:3], e=digits[3:6], n=digits[6:])
+
+
+@SHORTCUTS
+@given(st.lists(st.tuples(written_phones(), st.sampled_from(["US", "US", "CA", "GB", "DE"])), max_size=30))
+@example([("(206) 384-0143", "US"), ("+1 206 384 0143", "GB"), ("206.384.0143", "GB"), ("555-0100", "US"),
+          ("+44 20 7946 0958", "US"), ("020 7946 0958", "GB"), (None, "US"), ("(800) 555-0199", "US"),
+          ("2042345678", "US"), ("\ud800 206 384 0143", "US"), ("\uff12063840143", "US")])
+def test_phones_as_an_array_are_phone_of_each(cells: list[tuple[str | None, str]]) -> None:
+    texts = np.array([t.strip() or None if t is not None else None for t, _ in cells], dtype=object)
+    regions = np.array([r for _, r in cells], dtype=object)
+    assert phones(texts, regions).tolist() == [phone(t, r) for t, r in zip(texts, regions, strict=True)]
+
+
+@SHORTCUTS
+@given(st.lists(ten_digits, max_size=50))
+def test_the_us_patterns_in_arrow_are_the_us_patterns(digits: list[str]) -> None:
+    assert _valid_in_us_array(digits).tolist() == [_valid_in_us(d) for d in digits]
