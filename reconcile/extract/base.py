@@ -649,6 +649,11 @@ class Adapter(ABC):
     columnar: ClassVar[bool] = True
     #: Pause Python's cyclic garbage collector while :meth:`extract` reads.
     pause_gc: ClassVar[bool] = True
+    #: An incremental read yields every row of the stream (a file: the cursor
+    #: is checked after reading), so a key scan collects the keys in that same
+    #: read instead of reading the stream again (with the columnar path, and
+    #: when :meth:`key_scan_stream` gives the stream itself).
+    reads_every_row: ClassVar[bool] = False
 
     def __init__(self, name: str, config: SourceConfig, base_dir: Path | None = None):
         self.name = name
@@ -726,9 +731,15 @@ class Adapter(ABC):
             gc.disable()
         try:
             for record_type, stream in self.config.streams.items():
-                used = _StreamExtraction(self, record_type, stream, result, health).run()
+                scan = record_type in scan_keys and self.since.get(record_type) is not None
+                collector = None
+                if scan and self.reads_every_row and self.columnar and self.key_scan_stream(record_type, stream) is stream:
+                    collector = _KeyCollector(record_type, stream)
+                used = _StreamExtraction(self, record_type, stream, result, health, collector).run()
                 health.streams[record_type] = used
-                if record_type in scan_keys and self.since.get(record_type) is not None:
+                if collector is not None:
+                    result.scanned_keys[record_type] = collector.keys
+                elif scan:
                     result.scanned_keys[record_type] = self._scan_keys(record_type, stream)
         except SourceError as exc:
             health.healthy = False
@@ -768,59 +779,76 @@ class Adapter(ABC):
 
         Batches are read with :meth:`read_batches` and only the key column is
         mapped, column by column (``columnar = False``: row by row, through
-        :meth:`read`, the reference).
+        :meth:`read`, the reference). An adapter that ``reads_every_row``
+        collects them while it reads the stream instead (the same
+        :class:`_KeyCollector` on the same batches).
         """
-        model = record_model(record_type)
-        stream = self.key_scan_stream(record_type, stream)
-        mapper = RowMapper(model, {model.key_field: stream.fields[model.key_field]})
-        deleted = _DeletedValues(stream.deleted) if stream.deleted is not None else None
+        collector = _KeyCollector(record_type, self.key_scan_stream(record_type, stream))
         saved, self.since = self.since, {}
-        keys: set[str] = set()
         try:
             if not self.columnar:
-                for raw in self.read(record_type, stream):
-                    self._scan_row(raw, mapper, deleted, keys)
-                return keys
-            for item in self.read_batches(record_type, stream):
-                if isinstance(item, RawRow):
-                    self._scan_row(item, mapper, deleted, keys)
-                    continue
-                n = len(item.rows)
-                if not n:
-                    continue
-                source = ColumnSource(item.columns, item.rows)
-                values, failed, _ = mapper.map_columns(source, n)
-                column = values[model.key_field]
-                found = column.tolist() if isinstance(column, np.ndarray) else list(column)
-                skip = set(failed)
-                if deleted is not None:
-                    assert stream.deleted is not None
-                    skip.update(i for i, gone in enumerate(map(deleted.read, source.each(stream.deleted.column))) if gone)
-                if skip:
-                    found = [value for i, value in enumerate(found) if i not in skip]
-                keys.update(str(value) for value in found if value is not None and value != "")
+                for raw in self.read(record_type, collector.stream):
+                    collector.row(raw)
+                return collector.keys
+            for item in self.read_batches(record_type, collector.stream):
+                collector.add(item)
         finally:
             self.since = saved
-        return keys
-
-    @staticmethod
-    def _scan_row(raw: RawRow, mapper: RowMapper, deleted: _DeletedValues | None, keys: set[str]) -> None:
-        """One row of :meth:`_scan_keys`: its key added to ``keys``, unless it has none or is deleted."""
-        if raw.data is None or raw.error is not None:
-            return
-        if deleted is not None and deleted.read(raw.data.get(deleted.deleted.column)):
-            return
-        try:
-            value = mapper.map(raw.data).get(mapper.fields[0].name)
-        except MappingError:
-            return
-        if value not in (None, ""):
-            keys.add(str(value))
+        return collector.keys
 
     def resolve_path(self, path: str | Path) -> Path:
         """A configured path, relative to the configuration file's folder."""
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else (self.base_dir / candidate)
+
+
+class _KeyCollector:
+    """The keys a key scan finds in a stream's rows: mapped key values, less deleted rows and rows without one."""
+
+    def __init__(self, record_type: str, stream: StreamConfig):
+        model = record_model(record_type)
+        self.stream = stream
+        self.key_field = model.key_field
+        self.mapper = RowMapper(model, {model.key_field: stream.fields[model.key_field]})
+        self.deleted = _DeletedValues(stream.deleted) if stream.deleted is not None else None
+        self.keys: set[str] = set()
+
+    def add(self, item: RowBatch | RawRow) -> None:
+        """The keys of a batch (column by column) or of a row as read."""
+        if isinstance(item, RawRow):
+            self.row(item)
+        else:
+            self.batch(item)
+
+    def row(self, raw: RawRow) -> None:
+        """One row's key, unless it has none, cannot be read or is deleted (the reference)."""
+        if raw.data is None or raw.error is not None:
+            return
+        deleted = self.deleted
+        if deleted is not None and deleted.read(raw.data.get(deleted.deleted.column)):
+            return
+        try:
+            value = self.mapper.map(raw.data).get(self.key_field)
+        except MappingError:
+            return
+        if value not in (None, ""):
+            self.keys.add(str(value))
+
+    def batch(self, item: RowBatch) -> None:
+        n = len(item.rows)
+        if not n:
+            return
+        source = ColumnSource(item.columns, item.rows)
+        values, failed, _ = self.mapper.map_columns(source, n)
+        column = values[self.key_field]
+        found = column.tolist() if isinstance(column, np.ndarray) else list(column)
+        skip = set(failed)
+        if self.deleted is not None:
+            assert self.stream.deleted is not None
+            skip.update(i for i, gone in enumerate(map(self.deleted.read, source.each(self.stream.deleted.column))) if gone)
+        if skip:
+            found = [value for i, value in enumerate(found) if i not in skip]
+        self.keys.update(str(value) for value in found if value is not None and value != "")
 
 
 class _StreamExtraction:
@@ -833,8 +861,11 @@ class _StreamExtraction:
         stream: StreamConfig,
         result: ExtractResult,
         health: SourceHealth,
+        keys: _KeyCollector | None = None,
     ):
         self.adapter = adapter
+        #: Collects every row's key as the stream is read (a key scan in the same read), or None.
+        self.keys = keys
         self.record_type = record_type
         self.stream = stream
         self.result = result
@@ -866,6 +897,8 @@ class _StreamExtraction:
         incremental = self.cursor is not None or self.stream.deleted is not None
         columnar = self.plan.ok and self.adapter.columnar
         for item in self.adapter.read_batches(self.record_type, self.stream):
+            if self.keys is not None:
+                self.keys.add(item)
             if isinstance(item, RawRow):
                 self.one(item)
             elif not columnar:

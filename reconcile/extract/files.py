@@ -144,6 +144,9 @@ class JsonlSourceConfig(SourceConfig):
 
 
 class _FileAdapter(Adapter):
+    #: A file is read whole, its cursor checked after: a key scan collects its keys in the same read.
+    reads_every_row = True
+
     def open_binary(self, stream: FileStreamConfig) -> IO[bytes]:
         path: Path = self.resolve_path(stream.path)
         if not path.is_file():

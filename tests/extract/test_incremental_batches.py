@@ -281,3 +281,38 @@ def test_utc_timestamps_read_in_arrow_as_row_by_row(tmp_path: Path, since: Any, 
                  "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59Z"}
     assert canonical.isdisjoint(one_by_one)
     assert set(one_by_one) <= {text for text in texts if text not in canonical}
+
+
+@pytest.mark.parametrize("adapter_class", [CsvAdapter, JsonlAdapter])
+def test_a_key_scan_of_a_file_reads_it_once(tmp_path: Path, adapter_class: type[Adapter], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file is read whole anyway: the key scan collects its keys in the same read, as a read of its own finds them."""
+    rows = [{"id": f"K{i}", "name": "N", "st": "A", "day": "2024-01-02",
+             "upd": f"2026-01-{1 + i % 28:02d}T00:00:00Z", "del": "Y" if i % 7 == 0 else ""} for i in range(300)]
+    rows += [{"id": "", "name": "N", "st": "A", "day": "x", "upd": "2026-01-20T00:00:00Z", "del": ""}]
+    if adapter_class is CsvAdapter:
+        path = tmp_path / "accounts.csv"
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        path.write_text(text.getvalue(), encoding="utf-8")
+        config_class: Any = CsvSourceConfig
+    else:
+        path = tmp_path / "accounts.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        config_class = JsonlSourceConfig
+    config = config_class.model_validate({
+        "kind": adapter_class.kind, "max_quarantine_fraction": 1.0,
+        "streams": {"account": {"path": path.name, "fields": FIELDS, "cursor": {"column": "upd"},
+                                "deleted": {"column": "del"}}},
+    })
+    since = dt.datetime(2026, 1, 15, tzinfo=UTC)
+    slow = _extract(adapter_class, config, tmp_path, False, since)
+    reads: list[str] = []
+    read_batches = adapter_class.read_batches
+    monkeypatch.setattr(adapter_class, "read_batches",
+                        lambda self, record_type, stream: reads.append(record_type) or read_batches(self, record_type, stream))
+    fast = _extract(adapter_class, config, tmp_path, True, since)
+    same(fast, slow)
+    assert reads == ["account"]
+    assert fast.scanned_keys == {"account": {f"K{i}" for i in range(300) if i % 7}}
