@@ -64,8 +64,12 @@ def _combinations(columns: Sequence[_Coded]) -> tuple[np.ndarray, np.ndarray]:
         width = len(column.texts) + 1
         key, _ = pd.factorize(key.astype(np.int64) * width + (column.codes + 1))
     key, _ = pd.factorize(key)
-    _, first = np.unique(key, return_index=True)
-    return np.asarray(key, dtype=np.intp), first
+    key = np.asarray(key, dtype=np.intp)
+    # factorize numbers the combinations in order of appearance: each one's
+    # first row is where the highest code so far goes up.
+    highest = np.maximum.accumulate(key)
+    first = np.flatnonzero(np.diff(highest, prepend=-1) > 0)
+    return key, first
 
 
 def _apply(columns: Sequence[_Coded], compute: Callable[..., Any], rows: int) -> _Coded:
@@ -138,11 +142,15 @@ def _address_keys(street: _Coded, unit: _Coded, postal: _Coded, rows: int) -> _C
     """``street|unit|postal`` where the street and the postal code are known, once per distinct address."""
 
     def keys(streets: np.ndarray, units: np.ndarray, postals: np.ndarray) -> np.ndarray:
-        out = np.full(len(streets), None, dtype=object)
-        known = pd.notna(streets) & pd.notna(postals)
-        shown_units = np.where(pd.notna(units), units, "")
-        out[known] = streets[known] + "|" + shown_units[known] + "|" + postals[known]
-        return out
+        # Each part is text or None.
+        return np.fromiter(
+            (
+                None if s is None or p is None else f"{s}|{'' if u is None else u}|{p}"
+                for s, u, p in zip(streets.tolist(), units.tolist(), postals.tolist(), strict=True)
+            ),
+            dtype=object,
+            count=len(streets),
+        )
 
     return _apply_arrays([street, unit, postal], keys, rows)
 
