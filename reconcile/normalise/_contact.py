@@ -232,3 +232,28 @@ def _valid_in_us_array(digits: list[str]) -> np.ndarray:
     except pa.ArrowException:  # a pattern RE2 does not take: phonenumbers decides
         return np.zeros(len(digits), dtype=bool)
     return np.asarray(pc.and_(in_general, of_a_type).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def emails(texts: np.ndarray) -> np.ndarray:
+    """:func:`email` of each text, as an array (texts stripped, or None).
+
+    ASCII texts not wrapped in angle brackets nor led by ``mailto:`` are
+    lower-cased and checked against :data:`_EMAIL` by Arrow (the same
+    pattern in RE2); any other text goes to :func:`email`.
+    """
+    out = np.full(len(texts), None, dtype=object)
+    fast = np.zeros(len(texts), dtype=bool)
+    arr = _arrow_text(texts)
+    if arr is not None and len(arr):
+        lowered = pc.ascii_lower(arr)
+        plain = pc.and_(
+            pc.string_is_ascii(arr),
+            pc.invert(pc.or_(pc.match_substring_regex(arr, "^[<>]|[<>]$"), pc.starts_with(lowered, "mailto:"))),
+        )
+        fast = plain.fill_null(False).to_numpy(zero_copy_only=False)
+        valid = pc.match_substring_regex(lowered, _EMAIL.pattern).fill_null(False).to_numpy(zero_copy_only=False)
+        kept = np.flatnonzero(fast & valid)
+        out[kept] = lowered.take(pa.array(kept)).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~fast).tolist():
+        out[i] = email(texts[i])
+    return out

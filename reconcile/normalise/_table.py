@@ -12,8 +12,8 @@ import pandas as pd
 from reconcile.model import record_model
 from reconcile.normalise._address import _split, _tokens, _unit_parts, _unit_text, postal_code
 from reconcile.normalise._company import company_name
-from reconcile.normalise._contact import email, phones, region_of
-from reconcile.normalise._names import person_name
+from reconcile.normalise._contact import emails, phones, region_of
+from reconcile.normalise._names import _parse, person_name
 from reconcile.normalise._text import as_text
 from reconcile.normalise._vin import vin
 
@@ -107,6 +107,24 @@ def _by_value(values: list[Any], codes: np.ndarray) -> _Coded:
     return _Coded(recode[codes], distinct)
 
 
+def _name_alone(name: str | None) -> tuple[str | None, str | None]:
+    """:func:`person_name` of a whole name (text, or None) without given or family name fields."""
+    return (None, None) if name is None else _parse(name)
+
+
+def _name_parts(names: _Coded) -> tuple[_Coded, _Coded, _Coded]:
+    """The given name, the family name and the two joined (the person), each coded as ``names``."""
+    pairs = names.texts.tolist()
+    given = np.empty(len(pairs), dtype=object)
+    family = np.empty(len(pairs), dtype=object)
+    given[:] = [g for g, _ in pairs]
+    family[:] = [f for _, f in pairs]
+    person = np.fromiter(
+        ((f"{g} {f}" if f else g) if g else (f or None) for g, f in pairs), dtype=object, count=len(pairs)
+    )
+    return _Coded(names.codes, given), _Coded(names.codes, family), _Coded(names.codes, person)
+
+
 def _unit_identifiers(text: str | None) -> tuple[str, ...]:
     """The identifiers of a unit field, as :func:`address` reads it."""
     return () if text is None else tuple(_unit_parts(_tokens(text)))
@@ -188,7 +206,12 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
     def column(name: str) -> _Coded:
         return _Coded.of(frame, name)
 
-    names = _apply([column("name"), column("given_name"), column("family_name")], person_name, rows)
+    given_names, family_names = column("given_name"), column("family_name")
+    if len(given_names.texts) == len(family_names.texts) == 1:  # neither holds a name: parse the whole name
+        names = _apply([column("name")], _name_alone, rows)
+    else:
+        names = _apply([column("name"), given_names, family_names], person_name, rows)
+    given, family, person = _name_parts(names)
     regions = _derive(column("country"), lambda country: region_of(country, default))
     # address() in its three parts, each computed once per distinct value it
     # depends on: the street line (and the units it holds), the unit, the postal code.
@@ -197,12 +220,12 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
     unit = _units(streets, _derive(column("unit"), _unit_identifiers), rows)
     postal = _apply([column("postal_code"), regions], postal_code, rows)
     added: dict[str, _Coded] = {
-        "_n_given": _derive(names, itemgetter(0)),
-        "_n_family": _derive(names, itemgetter(1)),
-        "_n_person": _derive(names, lambda parts: " ".join(p for p in parts if p) or None),
+        "_n_given": given,
+        "_n_family": family,
+        "_n_person": person,
         "_n_company": _derive(column("company"), company_name),
         "_n_phone": _apply_arrays([column("phone"), regions], phones, rows),
-        "_n_email": _derive(column("email"), email),
+        "_n_email": _apply_arrays([column("email")], emails, rows),
         "_n_street": street,
         "_n_unit": unit,
         "_n_postal": postal,

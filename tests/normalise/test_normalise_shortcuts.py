@@ -10,15 +10,20 @@ generated values of the shape it serves, near misses and arbitrary text:
   cleaning: equal to ``_parse_general``;
 * phone numbers are read as arrays (``phones``): plain North American
   numbers by array operations and Arrow's regular expressions, equal to
-  ``phone`` of each.
+  ``phone`` of each; email addresses likewise (``emails``), equal to
+  ``email`` of each;
+* a table whose names are whole names only (no given or family name
+  fields) parses each distinct name alone: equal to ``person_name``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from reconcile.normalise import normalise_table, person_name
 from reconcile.normalise._address import (
     _BARE_UNITS,
     _SAME_WORDS,
@@ -28,7 +33,14 @@ from reconcile.normalise._address import (
     _split,
     _split_line,
 )
-from reconcile.normalise._contact import _valid_in_us, _valid_in_us_array, phone, phones
+from reconcile.normalise._contact import (
+    _valid_in_us,
+    _valid_in_us_array,
+    email,
+    emails,
+    phone,
+    phones,
+)
 from reconcile.normalise._names import (
     PARTICLES,
     SUFFIXES,
@@ -149,3 +161,40 @@ def test_phones_as_an_array_are_phone_of_each(cells: list[tuple[str | None, str]
 @given(st.lists(ten_digits, max_size=50))
 def test_the_us_patterns_in_arrow_are_the_us_patterns(digits: list[str]) -> None:
     assert _valid_in_us_array(digits).tolist() == [_valid_in_us(d) for d in digits]
+
+
+EMAIL_PARTS = ["jane.doe", "JANE.DOE", "billing52623", "a", "o'brien", "x+y", "a..b", ".a", "a.", "Ä", "\u212a", "",
+               "@", "mailto:", "MAILTO:", "<", ">", " ", "\n", "example.com", "Example.COM", "mail.example.co.uk",
+               "-x.com", "x-.com", "x.c", "x.c0m", "b\u00fccher.de", "{|}~", "`"]
+
+
+@st.composite
+def written_emails(draw: st.DrawFn) -> str | None:
+    kind = draw(st.integers(0, 5))
+    if kind == 0:
+        return None
+    if kind == 1:
+        return draw(st.text(max_size=24)).strip() or None
+    local, domain = draw(st.sampled_from(EMAIL_PARTS)), draw(st.sampled_from(EMAIL_PARTS))
+    text = draw(st.sampled_from(["{}@{}", "<{}@{}>", "mailto:{}@{}", "{}{}", "{}@@{}", "{}@{}>", "< {}@{} >"]))
+    return text.format(local, domain).strip() or None
+
+
+@SHORTCUTS
+@given(st.lists(written_emails(), max_size=30))
+@example(["Jane.Doe@Example.COM", "mailto:bob@example.com", "<ann@example.org>", "not an email", None,
+          "MAILTO:X@Y.ORG", "\u212a@example.com", "a@b.c\n", "\ud800@example.com"])
+def test_emails_as_an_array_are_email_of_each(cells: list[str | None]) -> None:
+    texts = np.array(cells, dtype=object)
+    assert emails(texts).tolist() == [email(t) for t in cells]
+
+
+@SHORTCUTS
+@given(st.lists(st.one_of(written_names(), st.none(), st.just("  "), st.integers(0, 9)), min_size=1, max_size=12))
+def test_whole_names_alone_in_a_table_are_person_name_of_each(names: list[object]) -> None:
+    out = normalise_table(pd.DataFrame({"name": names}, dtype=object), "contact")
+    for name, given_name, family, person in zip(names, out["_n_given"], out["_n_family"], out["_n_person"],
+                                                strict=True):
+        expected = person_name(name)
+        assert (given_name, family) == expected
+        assert person == (" ".join(p for p in expected if p) or None)

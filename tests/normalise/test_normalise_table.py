@@ -111,7 +111,12 @@ def test_each_distinct_value_is_normalised_once(monkeypatch: pytest.MonkeyPatch)
         calls.append(args)
         return person_name(*args)
 
+    def counting_alone(name: str | None) -> tuple[str | None, str | None]:  # whole names alone take this way
+        calls.append((name,))
+        return person_name(name)
+
     monkeypatch.setattr(table_module, "person_name", counting)
+    monkeypatch.setattr(table_module, "_name_alone", counting_alone)
     names = ["SMITH, ROBERT", "Bob Smith", None] * 1000
     out = table_module.normalise_table(_frame([{"name": n} for n in names]), "contact")
     assert len(calls) == 3
