@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from reconcile.model import record_model
-from reconcile.normalise._address import _split, _tokens, _unit_parts, _unit_text, postal_code
+from reconcile.normalise._address import (
+    _numbered_rest,
+    _split,
+    _tokens,
+    _unit_parts,
+    _unit_text,
+    postal_code,
+)
 from reconcile.normalise._company import company_name
 from reconcile.normalise._contact import emails, phones, region_of
 from reconcile.normalise._names import _parse, person_name
@@ -130,7 +136,42 @@ def _unit_identifiers(text: str | None) -> tuple[str, ...]:
     return () if text is None else tuple(_unit_parts(_tokens(text)))
 
 
-def _units(streets: _Coded, units: _Coded, rows: int) -> _Coded:
+def _street_lines(lines: _Coded) -> tuple[_Coded, _Coded]:
+    """The canonical street line (:func:`_split`) and the unit identifiers it held, coded by equal value.
+
+    One pass over the distinct lines; a line led by a house number takes
+    :func:`_split`'s shortcut here without the call (``partition`` finds
+    what its pattern finds: digits, then the first space).
+    """
+    texts = lines.texts.tolist()
+    streets: list[str | None] = []
+    part_codes: list[int] = []
+    index: dict[tuple[str, ...], int] = {}
+    add_street, add_code = streets.append, part_codes.append
+    street: str | None
+    parts: tuple[str, ...]
+    for text in texts:
+        if text is None:
+            street, parts = None, ()
+        else:
+            number, space, rest = text.partition(" ")
+            template = _numbered_rest(rest) if space and number.isdigit() and number.isascii() else None
+            if template is not None:
+                street, parts = (number + template[0] if template[0] else number), template[1]
+            else:
+                street, parts = _split(text)
+        add_street(street)
+        code = index.get(parts)
+        if code is None:
+            code = index[parts] = len(index)
+        add_code(code)
+    distinct_parts = np.empty(len(index), dtype=object)
+    distinct_parts[:] = list(index)  # slice assignment of a list keeps tuples as single objects
+    street_column = _Coded(lines.codes, np.array(streets, dtype=object))
+    return street_column, _Coded(np.asarray(part_codes, dtype=np.intp)[lines.codes], distinct_parts)
+
+
+def _units(street_parts: _Coded, units: _Coded, rows: int) -> _Coded:
     """The unit of each row: the identifiers in its street line and in its unit field, once each.
 
     :func:`address`'s unit, computed once per distinct pair of street and unit
@@ -138,7 +179,6 @@ def _units(streets: _Coded, units: _Coded, rows: int) -> _Coded:
     """
     # The unit depends on the identifiers alone, and few distinct ones recur
     # (most street lines hold none): code the lines by the identifiers they hold.
-    street_parts = _by_value([parts for _, parts in streets.texts.tolist()], streets.codes)
     unit_parts = _by_value(units.texts.tolist(), units.codes)
     street_has = np.fromiter(map(bool, street_parts.texts.tolist()), dtype=bool, count=len(street_parts.texts))
     unit_has = np.fromiter(map(bool, unit_parts.texts.tolist()), dtype=bool, count=len(unit_parts.texts))
@@ -215,9 +255,8 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
     regions = _derive(column("country"), lambda country: region_of(country, default))
     # address() in its three parts, each computed once per distinct value it
     # depends on: the street line (and the units it holds), the unit, the postal code.
-    streets = _derive(column("street"), _split)
-    street = _derive(streets, itemgetter(0))
-    unit = _units(streets, _derive(column("unit"), _unit_identifiers), rows)
+    street, street_parts = _street_lines(column("street"))
+    unit = _units(street_parts, _derive(column("unit"), _unit_identifiers), rows)
     postal = _apply([column("postal_code"), regions], postal_code, rows)
     added: dict[str, _Coded] = {
         "_n_given": given,
