@@ -21,7 +21,7 @@ from reconcile.normalise._company import company_name
 from reconcile.normalise._contact import emails, phones, region_of
 from reconcile.normalise._names import _parse, person_name
 from reconcile.normalise._text import as_text
-from reconcile.normalise._vin import vin
+from reconcile.normalise._vin import vins
 
 __all__ = ["NORMALISED_COLUMNS", "normalise_table"]
 
@@ -269,7 +269,7 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
         "_n_unit": unit,
         "_n_postal": postal,
         "_n_address": _address_keys(street, unit, postal, rows),
-        "_n_vin": _derive(column("vin"), vin),
+        "_n_vin": _apply_arrays([column("vin")], vins, rows),
     }
     # A new frame sharing the input's columns (none is written in place): at a
     # million customers a deep copy would duplicate gigabytes of pointers.

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from reconcile.normalise._text import as_text
 
 __all__ = ["VIN_ALPHABET", "repair_vin", "vin", "vin_check_digit", "vin_is_valid"]
@@ -132,3 +136,27 @@ def repair_vin(value: object) -> list[str]:
                 confused = 0 if (typed, char) in _CONFUSABLE else 1
                 ranked.append((_structure_faults(candidate), confused, position, candidate))
     return [candidate for *_, candidate in sorted(ranked)]
+
+
+def vins(texts: np.ndarray) -> np.ndarray:
+    """:func:`vin` of each text, as an array (texts stripped, or None).
+
+    ASCII texts are cleaned by Arrow (upper case, separators removed, I, O
+    and Q replaced); any other text goes to :func:`vin`.
+    """
+    out = np.full(len(texts), None, dtype=object)
+    try:
+        arr = pa.array(texts, type=pa.string())
+    except (pa.ArrowException, UnicodeEncodeError, TypeError):  # a lone surrogate: each by vin()
+        arr = None
+    fast = np.zeros(len(texts), dtype=bool)
+    if arr is not None and len(arr):
+        fast = pc.string_is_ascii(arr).fill_null(False).to_numpy(zero_copy_only=False)
+        cleaned = pc.replace_substring_regex(pc.ascii_upper(arr), _SEPARATORS.pattern, "")
+        for typed, meant in (("I", "1"), ("O", "0"), ("Q", "0")):
+            cleaned = pc.replace_substring(cleaned, typed, meant)
+        kept = np.flatnonzero(fast & (pc.binary_length(cleaned).fill_null(0).to_numpy(zero_copy_only=False) > 0))
+        out[kept] = cleaned.take(pa.array(kept)).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~fast).tolist():
+        out[i] = vin(texts[i])
+    return out

@@ -12,6 +12,7 @@ generated values of the shape it serves, near misses and arbitrary text:
   numbers by array operations and Arrow's regular expressions, equal to
   ``phone`` of each; email addresses likewise (``emails``), equal to
   ``email`` of each;
+* VINs are cleaned as arrays (``vins``), equal to ``vin`` of each;
 * a table whose names are whole names only (no given or family name
   fields) parses each distinct name alone: equal to ``person_name``.
 """
@@ -49,6 +50,7 @@ from reconcile.normalise._names import (
     _parse_general,
     nicknames,
 )
+from reconcile.normalise._vin import vin, vins
 
 settings.register_profile("shortcuts", max_examples=400, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -198,3 +200,16 @@ def test_whole_names_alone_in_a_table_are_person_name_of_each(names: list[object
         expected = person_name(name)
         assert (given_name, family) == expected
         assert person == (" ".join(p for p in expected if p) or None)
+
+
+VIN_PIECES = ["1HGCM82633A004352", "1hg-cv1f3 0na00o001", "iq0", "IOQ", "-", " ", ".", "ß", "ı", "\u212a", "Ⅸ",
+              "ﬁ", "0", "x", "\t"]
+
+
+@SHORTCUTS
+@given(st.lists(st.one_of(st.none(), st.text(max_size=20),
+                          st.lists(st.sampled_from(VIN_PIECES), max_size=4).map("".join)), max_size=30))
+@example(["1m8gdm9axkp0427 88", "short", "---", "ß1", "\ud800abc", None])
+def test_vins_as_an_array_are_vin_of_each(cells: list[str | None]) -> None:
+    texts = np.array([t.strip() or None if t is not None else None for t in cells], dtype=object)
+    assert vins(texts).tolist() == [vin(t) for t in texts]
