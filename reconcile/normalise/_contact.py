@@ -210,11 +210,16 @@ def _last_ten_digits(arr: pa.StringArray) -> np.ndarray:
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
     is_digit = (data >= ord("0")) & (data <= ord("9"))
-    # Each row's digits end where the running count of digits is at the row's end.
-    counts = np.concatenate([[0], np.cumsum(is_digit, dtype=np.int64)])
-    ends = counts[offsets[1:] - offsets[0]]
-    values = (data[is_digit] - ord("0")).astype(np.int64)
-    matrix = values[ends[:, None] - 10 + np.arange(10)]
+    digits = data[is_digit] - ord("0")
+    # Each row's digits end where the running count of digits is at the row's end;
+    # all but the last ten of a row's digits are dropped.
+    counts = np.cumsum(is_digit, dtype=np.int64)[offsets[1:] - offsets[0] - 1]
+    starts = np.concatenate([[0], counts[:-1]])
+    keep = np.ones(len(digits), dtype=bool)
+    for extra in range(int((counts - starts).max()) - 10):  # written with +1: one digit before the ten
+        leading = starts[counts - starts > 10 + extra] + extra
+        keep[leading] = False
+    matrix = digits[keep].reshape(-1, 10).astype(np.int64)
     national: np.ndarray = matrix @ (10 ** np.arange(9, -1, -1, dtype=np.int64))
     return national
 
