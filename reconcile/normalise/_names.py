@@ -117,6 +117,10 @@ def _parse(name: str) -> tuple[str | None, str | None]:
                 return plain
         else:
             # For ASCII text, fold is lower(), which commutes with the split at commas.
+            if len(parts) == 2:
+                family_part, given_part = _segment(parts[0]), _segment(parts[1])
+                if family_part is not None and given_part is not None:
+                    return given_part[0], family_part[1]
             kept = [segment for segment in map(_segment, parts) if segment is not None]
             if len(kept) >= 2:
                 return kept[1][0], kept[0][1]
@@ -139,6 +143,10 @@ def _plain_name(name: str) -> tuple[str | None, str | None] | None:
     if _PLAIN_WORDS.fullmatch(text) is None:
         return None
     words = text.split(" ")
+    first, last = words[0], words[-1]
+    if first not in _TITLES_AND_SUFFIXES and last not in SUFFIXES and (len(words) == 2 or words[-2] not in PARTICLES):
+        # The usual name: nothing to trim, no particle before the family name.
+        return nicknames().get(first, first), last
     if _TITLES_AND_SUFFIXES.issuperset(words):
         return None  # kept whole as the family name: the general path
     start, end = 0, len(words)

@@ -122,6 +122,8 @@ def written_names(draw: st.DrawFn) -> str:
 @example("DE LA CRUZ, MARIA")
 @example("Dr, Jr")  # nothing kept: the general path
 @example("Mr Dr")
+@example("Jr Dr")  # a suffix first, all titles and suffixes: the general path
+@example("Jr. Smith")
 @example("Smith, Dr.")
 @example("Dr. Smith")
 @example("John Smith III")
