@@ -191,6 +191,40 @@ def test_a_snapshot_is_written_whole_again_when_its_deltas_grow(store: Any) -> N
     pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
 
 
+def test_deltas_merged_in_arrow_read_as_merged_in_pandas(store: Any) -> None:
+    """The store's deltas read back merged in Arrow, as the pandas merge reads them; such a snapshot keeps several."""
+    from store_factories import record_night
+
+    from reconcile.store import StateChanges
+
+    keys = [f"P{i}" for i in range(100)]
+    record_night(store, 1, [], state=StateChanges(frames={STREAM: _payments(*keys)}))
+    for n, (changed, gone) in enumerate([(("P3", "P200"), {"P7"}), (("P200", "P4", "P201"), {"P3"}), (("P7",), set())], 2):
+        merged = _night(store, n, _payments(*changed, status=f"s{n}"), gone=gone)
+    assert _parts(store) == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    frame, layout = store.read_snapshot(*STREAM)
+    assert layout.in_arrow and layout.deltas == 3
+    pd.testing.assert_frame_equal(frame, merged)
+    with mock.patch.object(_snapshots, "_merged_in_arrow", lambda *args: None):
+        pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
+    assert frame["payment_id"].tolist()[-3:] == ["P200", "P201", "P7"]
+
+
+def test_a_snapshot_whose_deltas_are_merged_in_pandas_keeps_one(store: Any) -> None:
+    """Deltas the parts do not let Arrow merge cost a merge of every column each: the second night writes it whole."""
+    from store_factories import record_night
+
+    from reconcile.store import StateChanges
+
+    record_night(store, 1, [], state=StateChanges(frames={STREAM: _payments(*[f"P{i}" for i in range(100)])}))
+    with mock.patch.object(_snapshots, "_merged_in_arrow", lambda *args: None):
+        _night(store, 2, _payments("P3", status="failed"))
+        assert _parts(store) == [(0, 1), (1, 2)]
+        merged = _night(store, 3, _payments("P4", status="failed"))
+        assert _parts(store) == [(0, 3)]
+    pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
+
+
 def test_a_run_that_fails_to_commit_appends_no_delta(store: Any) -> None:
     import pytest
     from store_factories import finding, healthy, record_night
