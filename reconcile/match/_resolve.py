@@ -296,7 +296,11 @@ class MatchResult:
         self.stats = stats
         self.config = config
         self._explainer = explainer
+        # How path() finds linked records: all links' lists (built only if a link
+        # joined two entities), else links grouped by entity and each entity's lists.
         self._neighbours: dict[str, list[str]] | None = None
+        self._link_groups: tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._by_entity: dict[str, dict[str, list[str]]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -342,25 +346,23 @@ class MatchResult:
         Raises:
             KeyError: a rid is not an identity record of this result.
         """
-        for rid in (rid_a, rid_b):
-            if rid not in self.entity_of.index:
+        index = self.entity_of.index
+        positions = index.get_indexer([rid_a, rid_b])
+        for rid, at in zip((rid_a, rid_b), positions.tolist(), strict=True):
+            if at < 0:
                 raise KeyError(f"{rid!r} is not an identity record of this match result")
         if rid_a == rid_b:
             return [rid_a]
-        if self.entity_of[rid_a] != self.entity_of[rid_b]:
+        entity_a, entity_b = self.entity_of.iloc[positions].tolist()
+        if entity_a != entity_b:
             return []
-        if self._neighbours is None:
-            neighbours: dict[str, list[str]] = {}
-            for left, right in zip(self.links["rid_l"].tolist(), self.links["rid_r"].tolist(), strict=True):
-                neighbours.setdefault(left, []).append(right)
-                neighbours.setdefault(right, []).append(left)
-            self._neighbours = neighbours
+        neighbours = self._entity_neighbours(entity_a)
         came_from: dict[str, str | None] = {rid_a: None}
         frontier = [rid_a]
         while frontier and rid_b not in came_from:
             following = []
             for rid in frontier:
-                for other in self._neighbours.get(rid, ()):
+                for other in neighbours.get(rid, ()):
                     if other not in came_from:
                         came_from[other] = rid
                         following.append(other)
@@ -372,9 +374,51 @@ class MatchResult:
             chain.append(previous)
         return chain[::-1]
 
+    def _entity_neighbours(self, entity: str) -> Mapping[str, list[str]]:
+        """Each record's linked records, in ``links`` order: of one entity's links, or of all of them.
+
+        The first call groups the links by entity (arrays, one pass); each
+        entity's lists are then made when a path in it is asked for, so
+        explaining a few thousand findings does not build lists for millions
+        of links. Were a link to join two entities (none does: entities are
+        made from the links), every path would use the lists of all links,
+        as a search from one record could then leave its entity.
+        """
+        if self._neighbours is not None:
+            return self._neighbours
+        if self._link_groups is None:
+            left = self.links["rid_l"].to_numpy(dtype=object)
+            right = self.links["rid_r"].to_numpy(dtype=object)
+            index = self.entity_of.index
+            at_left, at_right = index.get_indexer(left), index.get_indexer(right)
+            entities = self.entity_of.to_numpy(dtype=object)
+            if (at_left < 0).any() or (at_right < 0).any() or (entities[at_left] != entities[at_right]).any():
+                self._neighbours = _neighbours_of(left.tolist(), right.tolist())
+                return self._neighbours
+            codes, uniques = pd.factorize(entities[at_left])
+            order = np.argsort(codes, kind="stable")  # links order kept within an entity
+            starts = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+            self._link_groups = (pd.Index(uniques), order, starts, left, right)
+        uniques, order, starts, left, right = self._link_groups
+        found = self._by_entity.get(entity)
+        if found is None:
+            code = uniques.get_indexer([entity])[0]
+            rows = order[starts[code] : starts[code + 1]] if code >= 0 else order[:0]
+            found = self._by_entity[entity] = _neighbours_of(left[rows].tolist(), right[rows].tolist())
+        return found
+
     def members(self, entity: str) -> list[str]:
         """The rids of one entity, sorted."""
         return sorted(self.entity_of.index[self.entity_of == entity])
+
+
+def _neighbours_of(left: Sequence[str], right: Sequence[str]) -> dict[str, list[str]]:
+    """Each record's linked records, in the order of the links."""
+    neighbours: dict[str, list[str]] = {}
+    for a, b in zip(left, right, strict=True):
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    return neighbours
 
 
 def _validate(identity: pd.DataFrame, config: MatchingConfig) -> _Records:

@@ -208,3 +208,60 @@ def test_population_evidence_at_once_is_evidence_one_finding_at_a_time() -> None
     one_by_one = [finding_evidence(f, result, _Parents({}, set(rids))) for f in findings]
     attach_match_evidence(findings, {}, result)
     assert [f.detail.get("match") for f in findings] == one_by_one
+
+
+def _reference_path(links: list[tuple[str, str]], entity_of: dict[str, str], a: str, b: str) -> list[str]:
+    """path() as it was: a breadth-first search over the lists of every link."""
+    if a == b:
+        return [a]
+    if entity_of[a] != entity_of[b]:
+        return []
+    neighbours: dict[str, list[str]] = {}
+    for left, right in links:
+        neighbours.setdefault(left, []).append(right)
+        neighbours.setdefault(right, []).append(left)
+    came_from: dict[str, str | None] = {a: None}
+    frontier = [a]
+    while frontier and b not in came_from:
+        following = []
+        for rid in frontier:
+            for other in neighbours.get(rid, ()):
+                if other not in came_from:
+                    came_from[other] = rid
+                    following.append(other)
+        frontier = following
+    if b not in came_from:
+        return []
+    chain = [b]
+    while (previous := came_from[chain[-1]]) is not None:
+        chain.append(previous)
+    return chain[::-1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    size=st.integers(1, 12),
+    data=st.data(),
+)
+def test_path_is_the_search_over_every_link(size: int, data: st.DataObject) -> None:
+    """Paths found on one entity's links are those found on all links (shortest, same tie-breaks),
+    also when a link joins two entities (clustering can cut links; entities can come from elsewhere)."""
+    from reconcile.match._resolve import MatchResult
+
+    rids = [f"s:account:{i}" for i in range(size)]
+    entity_of = {rid: f"E{data.draw(st.integers(0, 3), label='entity')}" for rid in rids}
+    pairs = data.draw(st.lists(st.tuples(st.sampled_from(rids), st.sampled_from(rids)).filter(lambda p: p[0] != p[1]),
+                               max_size=20, unique=True), label="links")
+    if data.draw(st.booleans(), label="entities are the linked components"):  # as resolve() makes them
+        for left, right in pairs:
+            old, new = entity_of[left], entity_of[right]
+            entity_of = {rid: new if e == old else e for rid, e in entity_of.items()}
+    links = pd.DataFrame({"rid_l": [min(p) for p in pairs], "rid_r": [max(p) for p in pairs]}, dtype=object)
+    result = MatchResult(
+        entity_of=pd.Series(entity_of, dtype=object), confidence=pd.Series(1.0, index=rids), links=links,
+        model=None, stats={}, config=MatchingConfig(), explainer=lambda a, b: None,  # type: ignore[arg-type,return-value]
+    )
+    asked = data.draw(st.lists(st.tuples(st.sampled_from(rids), st.sampled_from(rids)), min_size=1, max_size=15))
+    edges = list(zip(links["rid_l"], links["rid_r"], strict=True))
+    for a, b in asked:
+        assert result.path(a, b) == _reference_path(edges, entity_of, a, b)
