@@ -11,7 +11,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from reconcile.normalise._text import as_text
+from reconcile.normalise._text import _arrow_text, as_text
 
 __all__ = ["email", "phone", "region_of"]
 
@@ -197,17 +197,9 @@ def phones(texts: np.ndarray, regions: np.ndarray) -> np.ndarray:
     return out
 
 
-def _arrow_text(texts: np.ndarray) -> pa.StringArray | None:
-    """``texts`` (str or None) as an Arrow array; None if one cannot be (a lone surrogate)."""
-    try:
-        return pa.array(texts, type=pa.string())
-    except (pa.ArrowException, UnicodeEncodeError, TypeError):
-        return None
-
-
-def _last_ten_digits(arr: pa.StringArray) -> np.ndarray:
+def _last_ten_digits(arr: pa.LargeStringArray) -> np.ndarray:
     """The last ten ASCII digits of each text (each holds ten or more) as an integer."""
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
     is_digit = (data >= ord("0")) & (data <= ord("9"))
     digits = data[is_digit] - ord("0")

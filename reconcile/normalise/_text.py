@@ -6,7 +6,9 @@ import math
 import unicodedata
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = ["as_text", "fold"]
 
@@ -55,3 +57,15 @@ def fold(text: str) -> str:
         return text.lower()
     folded = unicodedata.normalize("NFKD", text.casefold().translate(_LETTERS))
     return folded.encode("ascii", "ignore").decode("ascii")
+
+
+def _arrow_text(texts: np.ndarray) -> pa.LargeStringArray | None:
+    """``texts`` (str or None) as an Arrow array; None if one cannot be (a lone surrogate).
+
+    Large strings (64-bit offsets): one array however much text there is.
+    """
+    try:
+        arr = pa.array(texts, type=pa.large_string())
+    except (pa.ArrowException, UnicodeEncodeError, TypeError):
+        return None
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr

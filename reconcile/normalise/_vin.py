@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from reconcile.normalise._text import as_text
+from reconcile.normalise._text import _arrow_text, as_text
 
 __all__ = ["VIN_ALPHABET", "repair_vin", "vin", "vin_check_digit", "vin_is_valid"]
 
@@ -145,10 +145,7 @@ def vins(texts: np.ndarray) -> np.ndarray:
     and Q replaced); any other text goes to :func:`vin`.
     """
     out = np.full(len(texts), None, dtype=object)
-    try:
-        arr = pa.array(texts, type=pa.string())
-    except (pa.ArrowException, UnicodeEncodeError, TypeError):  # a lone surrogate: each by vin()
-        arr = None
+    arr = _arrow_text(texts)  # None for a lone surrogate: each by vin()
     fast = np.zeros(len(texts), dtype=bool)
     if arr is not None and len(arr):
         fast = pc.string_is_ascii(arr).fill_null(False).to_numpy(zero_copy_only=False)
