@@ -69,7 +69,8 @@ def _combinations(columns: Sequence[_Coded]) -> tuple[np.ndarray, np.ndarray]:
         # Pairwise, re-coded each time, so the combined key never overflows.
         width = len(column.texts) + 1
         key, _ = pd.factorize(key.astype(np.int64) * width + (column.codes + 1))
-    key, _ = pd.factorize(key)
+    if len(columns) == 1:
+        key, _ = pd.factorize(key)  # the code -1 (missing) gets one of its own
     key = np.asarray(key, dtype=np.intp)
     # factorize numbers the combinations in order of appearance: each one's
     # first row is where the highest code so far goes up.
@@ -82,6 +83,8 @@ def _apply(columns: Sequence[_Coded], compute: Callable[..., Any], rows: int) ->
     """``compute`` of each row's values, called once per distinct combination."""
     if rows == 0:
         return _Coded(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object))
+    if len(columns) == 1:
+        return _derive(columns[0], compute)
     key, first = _combinations(columns)
     # Each column's value at each combination's first row, as plain lists (no numpy scalar per cell).
     arguments = [column.texts[column.codes[first]].tolist() for column in columns]
@@ -94,6 +97,9 @@ def _apply_arrays(columns: Sequence[_Coded], compute: Callable[..., np.ndarray],
     """``compute`` of the columns' values as arrays, one element per distinct combination."""
     if rows == 0:
         return _Coded(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object))
+    if len(columns) == 1:
+        # One column's distinct values are its texts (the last, None, stands for the missing ones).
+        return _Coded(columns[0].codes, compute(columns[0].texts))
     key, first = _combinations(columns)
     return _Coded(key, compute(*(column.texts[column.codes[first]] for column in columns)))
 
