@@ -600,7 +600,7 @@ class MonitoringGapRule(BuiltinRule):
         subs = take(subs, SUBSCRIPTION_FIELDS, paying.to_numpy())
         subs = with_columns(subs,
             _ekey=entity_key(subs), _conf=confidence(subs), _acct=parent_rid(subs, "subscription")
-        ).sort_values(["_ekey", "_key", "_rid"])  # by key first: never by the source's name
+        )
 
         on_line = devices.merge(
             lines[["_device", "_rid", "_key", "_ekey"]].rename(
@@ -625,7 +625,10 @@ class MonitoringGapRule(BuiltinRule):
         # subscription carry the story, so the choice never depends on source names.
         on_line = on_line.sort_values(["_rid", "_line_key", "_line"]).drop_duplicates("_rid")
         line_rows = group_rows(lines[lines["_rid"].isin(on_line["_line"])], "_rid", (*LINE_FIELDS, "_conf"))
-        subs = subs[subs["_ekey"].isin(on_line["_ekey"])].drop_duplicates("_ekey")
+        # The first subscription of each entity by key (never by the source's name), then
+        # rid: sorted once filtered (a rid is unique, so the order is the whole table's).
+        subs = subs[subs["_ekey"].isin(on_line["_ekey"])].sort_values(["_ekey", "_key", "_rid"])
+        subs = subs.drop_duplicates("_ekey")
         sub_rows = group_rows(subs, "_ekey", (*SUBSCRIPTION_FIELDS, "_conf", "_acct"))
         accounts = ctx.table("account")
         accounts = take(accounts, ("account_id", "name", "status"), accounts["_rid"].isin(subs["_acct"]).to_numpy())

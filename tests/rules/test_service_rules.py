@@ -240,3 +240,13 @@ def test_device_on_no_known_line_is_not_a_finding() -> None:
     world = _monitored(dt.timedelta(days=9))
     world["device_status"][0]["device_id"] = "HUB-UNKNOWN"
     assert run(GAP, context(**world)) == []
+
+
+def test_the_story_names_the_first_paying_subscription_by_key() -> None:
+    """Two monitoring subscriptions on the customer: the one with the smaller key carries the story,
+    whichever comes first in the table."""
+    world = _monitored(dt.timedelta(days=9))
+    world["subscription"] = [_sub("S-MON-9", "monitoring", days_ago(300)), _sub("S-MON-1", "monitoring", days_ago(400)),
+                             _sub("S-MON-5", "monitoring", days_ago(200))]
+    (finding,) = run(GAP, context(**world))
+    assert roles(finding)["subscription"] == ["S-MON-1"]
