@@ -427,11 +427,13 @@ def _validate(identity: pd.DataFrame, config: MatchingConfig) -> _Records:
     rids = identity["_rid"]
     if rids.isna().any():
         raise ValueError(f"{int(rids.isna().sum())} identity record(s) have no '_rid'")
-    duplicated = rids[rids.duplicated()]
-    if len(duplicated):
-        raise ValueError(
-            f"'_rid' must be unique; duplicated: {sorted(map(str, duplicated.unique()))[:5]}"
-        )
+    # Unique as text (the records are kept in text order): equal neighbours once sorted, below.
+    rid_text = rids.astype(str).to_numpy(dtype=object)
+    order = np.argsort(rid_text, kind="stable")
+    rid_text = rid_text[order]
+    repeated = rid_text[1:][rid_text[1:] == rid_text[:-1]]
+    if len(repeated):
+        raise ValueError(f"'_rid' must be unique; duplicated: {sorted(set(repeated.tolist()))[:5]}")
     missing = sorted(config.columns() - set(identity.columns))
     if missing:
         users = _column_users(config)
@@ -450,9 +452,7 @@ def _validate(identity: pd.DataFrame, config: MatchingConfig) -> _Records:
             ):
                 raise ValueError(f"clustering constraints by {attr} need a {needed!r} column")
     # The records in _rid order; their columns are read in that order when needed (none is copied whole).
-    rid_text = rids.astype(str).to_numpy(dtype=object)
-    order = np.argsort(rid_text, kind="stable")
-    return _Records(identity, rid_text[order], order)
+    return _Records(identity, rid_text, order)
 
 
 def _column_users(config: MatchingConfig) -> dict[str, list[str]]:

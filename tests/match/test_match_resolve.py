@@ -348,3 +348,15 @@ def test_link_within_source_false_links_across_sources_only() -> None:
     assert across.explain(*across.links.iloc[0][["rid_l", "rid_r"]]).candidate
     with pytest.raises(ValueError, match="link_within_source: false needs a '_source' column"):
         resolve(people.drop(columns=["_source"]), MatchingConfig(link_within_source=False))
+
+
+def test_repeated_rids_are_refused_naming_them() -> None:
+    rows = [record("billing", k, _n_family="lee") for k in ("A", "B", "C", "B", "D", "A", "B")]
+    with pytest.raises(ValueError, match=r"'_rid' must be unique; duplicated: \['billing:account:A', 'billing:account:B'\]"):
+        resolve(frame(rows))
+    # Unique as text: the records are kept by their rid's text.
+    numbered = frame([record("billing", "A"), record("billing", "B")])
+    numbered["_rid"] = pd.Series([1, "1"], dtype=object)
+    with pytest.raises(ValueError, match=r"duplicated: \['1'\]"):
+        resolve(numbered)
+    assert resolve(frame(rows[:3])).entity_of.index.is_unique
