@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -79,12 +80,30 @@ def _combinations(columns: Sequence[_Coded]) -> tuple[np.ndarray, np.ndarray]:
     return key, first
 
 
+def _only_varying(columns: Sequence[_Coded]) -> int | None:
+    """The one column whose value varies, if every other holds one value throughout (a country)."""
+    varying = [i for i, column in enumerate(columns) if len(column.texts) > 8 or len(set(column.texts.tolist())) > 1]
+    if len(varying) > 1:
+        return None
+    return varying[0] if varying else 0
+
+
+def _repeat(value: Any, count: int) -> np.ndarray:
+    # fromiter keeps a tuple as a single object (filling would broadcast it).
+    return np.fromiter(itertools.repeat(value, count), dtype=object, count=count)
+
+
 def _apply(columns: Sequence[_Coded], compute: Callable[..., Any], rows: int) -> _Coded:
     """``compute`` of each row's values, called once per distinct combination."""
     if rows == 0:
         return _Coded(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object))
-    if len(columns) == 1:
-        return _derive(columns[0], compute)
+    only = _only_varying(columns)
+    if only is not None:
+        # One varying column: its distinct values (the last, None, stands for the missing ones) with the others'.
+        texts = columns[only].texts
+        arguments = [texts.tolist() if i == only else itertools.repeat(column.texts[0], len(texts))
+                     for i, column in enumerate(columns)]
+        return _Coded(columns[only].codes, np.fromiter(map(compute, *arguments), dtype=object, count=len(texts)))
     key, first = _combinations(columns)
     # Each column's value at each combination's first row, as plain lists (no numpy scalar per cell).
     arguments = [column.texts[column.codes[first]].tolist() for column in columns]
@@ -97,9 +116,13 @@ def _apply_arrays(columns: Sequence[_Coded], compute: Callable[..., np.ndarray],
     """``compute`` of the columns' values as arrays, one element per distinct combination."""
     if rows == 0:
         return _Coded(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=object))
-    if len(columns) == 1:
-        # One column's distinct values are its texts (the last, None, stands for the missing ones).
-        return _Coded(columns[0].codes, compute(columns[0].texts))
+    only = _only_varying(columns)
+    if only is not None:
+        # One varying column: its distinct values (the last, None, stands for the missing ones) with the others'.
+        texts = columns[only].texts
+        return _Coded(columns[only].codes, compute(*(
+            texts if i == only else _repeat(column.texts[0], len(texts)) for i, column in enumerate(columns)
+        )))
     key, first = _combinations(columns)
     return _Coded(key, compute(*(column.texts[column.codes[first]] for column in columns)))
 
