@@ -321,6 +321,7 @@ def _construct_record_ref(source: str, record_type: str, key: str, fields: dict[
 
 
 _REF_FIELDS = ("source", "record_type", "key", "fields", "role")
+_ALL_REF_FIELDS = set(_REF_FIELDS)
 _new_ref = RecordRef.__new__
 _set = object.__setattr__
 
@@ -329,7 +330,7 @@ def _assemble_record_ref(source: str, record_type: str, key: str, fields: dict[s
     """What ``RecordRef.model_construct`` builds with all five fields given, without its loop over fields."""
     ref = _new_ref(RecordRef)
     _set(ref, "__dict__", {"source": source, "record_type": record_type, "key": key, "fields": fields, "role": role})
-    _set(ref, "__pydantic_fields_set__", set(_REF_FIELDS))
+    _set(ref, "__pydantic_fields_set__", _ALL_REF_FIELDS)  # one set for all: a frozen model never changes it
     _set(ref, "__pydantic_extra__", None)
     _set(ref, "__pydantic_private__", None)
     return ref
