@@ -20,7 +20,7 @@ from reconcile.normalise._address import (
 )
 from reconcile.normalise._company import company_name
 from reconcile.normalise._contact import emails, phones, region_of
-from reconcile.normalise._names import _parse, person_name
+from reconcile.normalise._names import _family, _given, _parse, _words, person_name
 from reconcile.normalise._text import as_text
 from reconcile.normalise._vin import vins
 
@@ -145,6 +145,21 @@ def _by_value(values: list[Any], codes: np.ndarray) -> _Coded:
 def _name_alone(name: str | None) -> tuple[str | None, str | None]:
     """:func:`person_name` of a whole name (text, or None) without given or family name fields."""
     return (None, None) if name is None else _parse(name)
+
+
+def _given_alone(given: str | None) -> str | None:
+    """:func:`person_name`'s given name from the given name field (text, or None) with no whole name."""
+    return _given(_words(given)) if given else None
+
+
+def _family_alone(family: str | None) -> str | None:
+    """:func:`person_name`'s family name from the family name field (text, or None) with no whole name."""
+    return _family(_words(family)) if family else None
+
+
+def _person(given: str | None, family: str | None) -> str | None:
+    """The given and family name joined, as ``_n_person`` holds them."""
+    return " ".join(p for p in (given, family) if p) or None
 
 
 def _name_parts(names: _Coded) -> tuple[_Coded, _Coded, _Coded]:
@@ -275,12 +290,16 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
     def column(name: str) -> _Coded:
         return _Coded.of(frame, name)
 
-    given_names, family_names = column("given_name"), column("family_name")
+    whole_names, given_names, family_names = column("name"), column("given_name"), column("family_name")
+    # A column with no value has the one text None.
     if len(given_names.texts) == len(family_names.texts) == 1:  # neither holds a name: parse the whole name
-        names = _apply([column("name")], _name_alone, rows)
+        given, family, person = _name_parts(_apply([whole_names], _name_alone, rows))
+    elif len(whole_names.texts) == 1:  # the given and family name fields alone: each read by itself
+        given = _derive(given_names, _given_alone)
+        family = _derive(family_names, _family_alone)
+        person = _apply([given, family], _person, rows)
     else:
-        names = _apply([column("name"), given_names, family_names], person_name, rows)
-    given, family, person = _name_parts(names)
+        given, family, person = _name_parts(_apply([whole_names, given_names, family_names], person_name, rows))
     regions = _derive(column("country"), lambda country: region_of(country, default))
     # address() in its three parts, each computed once per distinct value it
     # depends on: the street line (and the units it holds), the unit, the postal code.

@@ -14,7 +14,9 @@ generated values of the shape it serves, near misses and arbitrary text:
   ``email`` of each;
 * VINs are cleaned as arrays (``vins``), equal to ``vin`` of each;
 * a table whose names are whole names only (no given or family name
-  fields) parses each distinct name alone: equal to ``person_name``.
+  fields) parses each distinct name alone, and one whose names are given
+  and family name fields only reads each field by itself: equal to
+  ``person_name``.
 """
 
 from __future__ import annotations
@@ -215,3 +217,19 @@ VIN_PIECES = ["1HGCM82633A004352", "1hg-cv1f3 0na00o001", "iq0", "IOQ", "-", " "
 def test_vins_as_an_array_are_vin_of_each(cells: list[str | None]) -> None:
     texts = np.array([t.strip() or None if t is not None else None for t in cells], dtype=object)
     assert vins(texts).tolist() == [vin(t) for t in texts]
+
+
+name_cells = st.one_of(written_names(), st.none(), st.just("  "), st.integers(0, 9), st.just(float("nan")))
+
+
+@SHORTCUTS
+@given(st.lists(st.tuples(name_cells, name_cells), min_size=1, max_size=12))
+def test_given_and_family_fields_alone_in_a_table_are_person_name_of_each(cells: list[tuple[object, object]]) -> None:
+    frame = pd.DataFrame({"given_name": [g for g, _ in cells], "family_name": [f for _, f in cells]}, dtype=object)
+    out = normalise_table(frame, "vehicle")
+    for (given_field, family_field), given_name, family, person in zip(
+        cells, out["_n_given"], out["_n_family"], out["_n_person"], strict=True
+    ):
+        expected = person_name(None, given_field, family_field)
+        assert (given_name, family) == expected
+        assert person == (" ".join(p for p in expected if p) or None)
