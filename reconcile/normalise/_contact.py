@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -184,45 +185,59 @@ def phones(texts: np.ndarray, regions: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero(fast)
     if len(rows):
         assert arr is not None
-        numbers, uniques = pd.factorize(_last_ten_digits(arr.take(pa.array(rows))))
-        digits = [f"{number:010d}" for number in uniques.tolist()]
+        ten = _last_ten_digits(arr.take(pa.array(rows)))
+        numbers, _ = pd.factorize(ten.astype(np.int64) @ (10 ** np.arange(9, -1, -1, dtype=np.int64)))
+        # factorize numbers them in order of appearance: each one's first row is where the highest code goes up.
+        first = np.flatnonzero(np.diff(np.maximum.accumulate(numbers), prepend=-1) > 0)
+        e164 = np.empty((len(first), 12), dtype=np.uint8)
+        e164[:, :2] = np.frombuffer(b"+1", dtype=np.uint8)
+        e164[:, 2:] = ten[first] + ord("0")
+        digits = _as_text(e164[:, 2:])
         valid = _valid_in_us_array(digits)
-        results = np.array(
-            ["+1" + d if ok else _nanp(d[:3], d[3:6], d[6:]) for d, ok in zip(digits, valid, strict=True)],
-            dtype=object,
-        )
+        results = _as_text(e164).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(~valid).tolist():
+            d = digits[i].as_py()
+            results[i] = _nanp(d[:3], d[3:6], d[6:])
         out[rows] = results[numbers]
     for i in np.flatnonzero(~fast).tolist():
         out[i] = phone(texts[i], regions[i])
     return out
 
 
+def _as_text(characters: np.ndarray) -> pa.LargeStringArray:
+    """Rows of ASCII character codes as an Arrow array of text, one per row (the codes are its data)."""
+    characters = np.ascontiguousarray(characters, dtype=np.uint8)
+    rows, width = characters.shape
+    offsets = np.arange(0, (rows + 1) * width, width, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(characters))
+
+
 def _last_ten_digits(arr: pa.LargeStringArray) -> np.ndarray:
-    """The last ten ASCII digits of each text (each holds ten or more) as an integer."""
+    """The last ten ASCII digits of each text (each holds ten or more), a row of ten numbers 0-9 per text."""
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
     is_digit = (data >= ord("0")) & (data <= ord("9"))
     digits = data[is_digit] - ord("0")
-    # Each row's digits end where the running count of digits is at the row's end;
-    # all but the last ten of a row's digits are dropped.
-    counts = np.cumsum(is_digit, dtype=np.int64)[offsets[1:] - offsets[0] - 1]
-    starts = np.concatenate([[0], counts[:-1]])
+    # Where each row's digits begin and end among all the digits; all but
+    # the last ten of a row's digits are dropped.
+    per_row = np.add.reduceat(is_digit, offsets[:-1] - offsets[0], dtype=np.int64)
+    counts = np.cumsum(per_row)
+    starts = counts - per_row
     keep = np.ones(len(digits), dtype=bool)
-    for extra in range(int((counts - starts).max()) - 10):  # written with +1: one digit before the ten
-        leading = starts[counts - starts > 10 + extra] + extra
+    for extra in range(int(per_row.max()) - 10):  # written with +1: one digit before the ten
+        leading = starts[per_row > 10 + extra] + extra
         keep[leading] = False
-    matrix = digits[keep].reshape(-1, 10).astype(np.int64)
-    national: np.ndarray = matrix @ (10 ** np.arange(9, -1, -1, dtype=np.int64))
-    return national
+    ten: np.ndarray = digits[keep].reshape(-1, 10)
+    return ten
 
 
-def _valid_in_us_array(digits: list[str]) -> np.ndarray:
+def _valid_in_us_array(digits: Sequence[str] | pa.Array) -> np.ndarray:
     """:func:`_valid_in_us` of each ten digits, by Arrow's (RE2) regular expressions."""
     patterns = _us_patterns()
-    if patterns is None or not digits:
+    if patterns is None or len(digits) == 0:
         return np.zeros(len(digits), dtype=bool)
     general, types = patterns
-    arr = pa.array(digits, type=pa.string())
+    arr = digits if isinstance(digits, pa.Array) else pa.array(list(digits), type=pa.string())
     try:
         in_general = pc.match_substring_regex(arr, f"^(?:{general.pattern})$")
         of_a_type = pc.match_substring_regex(arr, "^(?:" + "|".join(f"(?:{p.pattern})" for p in types) + ")$")
