@@ -264,7 +264,10 @@ def emails(texts: np.ndarray) -> np.ndarray:
         )
         fast = plain.fill_null(False).to_numpy(zero_copy_only=False)
         valid = pc.match_substring_regex(lowered, _EMAIL.pattern).fill_null(False).to_numpy(zero_copy_only=False)
-        kept = np.flatnonzero(fast & valid)
+        # Most addresses are written in lower case already: those keep their text (no new string).
+        unchanged = pc.equal(lowered, arr).fill_null(False).to_numpy(zero_copy_only=False)
+        out[fast & valid & unchanged] = texts[fast & valid & unchanged]
+        kept = np.flatnonzero(fast & valid & ~unchanged)
         out[kept] = lowered.take(pa.array(kept)).to_numpy(zero_copy_only=False)
     for i in np.flatnonzero(~fast).tolist():
         out[i] = email(texts[i])
