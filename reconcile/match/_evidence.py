@@ -10,9 +10,10 @@ See ``docs/matching.md`` ("Findings' evidence").
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reconcile.findings import Finding
@@ -38,7 +39,7 @@ class _Parents:
     in the whole type's map, built when first needed.
     """
 
-    def __init__(self, tables: Mapping[str, pd.DataFrame], identity: set[str], wanted: set[str] | None = None):
+    def __init__(self, tables: Mapping[str, pd.DataFrame], identity: Container[str], wanted: set[str] | None = None):
         self.tables = tables
         self.identity = identity
         self.wanted = wanted
@@ -69,14 +70,17 @@ class _Parents:
         frame = self.tables.get(record_type)
         if frame is None or frame.empty or "_parent_rid" not in frame.columns:
             return {}
-        # The two columns only: a boolean index of the whole table would copy every column.
-        known = frame["_parent_rid"].notna().to_numpy()
-        rids = frame["_rid"][known].astype(str)
-        parents = frame["_parent_rid"][known]
+        # The two columns' arrays only: a boolean index of the whole table would
+        # copy every column, and one of a Series makes its index keep its labels
+        # as an array (the table's index, for the rest of the run).
+        parents = frame["_parent_rid"].to_numpy(dtype=object)
+        known = pd.notna(parents)
+        rids = frame["_rid"].to_numpy(dtype=object)[known]
+        parents = parents[known]
         if only is not None:
-            named = rids.isin(only).to_numpy()
+            named = pd.Index(rids, dtype=object).isin(only)
             rids, parents = rids[named], parents[named]
-        return dict(zip(rids, parents.astype(str), strict=True))
+        return dict(zip(map(str, rids.tolist()), map(str, parents.tolist()), strict=True))
 
 
 def finding_evidence(
@@ -161,10 +165,40 @@ def attach_match_evidence(
         return _attach(findings, tables, matched)
 
 
+class _IdentityRids:
+    """``rid in self``: whether ``rid`` is an identity record (a label of ``index``, as text).
+
+    What ``set(index.astype(str))`` answers, without a set of every identity
+    record (millions of entries at a million customers, for the few the
+    findings name): the rids in ``wanted`` are looked up once, together, in
+    the index's own hash table; any other (a parent's parent) in the index
+    when asked.
+    """
+
+    def __init__(self, index: pd.Index, wanted: set[str]):
+        if index.inferred_type != "string":
+            index = index.astype(str)
+        self.index = index
+        self.wanted = wanted
+        listed = list(wanted)
+        if not len(index) or not listed:
+            found = np.zeros(len(listed), dtype=bool)
+        elif index.is_unique:
+            found = index.get_indexer(pd.Index(listed, dtype=object)) >= 0
+        else:
+            found = pd.Index(listed, dtype=object).isin(index)
+        self.found = {rid for rid, yes in zip(listed, found.tolist(), strict=True) if yes}
+
+    def __contains__(self, rid: object) -> bool:
+        if rid in self.wanted:
+            return rid in self.found
+        return isinstance(rid, str) and rid in self.index
+
+
 def _attach(findings: Iterable[Finding], tables: Mapping[str, pd.DataFrame], matched: MatchResult) -> int:
     findings = list(findings)
     wanted = {ref.rid for finding in findings for ref in (finding.subject, *finding.records)}
-    parents = _Parents(tables, set(matched.entity_of.index.astype(str)), wanted)
+    parents = _Parents(tables, _IdentityRids(matched.entity_of.index, wanted), wanted)
     # First what each finding needs explained, then every pair explained at
     # once (the comparisons made on arrays), then the evidence put together.
     plans: list[tuple[Finding, tuple[list[str], list[tuple[str, str]], int, list[str]]]] = []
