@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reconcile.model import record_model
 from reconcile.normalise._address import (
@@ -21,7 +23,7 @@ from reconcile.normalise._address import (
 from reconcile.normalise._company import company_name
 from reconcile.normalise._contact import emails, phones, region_of
 from reconcile.normalise._names import _family, _given, _parse, _words, person_name
-from reconcile.normalise._text import as_text
+from reconcile.normalise._text import _arrow_text, as_text
 from reconcile.normalise._vin import vins
 
 __all__ = ["NORMALISED_COLUMNS", "normalise_table"]
@@ -183,36 +185,55 @@ def _unit_identifiers(text: str | None) -> tuple[str, ...]:
 def _street_lines(lines: _Coded) -> tuple[_Coded, _Coded]:
     """The canonical street line (:func:`_split`) and the unit identifiers it held, coded by equal value.
 
-    One pass over the distinct lines; a line led by a house number takes
-    :func:`_split`'s shortcut here without the call (``partition`` finds
-    what its pattern finds: digits, then the first space).
+    The lines led by a house number take :func:`_split`'s shortcut as
+    arrays: split at the first space (as ``_NUMBERED`` does: digits, then
+    the first space), each distinct rest read once (:func:`_numbered_rest`),
+    the number and the rest's canonical words joined by Arrow. Any other
+    line (and every line, if the texts cannot be an Arrow array) is read by
+    :func:`_split`.
     """
-    texts = lines.texts.tolist()
-    streets: list[str | None] = []
-    part_codes: list[int] = []
-    index: dict[tuple[str, ...], int] = {}
-    add_street, add_code = streets.append, part_codes.append
-    street: str | None
-    parts: tuple[str, ...]
-    for text in texts:
-        if text is None:
-            street, parts = None, ()
-        else:
-            number, space, rest = text.partition(" ")
-            template = _numbered_rest(rest) if space and number.isdigit() and number.isascii() else None
-            if template is not None:
-                street, parts = (number + template[0] if template[0] else number), template[1]
-            else:
-                street, parts = _split(text)
-        add_street(street)
+    texts = lines.texts
+    streets = np.full(len(texts), None, dtype=object)
+    part_codes = np.zeros(len(texts), dtype=np.intp)
+    index: dict[tuple[str, ...], int] = {(): 0}
+    one_by_one = np.ones(len(texts), dtype=bool)
+    arr = _arrow_text(texts)
+    if arr is not None and len(arr):
+        pieces = pc.split_pattern(arr, " ", max_splits=1)
+        rows = np.flatnonzero(pc.list_value_length(pieces).fill_null(0).to_numpy(zero_copy_only=False) == 2)
+        if len(rows):
+            at = pieces.offsets.to_numpy(zero_copy_only=False)[rows]
+            numbers, rests = pieces.values.take(pa.array(at)), pieces.values.take(pa.array(at + 1))
+            numbered = pc.match_substring_regex(numbers, "^[0-9]+$").to_numpy(zero_copy_only=False)
+            encoded = rests.dictionary_encode()
+            templates = [_numbered_rest(rest) for rest in encoded.dictionary.to_pylist()]
+            readable = np.array([template is not None for template in templates], dtype=bool)
+            rest_parts = np.array(
+                [0 if template is None else index.setdefault(template[1], len(index)) for template in templates],
+                dtype=np.intp,
+            )
+            suffixes = pa.array(["" if template is None else template[0] for template in templates],
+                                type=pa.large_string())
+            which = encoded.indices.to_numpy(zero_copy_only=False)
+            taken = np.flatnonzero(numbered & readable[which])
+            joined = pc.binary_join_element_wise(
+                numbers.take(pa.array(taken)),
+                suffixes.take(pa.array(which[taken])),
+                pa.scalar("", type=pa.large_string()),
+            )
+            streets[rows[taken]] = joined.to_numpy(zero_copy_only=False)
+            part_codes[rows[taken]] = rest_parts[which[taken]]
+            one_by_one[rows[taken]] = False
+    for i in np.flatnonzero(one_by_one).tolist():
+        street, parts = _split(texts[i])
+        streets[i] = street
         code = index.get(parts)
         if code is None:
             code = index[parts] = len(index)
-        add_code(code)
+        part_codes[i] = code
     distinct_parts = np.empty(len(index), dtype=object)
     distinct_parts[:] = list(index)  # slice assignment of a list keeps tuples as single objects
-    street_column = _Coded(lines.codes, np.array(streets, dtype=object))
-    return street_column, _Coded(np.asarray(part_codes, dtype=np.intp)[lines.codes], distinct_parts)
+    return _Coded(lines.codes, streets), _Coded(part_codes[lines.codes], distinct_parts)
 
 
 def _units(street_parts: _Coded, units: _Coded, rows: int) -> _Coded:

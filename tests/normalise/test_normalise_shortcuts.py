@@ -4,7 +4,9 @@ Each shortcut is compared with the general path it stands in for, over
 generated values of the shape it serves, near misses and arbitrary text:
 
 * a street line led by a house number is read once per distinct rest of the
-  line (``_numbered_rest``): equal to the general ``_split_line``;
+  line (``_numbered_rest``): equal to the general ``_split_line``; a
+  table's street lines are split as arrays (``_street_lines``): equal to
+  ``_split`` of each;
 * an ASCII person's name is read part by part ("LAST, FIRST M", each
   distinct part once) or, made of plain words, without the general
   cleaning: equal to ``_parse_general``;
@@ -52,6 +54,7 @@ from reconcile.normalise._names import (
     _parse_general,
     nicknames,
 )
+from reconcile.normalise._table import _Coded, _street_lines
 from reconcile.normalise._vin import vin, vins
 
 settings.register_profile("shortcuts", max_examples=400, deadline=None,
@@ -233,3 +236,16 @@ def test_given_and_family_fields_alone_in_a_table_are_person_name_of_each(cells:
         expected = person_name(None, given_field, family_field)
         assert (given_name, family) == expected
         assert person == (" ".join(p for p in expected if p) or None)
+
+
+street_line = st.one_of(st.tuples(house_number, street_rest).map(" ".join), st.text(max_size=20), st.none(),
+                        st.sampled_from(["12 Main St 4B", "123 #4", "5", "12\n3 Main St", "\ud800 Main", "٣ Main St"]))
+
+
+@SHORTCUTS
+@given(st.lists(street_line, min_size=1, max_size=20))
+def test_street_lines_as_arrays_are_split_of_each(lines: list[str | None]) -> None:
+    texts = np.array([*lines, None], dtype=object)
+    streets, parts = _street_lines(_Coded(np.arange(len(texts)), texts))
+    expected = [(None, ()) if text is None else _split(text) for text in texts]
+    assert list(zip(streets.row_values().tolist(), parts.row_values().tolist(), strict=True)) == expected
