@@ -229,6 +229,13 @@ def test_identity_records_are_stacked_as_before(demo_world: Path) -> None:
     assert reference.loc[contacts, "_n_phone"].map(lambda v: v != v).all()
     reference["_n_phone"] = reference["_n_phone"].astype(object).where(~contacts, None)
     pd.testing.assert_frame_equal(stacked, reference)
+    # Some columns only (as match_entities stacks what matching reads): those columns of the whole.
+    for frames in (tables, varied):
+        whole = stack_identity(frames)
+        for wanted in ({"_rid", "_source", "_type", *config.matching.columns()}, {"_n_phone", "email", "nowhere"}):
+            some = stack_identity(frames, wanted)
+            assert list(some.columns) == [c for c in whole.columns if c in wanted]
+            pd.testing.assert_frame_equal(some, whole[list(some.columns)])
 
 
 @given(
