@@ -444,7 +444,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
         import ctypes
 
         trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
+    except (OSError, AttributeError, TypeError):  # pragma: no cover - not glibc (Windows: no CDLL(None))
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
