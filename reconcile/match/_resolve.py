@@ -302,6 +302,14 @@ class MatchResult:
         self._link_groups: tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._by_entity: dict[str, dict[str, list[str]]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without path()'s lists, which are made again when asked for."""
+        return {**self.__dict__, "_neighbours": None, "_link_groups": None, "_by_entity": {}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A result pickled before path() kept its lists this way has none of them.
+        self.__dict__.update({"_neighbours": None, "_link_groups": None, "_by_entity": {}, **state})
+
     def __repr__(self) -> str:
         return (
             f"MatchResult(records={len(self.entity_of)}, entities={self.entity_of.nunique()}, "
@@ -346,14 +354,12 @@ class MatchResult:
         Raises:
             KeyError: a rid is not an identity record of this result.
         """
-        index = self.entity_of.index
-        positions = index.get_indexer([rid_a, rid_b])
-        for rid, at in zip((rid_a, rid_b), positions.tolist(), strict=True):
-            if at < 0:
-                raise KeyError(f"{rid!r} is not an identity record of this match result")
+        # One hash lookup each (a finding's evidence asks this for every pair: no pandas call per rid).
+        at_a, at_b = self._position(rid_a), self._position(rid_b)
         if rid_a == rid_b:
             return [rid_a]
-        entity_a, entity_b = self.entity_of.iloc[positions].tolist()
+        entities = self.entity_of.to_numpy()
+        entity_a, entity_b = entities[at_a], entities[at_b]
         if entity_a != entity_b:
             return []
         neighbours = self._entity_neighbours(entity_a)
@@ -373,6 +379,16 @@ class MatchResult:
         while (previous := came_from[chain[-1]]) is not None:
             chain.append(previous)
         return chain[::-1]
+
+    def _position(self, rid: str) -> int:
+        """The row of ``rid`` in ``entity_of``; KeyError if it is not an identity record here."""
+        try:
+            at = self.entity_of.index.get_loc(rid)
+        except KeyError:
+            at = None
+        if not isinstance(at, int | np.integer):  # absent (or, were rids repeated, several rows)
+            raise KeyError(f"{rid!r} is not an identity record of this match result")
+        return int(at)
 
     def _entity_neighbours(self, entity: str) -> Mapping[str, list[str]]:
         """Each record's linked records, in ``links`` order: of one entity's links, or of all of them.
@@ -402,7 +418,10 @@ class MatchResult:
         uniques, order, starts, left, right = self._link_groups
         found = self._by_entity.get(entity)
         if found is None:
-            code = uniques.get_indexer([entity])[0]
+            try:
+                code = uniques.get_loc(entity)
+            except KeyError:  # an entity without links
+                code = -1
             rows = order[starts[code] : starts[code + 1]] if code >= 0 else order[:0]
             found = self._by_entity[entity] = _neighbours_of(left[rows].tolist(), right[rows].tolist())
         return found

@@ -265,3 +265,17 @@ def test_path_is_the_search_over_every_link(size: int, data: st.DataObject) -> N
     edges = list(zip(links["rid_l"], links["rid_r"], strict=True))
     for a, b in asked:
         assert result.path(a, b) == _reference_path(edges, entity_of, a, b)
+
+
+def test_a_pickled_result_finds_paths_without_its_lists(chain) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+
+    assert chain.path(A, C) == [A, B, C]  # the lists are made
+    copy = pickle.loads(pickle.dumps(chain))
+    assert copy._link_groups is None and copy._by_entity == {}
+    assert copy.path(A, C) == [A, B, C]
+    # The state of a result pickled before these lists existed.
+    state = {k: v for k, v in chain.__dict__.items() if k not in ("_link_groups", "_by_entity", "_neighbours")}
+    restored = type(chain).__new__(type(chain))
+    restored.__setstate__(state)
+    assert restored.path(C, A) == [C, B, A]
