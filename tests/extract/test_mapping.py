@@ -304,8 +304,6 @@ _DATE_TEXT = st.one_of(
     default=st.sampled_from([None, dt.date(2000, 1, 1)]),
 )
 def test_date_columns_convert_as_each_value_does(values: list[object], fmt: object, default: object) -> None:
-    from reconcile.extract.mapping import _FAIL, ColumnSource
-
     spec = FieldMapping(column="d", transform="date", format=fmt, default=default)  # type: ignore[arg-type]
     mapper = RowMapper(Account, {"account_id": "k", "opened_at": spec})
     reference = RowMapper(Account, {"account_id": "k", "opened_at": spec})
@@ -313,18 +311,27 @@ def test_date_columns_convert_as_each_value_does(values: list[object], fmt: obje
     distinct = list(dict.fromkeys(v for v in values if not isinstance(v, bool)))
     assert compiled._safe_many(distinct) == [compiled._safe(v) for v in distinct]
     assert [type(v) for v in compiled._safe_many(distinct)] == [type(compiled._safe(v)) for v in distinct]
-    rows = [("K", v) for v in values]
     for _ in range(2):  # the second time every value is remembered
-        columns, failed, _with_none = mapper.map_columns(ColumnSource(["k", "d"], rows), len(rows))
-        for i, row in enumerate(rows):
-            try:
-                expected = reference.map({"k": row[0], "d": row[1]}).get("opened_at")
-            except MappingError:
-                assert i in failed and columns["opened_at"][i] is _FAIL
-                continue
-            assert i not in failed
-            got = columns["opened_at"][i]
-            assert type(got) is type(expected) and got == expected
+        _assert_columns_map_as_rows(mapper, reference, "d", "opened_at", values)
+
+
+def _assert_columns_map_as_rows(
+    mapper: RowMapper, reference: RowMapper, column: str, field: str, values: list[object]
+) -> None:
+    """``mapper.map_columns`` gives, row by row, what ``reference.map`` gives (or fails where it fails)."""
+    from reconcile.extract.mapping import _FAIL, ColumnSource
+
+    rows = [("K", v) for v in values]
+    columns, failed, _with_none = mapper.map_columns(ColumnSource(["k", column], rows), len(rows))
+    for i, row in enumerate(rows):
+        try:
+            expected = reference.map({"k": row[0], column: row[1]}).get(field)
+        except MappingError:
+            assert i in failed and columns[field][i] is _FAIL
+            continue
+        assert i not in failed
+        got = columns[field][i]
+        assert type(got) is type(expected) and got == expected
 
 
 # Text that looks like a timestamp to the second, or nearly: many distinct
@@ -400,19 +407,7 @@ def test_many_distinct_timestamps_are_parsed_together() -> None:
 )
 def test_flag_columns_convert_as_each_value_does(values: list[object], default: object) -> None:
     """Integer flags (a SQL INTEGER column) take a shortcut; every column must map as row by row."""
-    from reconcile.extract.mapping import _FAIL, ColumnSource
-
     spec = FieldMapping(column="f", transform="bool", default=default)  # type: ignore[arg-type]
     mapper = RowMapper(Account, {"account_id": "k", "autopay": spec})
     reference = RowMapper(Account, {"account_id": "k", "autopay": spec})
-    rows = [("K", v) for v in values]
-    columns, failed, _with_none = mapper.map_columns(ColumnSource(["k", "f"], rows), len(rows))
-    for i, row in enumerate(rows):
-        try:
-            expected = reference.map({"k": row[0], "f": row[1]}).get("autopay")
-        except MappingError:
-            assert i in failed and columns["autopay"][i] is _FAIL
-            continue
-        assert i not in failed
-        got = columns["autopay"][i]
-        assert type(got) is type(expected) and got == expected
+    _assert_columns_map_as_rows(mapper, reference, "f", "autopay", values)
