@@ -172,3 +172,37 @@ def dictionary(array: Any) -> tuple[list[Any], np.ndarray[Any, Any]]:
     if indices.null_count:
         indices = indices.fill_null(len(distinct))
     return distinct, np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+
+
+#: A date of years 1 to 9999 with its month and day bounded (not the day in its month).
+ISO_DATE = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+#: A time of day to the second, every field bounded.
+ISO_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+
+
+def iso_seconds(texts: Any, shape: str) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds since the epoch of each text ``YYYY-MM-DD?HH:MM:SS...`` of ``shape``, and which were read.
+
+    ``shape`` is a whole-text pattern whose texts hold the date in their
+    first ten characters and the time in characters 12 to 19 (built from
+    :data:`ISO_DATE` and :data:`ISO_TIME`, which bound every field but the
+    day). Arrow's parser carries over (30 February is 2 March), so the day
+    must also be the parsed day: a text is read exactly when ``datetime``
+    would read that date and time. The others (and nulls) are False, with 0
+    seconds, left to the caller.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_large_string(texts.type):
+        texts = texts.cast(pa.string())
+    shaped = pc.match_substring_regex(texts, shape)
+    plain = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(texts, 0, 10), pc.utf8_slice_codeunits(texts, 11, 19), " "
+    )
+    parsed = pc.strptime(plain, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    day = pc.cast(pc.utf8_slice_codeunits(pc.if_else(shaped, texts, "0000-00-01"), 8, 10), pa.int64())
+    read = pc.and_kleene(shaped, pc.equal(pc.day(parsed), day)).fill_null(False)
+    readable = np.asarray(read.to_numpy(zero_copy_only=False), dtype=bool)
+    seconds = parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.where(readable, seconds, 0), readable

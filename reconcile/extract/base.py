@@ -1305,7 +1305,6 @@ class _Unreadable:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 #: The one shape of cursor text settled in Arrow: UTC to the second, as change-tracking columns are often written.
-_UTC_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 _UTC_SECONDS_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$"
 
 
@@ -1314,32 +1313,19 @@ def _utc_seconds(array: Any, cursor: CursorConfig, since: Any) -> tuple[np.ndarr
 
     Returns each row's time in seconds since the epoch, whether the row was
     read so (its text is exactly ``YYYY-MM-DDTHH:MM:SSZ``, every field in its
-    range and the day in its month, in the years 1900 to 9999: what
-    ``fromisoformat`` reads as that UTC time), and whether it is older than
-    ``since``. The
-    other rows (null, other shapes, unreadable) are left to the caller, one
-    by one. None: not a text column of timestamps without a format, or
-    ``since`` is not a time with a zone.
+    range and the day in its month (:func:`reconcile.extract._arrow.iso_seconds`),
+    in the years 1900 to 9999: what ``fromisoformat`` reads as that UTC time),
+    and whether it is older than ``since``. The other rows (null, other
+    shapes, unreadable) are left to the caller, one by one. None: not a text
+    column of timestamps without a format, or ``since`` is not a time with a zone.
     """
     if array is None or cursor.type != "timestamp" or cursor.format is not None:
         return None
     if since is not None and not (isinstance(since, dt.datetime) and since.utcoffset() is not None):
         return None
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    from reconcile.extract._arrow import iso_seconds
 
-    if pa.types.is_large_string(array.type):
-        array = array.cast(pa.string())
-    parsed = pc.strptime(array, format=_UTC_SECONDS, unit="s", error_is_null=True)
-    # Arrow's strptime carries over (February 30 is March 2, second 60 the next
-    # minute): every field but the day is bounded by the pattern, and the day
-    # must be the parsed day.
-    shaped = pc.match_substring_regex(array, _UTC_SECONDS_PATTERN)
-    day = pc.cast(pc.utf8_slice_codeunits(pc.if_else(shaped, array, "0000-00-01"), 8, 10), pa.int64())
-    same = pc.and_(shaped, pc.equal(pc.day(parsed), day))
-    seconds = parsed.cast(pa.int64()).to_numpy(zero_copy_only=False)
-    readable = np.asarray(same.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-    seconds = np.where(readable, seconds, 0).astype(np.int64)
+    seconds, readable = iso_seconds(array, _UTC_SECONDS_PATTERN)
     readable &= (seconds >= _YEAR_1900) & (seconds < _YEAR_10000)
     if since is None:
         older = np.zeros(len(seconds), dtype=bool)

@@ -246,38 +246,27 @@ def _iso_seconds_at_once(values: Sequence[Any], fmts: tuple[str, ...]) -> tuple[
 
     Returns the parsed values and which of them to take: a text of exactly
     the format's shape (with no format, either separator and an optional
-    ``Z`` or ``+00:00``) that names a real second of years 1 to 9999. The
-    pattern bounds every field but the day, which is checked against the
-    parsed day (Arrow's parser rolls 30 February over to March, where
-    ``datetime`` refuses it). Anything else is left to the caller's
-    one-by-one path, errors included.
+    ``Z`` or ``+00:00``) that names a real second of years 1 to 9999 (see
+    :func:`reconcile.extract._arrow.iso_seconds`). Anything else is left to
+    the caller's one-by-one path, errors included.
     """
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.compute as pc
+
+    from reconcile.extract import _arrow
 
     try:
         texts = pa.array(values, type=pa.string())
     except (pa.ArrowException, UnicodeError):  # not all text, or text Arrow cannot hold (a lone surrogate)
         return None
-    date = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    time = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
     if fmts:
-        shape = f"^{date}{fmts[0][8]}{time}$"
+        shape = f"^{_arrow.ISO_DATE}{fmts[0][8]}{_arrow.ISO_TIME}$"
     else:
-        shape = f"^{date}[ T]{time}(Z|\\+00:00)?$"
-    ok = pc.match_substring_regex(texts, shape)
-    # The date and time with a space between, any suffix dropped (either way the time is UTC).
-    plain = pc.binary_join_element_wise(
-        pc.utf8_slice_codeunits(texts, 0, 10), pc.utf8_slice_codeunits(texts, 11, 19), " "
-    )
-    seconds = pc.strptime(plain, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
-    day = pc.cast(pc.if_else(ok, pc.utf8_slice_codeunits(texts, 8, 10), "0"), pa.int64())
-    ok = pc.and_kleene(ok, pc.equal(pc.day(seconds), day)).fill_null(False)
-    take = ok.to_numpy(zero_copy_only=False)
+        shape = f"^{_arrow.ISO_DATE}[ T]{_arrow.ISO_TIME}(Z|\\+00:00)?$"
+    seconds, take = _arrow.iso_seconds(texts, shape)
     out: list[Any] = [None] * len(values)
     if take.any():
-        instants = seconds.filter(ok).to_numpy(zero_copy_only=False).astype("datetime64[s]")
+        instants = seconds[take].astype("datetime64[s]")
         parsed = pd.DatetimeIndex(instants).tz_localize("UTC").to_pydatetime()
         for i, value in zip(np.flatnonzero(take).tolist(), parsed.tolist(), strict=True):
             out[i] = value
