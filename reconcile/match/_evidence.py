@@ -45,6 +45,7 @@ class _Parents:
         self.wanted = wanted
         self.by_type: dict[str, dict[str, str]] = {}
         self.wanted_by_type: dict[str, dict[str, str]] = {}
+        self._wanted_index: pd.Index | None = None
 
     def identity_rid(self, rid: str, record_type: str) -> str | None:
         for _ in range(_MAX_DEPTH):
@@ -53,7 +54,9 @@ class _Parents:
             if self.wanted is not None and rid in self.wanted:
                 parents = self.wanted_by_type.get(record_type)
                 if parents is None:
-                    parents = self.wanted_by_type[record_type] = self._load(record_type, self.wanted)
+                    if self._wanted_index is None:  # one hash table of the wanted rids for every type
+                        self._wanted_index = _unique_index(self.wanted)
+                    parents = self.wanted_by_type[record_type] = self._load(record_type, self._wanted_index)
             else:
                 parents = self.by_type.get(record_type)
                 if parents is None:
@@ -65,8 +68,13 @@ class _Parents:
             record_type = parent.split(":")[1] if parent.count(":") >= 2 else ""
         return None
 
-    def _load(self, record_type: str, only: set[str] | None = None) -> dict[str, str]:
-        """The type's rid -> parent rid map (of the rids in ``only``, if given)."""
+    def _load(self, record_type: str, only: Collection[str] | pd.Index | None = None) -> dict[str, str]:
+        """The type's rid -> parent rid map (of the rids in ``only``, if given).
+
+        The table's rids are looked up in ``only``'s hash table (an Index keeps
+        it once built: every type asked probes the same one), rather than a
+        table of ``only`` made again for each type from the set.
+        """
         frame = self.tables.get(record_type)
         if frame is None or frame.empty or "_parent_rid" not in frame.columns:
             return {}
@@ -78,9 +86,16 @@ class _Parents:
         rids = frame["_rid"].to_numpy(dtype=object)[known]
         parents = parents[known]
         if only is not None:
-            named = pd.Index(rids, dtype=object).isin(only)
+            named = _unique_index(only).get_indexer(pd.Index(rids, dtype=object, copy=False)) >= 0
             rids, parents = rids[named], parents[named]
         return dict(zip(map(str, rids.tolist()), map(str, parents.tolist()), strict=True))
+
+
+def _unique_index(values: Collection[str] | pd.Index) -> pd.Index:
+    """``values`` as an object Index without repeats (``values`` itself if it is one already)."""
+    if isinstance(values, pd.Index) and values.dtype == object and values.is_unique:
+        return values
+    return pd.Index(list(dict.fromkeys(values)), dtype=object)
 
 
 def finding_evidence(

@@ -49,3 +49,5 @@ def test_parents_load_as_the_series_did(rows: list[tuple[str, object]], only: se
     frame = pd.DataFrame({"_rid": [r for r, _ in rows], "_parent_rid": [p for _, p in rows]}, dtype=object)
     parents = _Parents({"invoice": frame}, set())
     assert parents._load("invoice", only) == _former_load(frame, only)
+    if only is not None:  # the rids as an Index, as identity_rid passes them; repeats or not
+        assert parents._load("invoice", pd.Index(sorted(only) * 2, dtype=object)) == _former_load(frame, only)
