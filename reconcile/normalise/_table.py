@@ -42,6 +42,10 @@ class _Coded:
         self.codes = codes
         self.texts = texts
 
+    def row_values(self) -> np.ndarray:
+        values: np.ndarray = self.texts[self.codes]
+        return values
+
     @classmethod
     def of(cls, frame: pd.DataFrame, name: str) -> _Coded:
         """``frame[name]`` coded; stripped text or None; all None if the frame lacks it."""
@@ -59,10 +63,6 @@ class _Coded:
         else:
             texts = np.array([*(as_text(value) for value in uniques), None], dtype=object)
         return cls(np.asarray(codes, dtype=np.intp), texts)
-
-    def row_values(self) -> np.ndarray:
-        values: np.ndarray = self.texts[self.codes]
-        return values
 
 
 def _combinations(columns: Sequence[_Coded]) -> tuple[np.ndarray, np.ndarray]:
@@ -340,9 +340,36 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
         "_n_address": _address_keys(street, unit, postal, rows),
         "_n_vin": _apply_arrays([column("vin")], vins, rows),
     }
+    # Equal results are one object: a given name parsed from 40,000 whole names
+    # would otherwise be 40,000 strings. A VIN or postal code that normalising
+    # left as it was is the input's own object.
+    pool = _Pool()
+    for name in ("vin", "postal_code"):
+        pool.seed(column(name).texts)
     # A new frame sharing the input's columns (none is written in place): at a
     # million customers a deep copy would duplicate gigabytes of pointers.
     out = frame.copy(deep=False)
     for name in NORMALISED_COLUMNS:
-        out[name] = pd.Series(added[name].row_values(), index=out.index, dtype=object)
+        coded = added[name]
+        out[name] = pd.Series(pool.shared(coded.texts)[coded.codes], index=out.index, dtype=object)
     return out
+
+
+class _Pool:
+    """One object per distinct text across a table's normalised columns."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+
+    def seed(self, texts: np.ndarray) -> None:
+        """Offer these texts (and None, skipped) as the objects equal results become."""
+        for text in texts.tolist():
+            if isinstance(text, str):
+                self._texts.setdefault(text, text)
+
+    def shared(self, texts: np.ndarray) -> np.ndarray:
+        """``texts`` with every str replaced by the pool's equal object (added if new); other values kept."""
+        pool = self._texts
+        out = np.empty(len(texts), dtype=object)
+        out[:] = [pool.setdefault(text, text) if isinstance(text, str) else text for text in texts.tolist()]
+        return out

@@ -121,3 +121,24 @@ def test_each_distinct_value_is_normalised_once(monkeypatch: pytest.MonkeyPatch)
     out = table_module.normalise_table(_frame([{"name": n} for n in names]), "contact")
     assert len(calls) == 3
     assert list(out["_n_person"][:3]) == ["robert smith", "robert smith", None]
+
+
+def test_equal_results_are_one_object_and_an_unchanged_vin_or_postal_code_is_the_inputs() -> None:
+    # Different whole names give equal given and family names: one object each, not one per name.
+    # Distinct str objects are built with join so that no literal interning hides a copy.
+    vin = "".join(["1HGCM82633A00435", "2"])
+    frame = _frame(
+        [
+            {"name": "Smith, Robert", "street": "1 Main St", "postal_code": "".join(["981", "01"]), "vin": vin},
+            {"name": "ROBERT SMITH", "street": "1 MAIN STREET", "postal_code": "98101-0001", "vin": vin.lower()},
+            {"name": "Robert  Smith", "street": "1 Main Street", "postal_code": "98101", "vin": None},
+        ]
+    )
+    out = normalise_table(frame, "vehicle")
+    for column in ("_n_given", "_n_family", "_n_person", "_n_street", "_n_postal", "_n_address"):
+        values = out[column].tolist()
+        assert values[0] == values[1] == values[2] is not None
+        assert len({id(v) for v in values}) == 1, column
+    assert out["_n_vin"].tolist()[:2] == [vin, vin]
+    assert out["_n_vin"].iloc[0] is frame["vin"].iloc[0]  # left as it was: the input's object
+    assert out["_n_postal"].iloc[0] is frame["postal_code"].iloc[0]
