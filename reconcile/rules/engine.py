@@ -44,7 +44,7 @@ def _run(rule: Rule, ctx: RuleContext) -> list[Finding]:
         raise RuleEvaluationError(rule, str(exc)) from exc
     except Exception as exc:  # a rule's bug must name the rule
         raise RuleEvaluationError(rule, f"{type(exc).__name__}: {exc}") from exc
-    seen: dict[str, Finding] = {}
+    seen: set[tuple[str, str, str, str]] = set()
     for finding in findings:
         if not isinstance(finding, Finding):
             raise RuleEvaluationError(rule, f"yielded {type(finding).__name__}, not a Finding")
@@ -52,14 +52,17 @@ def _run(rule: Rule, ctx: RuleContext) -> list[Finding]:
             raise RuleEvaluationError(
                 rule, f"yielded a finding of rule {finding.rule_id!r}; build findings with rule.finding()"
             )
-        identity = finding.fingerprint  # a hash computed on every access: once per finding
+        # The fingerprint hashes the rule id (the same for all here) and these four
+        # texts, written as a JSON list: two findings share it exactly when they
+        # share these. Compared as they are, not hashed (a hash per finding).
+        identity = _order(finding)
         if identity in seen:
             raise RuleEvaluationError(
                 rule,
                 f"yielded two findings with the same fingerprint (subject {finding.subject.rid}, "
                 f"detail_key {finding.detail_key!r}); give each a distinct detail_key",
             )
-        seen[identity] = finding
+        seen.add(identity)
     return sorted(findings, key=_order)
 
 

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from typing import ClassVar, Literal
 
 import pytest
-from conftest import at, context, days_ago
+from conftest import AS_OF, at, context, days_ago
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from reconcile.findings import Finding, RecordRef
+from reconcile.findings import Finding, RecordRef, fingerprint
 from reconcile.rules import RuleContext, RuleEvaluationError, evaluate_rules
 from reconcile.rules.base import Rule
 from reconcile.rules.builtin import (
@@ -137,3 +139,34 @@ def test_objects_the_application_froze_stay_frozen() -> None:
         assert 0 < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
+
+
+class _Yielding(Rule):
+    """Yields one finding per (source, record type, key, detail_key) it is given, in that order."""
+
+    kind: Literal["yielding"] = "yielding"
+    story: ClassVar[str] = "{subject}"
+    given: list[tuple[str, str, str, str]] = []
+
+    def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
+        for source, record_type, key, detail_key in self.given:
+            subject = RecordRef(source=source, record_type=record_type, key=key)
+            yield self.finding(subject=subject, records=[subject], entity_id=None, confidence=1, facts={},
+                               detail_key=detail_key)
+
+
+_PART = st.sampled_from(["a", "b", "a:b", "", '"', ","])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_PART, st.sampled_from(["account", "invoice"]), _PART, _PART), max_size=6))
+def test_findings_are_refused_exactly_when_two_share_a_fingerprint(given: list[tuple[str, str, str, str]]) -> None:
+    """The engine tells findings apart by subject and detail key: what their fingerprints tell apart."""
+    rule = _Yielding(id="y", owner="x", given=given)
+    prints = [fingerprint("y", RecordRef(source=s, record_type=t, key=k), d) for s, t, k, d in given]
+    if len(set(prints)) < len(prints):
+        with pytest.raises(RuleEvaluationError, match="same fingerprint"):
+            evaluate_rules([rule], RuleContext(as_of=AS_OF, tables={}))
+    else:
+        findings = evaluate_rules([rule], RuleContext(as_of=AS_OF, tables={}))
+        assert sorted(f.fingerprint for f in findings) == sorted(prints)
