@@ -186,14 +186,17 @@ def share_repeated_values(frame: pd.DataFrame) -> None:
             continue
         values = column.to_numpy()
         rows = np.random.default_rng(0).choice(len(values), min(_SHARE_SAMPLE, len(values)), replace=False)
+        sample = [v for v in values[rows].tolist() if v is not None and v == v]
         try:
-            counts = Counter(v for v in values[rows].tolist() if v is not None and v == v)
+            counts = Counter(sample)
         except TypeError:
             continue  # unhashable values
         drawn = sum(counts.values())
         pairs = sum(k * (k - 1) // 2 for k in counts.values())
         if not pairs or drawn * (drawn - 1) / (2 * pairs) * 2 > len(values):
             continue  # mostly distinct (keys, names): little to share
+        if len({id(v) for v in sample}) == len(counts):
+            continue  # equal values drawn are one object already (the extract shared them)
         if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "date"):
             continue  # mixed types: equal values of different types must stay apart
         codes, uniques = pd.factorize(values, use_na_sentinel=True)

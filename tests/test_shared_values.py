@@ -74,3 +74,13 @@ def test_a_foreign_key_repeated_a_few_times_is_shared_and_a_key_is_left_alone(
     assert after == accounts
     assert len({id(v) for v in after}) == len(set(accounts))
     assert all(a is b for a, b in zip(frame["invoice_id"].tolist(), keys, strict=True))
+
+
+def test_a_column_whose_equal_values_are_one_object_already_is_left_as_it_is() -> None:
+    """What the extract shared (text repeated by distinct value) is not factorized again."""
+    statuses = ["active", "closed", "pending"]
+    values = pd.Series([statuses[i % 3] for i in range(_SHARE_MIN_ROWS * 3)], dtype=object)
+    frame = pd.DataFrame({"status": values})
+    before = frame["status"].to_numpy()
+    share_repeated_values(frame)
+    assert frame["status"].to_numpy() is before or np.shares_memory(frame["status"].to_numpy(), before)

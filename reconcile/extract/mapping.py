@@ -350,6 +350,8 @@ _NONE_TYPE = type(None)
 _NUMBER_TYPES = {int, float, decimal.Decimal}
 # Columns with at most this many distinct values are converted once per value.
 _MEMO_LIMIT = 50_000
+#: Rows of a first Arrow batch that decide whether a plain text field repeats its values.
+_REPEAT_SAMPLE = 1000
 
 
 class ColumnSource:
@@ -472,6 +474,9 @@ class _CompiledField:
         self._memo: dict[Any, Any] | None = {}
         self._memo_failed = False
         self._memo_none = False
+        # Whether this field's Arrow text repeats its values (a status, a city), decided on
+        # its first batch of _REPEAT_SAMPLE rows or more; None until then.
+        self._repeats: bool | None = None
 
     @property
     def foreign_values(self) -> list[Any]:
@@ -598,7 +603,7 @@ class _CompiledField:
 
         n = len(array)
         default = self.default
-        if self.plain_text:
+        if self.plain_text and not self._text_repeats(array):
             out = _arrow.objects(array)
             nulls = _arrow.null_mask(array)
             empty, flagged = _arrow.needs_python(array)
@@ -650,6 +655,29 @@ class _CompiledField:
         if none_mask is not None and not none_mask.any():
             none_mask = None
         return out, none_mask is not None, fail_mask, none_mask
+
+    def _text_repeats(self, array: Any) -> bool:
+        """Whether plain text should go by distinct value: its values repeat, twice or more on average.
+
+        Such a column (a status, a product, a city) is converted once per
+        distinct value, like a code table, and every row of a value gets the
+        one object the memo keeps for it, across batches: taken one by one
+        from Arrow, a million rows would be a million strings, which
+        :func:`reconcile.pipeline.share_repeated_values` would then have to
+        find equal again. Keys, names and addresses (mostly distinct) are
+        taken as they are. Decided on the first batch of
+        :data:`_REPEAT_SAMPLE` rows or more (a smaller one goes by value when
+        it repeats, and the next batch decides again).
+        """
+        if self._repeats is not None:
+            return self._repeats
+        import pyarrow.compute as pc
+
+        present = len(array) - array.null_count
+        repeats = present > 0 and pc.count_distinct(array).as_py() * 2 <= present
+        if len(array) >= _REPEAT_SAMPLE:
+            self._repeats = repeats
+        return repeats
 
     def _learn(self, col: Sequence[Any]) -> bool:
         """Convert each new distinct value of ``col`` once; False if the column is unfit for that."""
