@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import Field
 from rapidfuzz import fuzz
@@ -66,6 +67,20 @@ def _present(series: pd.Series) -> pd.Series:
         if len(distinct) and pd.api.types.infer_dtype(distinct, skipna=False) == "string":
             return series.isin([v for v in distinct.tolist() if v.strip() != ""])
     return series.notna() & (series.astype("string").str.strip() != "").fillna(False).astype(bool)
+
+
+def _agrees_with_none(rids: pd.Series, same: pd.Series) -> np.ndarray:
+    """Rows whose rid (never a missing one) has no row with ``same`` true.
+
+    What ``rids.isin(agree.index[~agree])`` gives for ``agree = same.groupby(rids).any()``,
+    from the rids' codes in order of appearance: no sort of the rids and no
+    second hash pass over them.
+    """
+    codes, uniques = pd.factorize(rids, sort=False)
+    known = codes >= 0
+    agrees = np.zeros(len(uniques) + 1, dtype=bool)  # the last for code -1 (missing), never set
+    agrees[codes[known & np.asarray(same, dtype=bool)]] = True
+    return known & ~agrees[codes]
 
 
 def _written(row: dict[str, Any], company: bool) -> str:
@@ -181,8 +196,7 @@ class NameMismatchRule(BuiltinRule):
         same = (by_company & same_company) | (~by_company & same_person)
         pairs = with_columns(pairs, _by_company=by_company, _comparable=comparable, _same=same & comparable)
         pairs = pairs[pairs["_comparable"]]
-        agree = pairs.groupby("_rid")["_same"].any()
-        differing = pairs[pairs["_rid"].isin(agree.index[~agree])]
+        differing = pairs[_agrees_with_none(pairs["_rid"], pairs["_same"])]
         if differing.empty:
             return
         fields = (_KEY_FIELDS[record_type], *NAME_FIELDS)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from reconcile.findings import RecordRef
 from reconcile.rules import _common
 from reconcile.rules._common import is_in, take, utc, widen
-from reconcile.rules._crm import _present
+from reconcile.rules._crm import _agrees_with_none, _present
 from reconcile.rules._generic import MissingInRule
 from reconcile.rules._select import FieldPair, _pair_up_by_merge, column_text, pair_up
 from reconcile.rules.base import _jsonable
@@ -260,3 +260,13 @@ def test_with_columns_gives_what_assign_gives_and_leaves_the_frame_alone(
     got["a"] = None  # setting a column of one frame never changes the other (rules write no cell in place)
     got["k"] = 7
     pd.testing.assert_frame_equal(frame, original, check_exact=True)
+
+
+@given(st.lists(st.tuples(st.one_of(st.sampled_from(["a", "b", "c", "d"]), st.none(), st.just(float("nan"))),
+                          st.booleans()), max_size=14))
+def test_agrees_with_none_is_the_groupby_any_and_isin(rows: list[tuple[Any, bool]]) -> None:
+    pairs = pd.DataFrame({"_rid": pd.Series([r for r, _ in rows], dtype=object),
+                          "_same": pd.Series([s for _, s in rows], dtype=bool)})
+    agree = pairs.groupby("_rid")["_same"].any()
+    expected = pairs["_rid"].isin(agree.index[~agree]).to_numpy()
+    assert _agrees_with_none(pairs["_rid"], pairs["_same"]).tolist() == expected.tolist()
