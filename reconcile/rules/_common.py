@@ -29,6 +29,7 @@ __all__ = [
     "confidence",
     "cutoff_day",
     "day",
+    "distinct_values",
     "entity_key",
     "entity_or_none",
     "group_rows",
@@ -36,6 +37,7 @@ __all__ = [
     "min_confidence",
     "normalised",
     "parent_rid",
+    "per_row",
     "plural",
     "positional",
     "records",
@@ -227,6 +229,24 @@ def cutoff_day(as_of: dt.datetime, grace: dt.timedelta) -> pd.Timestamp:
     return pd.Timestamp(moment.date(), tz="UTC")
 
 
+def distinct_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column of objects coded by its distinct values: ``(codes, values)``.
+
+    ``values`` are the distinct values in order of appearance and
+    ``codes[i]`` is row ``i``'s position among them, -1 where the row is
+    missing. One hash pass over the objects, with the hash table ``pd.unique``,
+    ``isin`` and ``map`` use: values equal as Python objects (1, 1.0 and True)
+    are one value, the first of them. A column of a few statuses over millions
+    of rows is then read once per status, and each row takes its answer by code.
+    """
+    return pd.factorize(series.to_numpy(dtype=object))
+
+
+def per_row(codes: np.ndarray, per_value: Sequence[Any], missing: Any, dtype: Any = object) -> np.ndarray:
+    """Each row's entry of ``per_value`` by its code (see :func:`distinct_values`); ``missing`` for code -1."""
+    return np.array([*per_value, missing], dtype=dtype)[codes]
+
+
 def is_in(series: pd.Series, values: Iterable[str] | None) -> pd.Series:
     """Case-insensitive membership; ``None`` means any value (but not a missing one)."""
     if values is None:
@@ -236,9 +256,10 @@ def is_in(series: pd.Series, values: Iterable[str] | None) -> pd.Series:
         # Each distinct value folded once (a status column holds a handful of
         # them). Only when every value is text: distinct values of other types
         # can be equal (1 and True) yet read differently.
-        distinct = pd.unique(series.dropna())
+        codes, distinct = distinct_values(series)
         if len(distinct) and pd.api.types.infer_dtype(distinct, skipna=False) == "string":
-            return series.isin([v for v in distinct.tolist() if v.casefold() in wanted])
+            hit = per_row(codes, [v.casefold() in wanted for v in distinct.tolist()], False, bool)
+            return pd.Series(hit, index=series.index, name=series.name)
     return series.astype("string").str.casefold().isin(wanted).fillna(False).astype(bool)
 
 

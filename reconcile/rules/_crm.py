@@ -17,12 +17,14 @@ from reconcile.rules._common import (
     BuiltinRule,
     confidence,
     day,
+    distinct_values,
     entity_key,
     entity_or_none,
     group_rows,
     min_confidence,
     normalised,
     parent_rid,
+    per_row,
     plural,
     records,
     rows,
@@ -63,9 +65,10 @@ def _name_columns(table: pd.DataFrame, fields: tuple[str, ...]) -> Any:
 def _present(series: pd.Series) -> pd.Series:
     if series.dtype == object:
         # Each distinct value read once; only when every one is text (as astype("string") reads it).
-        distinct = pd.unique(series.dropna())
+        codes, distinct = distinct_values(series)
         if len(distinct) and pd.api.types.infer_dtype(distinct, skipna=False) == "string":
-            return series.isin([v for v in distinct.tolist() if v.strip() != ""])
+            written = per_row(codes, [v.strip() != "" for v in distinct.tolist()], False, bool)
+            return pd.Series(written, index=series.index, name=series.name)
     return series.notna() & (series.astype("string").str.strip() != "").fillna(False).astype(bool)
 
 

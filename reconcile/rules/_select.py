@@ -31,7 +31,9 @@ from reconcile.rules._common import (
     column_values,
     confidence,
     cutoff_day,
+    distinct_values,
     entity_key,
+    per_row,
     take,
     truthy,
     utc,
@@ -144,8 +146,16 @@ def column_text(series: pd.Series) -> pd.Series:
     """Values as stripped, case-folded text (object dtype; None where missing or blank).
 
     Each distinct value is folded once, so a column of a few statuses over
-    millions of rows costs a hash lookup per row.
+    millions of rows costs a hash lookup per row. A column of objects is
+    coded in one pass (:func:`~reconcile.rules._common.distinct_values`) and
+    each row takes its value's text by its code; any other dtype is read
+    through its distinct values.
     """
+    if series.dtype == object:
+        codes, distinct = distinct_values(series)
+        texts = [str(value).strip().casefold() or None for value in distinct.tolist()]
+        return pd.Series(per_row(codes, texts, None), index=series.index, name=series.name if texts else None,
+                         dtype=object)
     present = series.dropna()
     lookup = {value: str(value).strip().casefold() or None for value in pd.unique(present)}
     folded = series.map(lookup) if lookup else pd.Series(None, index=series.index, dtype=object)

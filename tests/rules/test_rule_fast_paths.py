@@ -36,7 +36,7 @@ texts = st.one_of(st.none(), st.sampled_from(TEXTS), st.text(max_size=5))
 
 
 def series_of(values: list[Any], index: list[int] | None = None) -> pd.Series:
-    return pd.Series(values, index=index, dtype=object)
+    return pd.Series(values, index=index, dtype=object, name="status")  # a quick path keeps the name too
 
 
 @given(st.one_of(st.lists(cells, max_size=30), st.lists(texts, max_size=30)),
@@ -52,6 +52,22 @@ def test_present_text_is_what_astype_string_calls_present(values: list[Any]) -> 
     series = series_of(values)
     expected = series.notna() & (series.astype("string").str.strip() != "").fillna(False).astype(bool)
     pd.testing.assert_series_equal(_present(series), expected)
+
+
+def _former_column_text(series: pd.Series) -> pd.Series:
+    """column_text as it was written for every dtype: the distinct values folded, then mapped."""
+    present = series.dropna()
+    lookup = {value: str(value).strip().casefold() or None for value in pd.unique(present)}
+    folded = series.map(lookup) if lookup else pd.Series(None, index=series.index, dtype=object)
+    return folded.astype(object).where(folded.notna(), None)
+
+
+@given(st.one_of(st.lists(cells, max_size=30), st.lists(texts, max_size=30),
+                 st.lists(st.one_of(st.none(), st.datetimes(), st.dates()), max_size=10)),
+       st.sampled_from([None, "status"]))
+def test_column_text_of_objects_is_the_distinct_values_mapped(values: list[Any], name: str | None) -> None:
+    series = pd.Series(values, index=list(range(100, 100 + len(values))), dtype=object, name=name)
+    pd.testing.assert_series_equal(column_text(series), _former_column_text(series))
 
 
 UNITS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
