@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reconcile.findings import Finding
+from reconcile.findings import Finding, RecordRef
 from reconcile.match._resolve import MatchResult
 
 __all__ = ["MAX_EVIDENCE_LINKS", "attach_match_evidence", "finding_evidence"]
@@ -121,10 +121,18 @@ def finding_evidence(
     return _evidence(planned, cache)
 
 
+def _refs(finding: Finding) -> list[RecordRef]:
+    """The subject and the records of a finding, the subject once when it leads the records (as rules write them)."""
+    records = finding.records
+    if records and records[0] is finding.subject:
+        return records
+    return [finding.subject, *records]
+
+
 def _plan(finding: Finding, matched: MatchResult, parents: _Parents) -> tuple[list[str], list[tuple[str, str]], int, list[str]] | None:
     """A finding's identity records, the pairs to explain, how many more were left out, and the unlinked ones."""
     anchors: list[str] = []
-    for ref in [finding.subject, *finding.records]:
+    for ref in _refs(finding):
         rid = parents.identity_rid(ref.rid, ref.record_type)
         if rid is not None and rid not in anchors:
             anchors.append(rid)
@@ -212,7 +220,7 @@ class _IdentityRids:
 
 def _attach(findings: Iterable[Finding], tables: Mapping[str, pd.DataFrame], matched: MatchResult) -> int:
     findings = list(findings)
-    wanted = {ref.rid for finding in findings for ref in (finding.subject, *finding.records)}
+    wanted = {ref.rid for finding in findings for ref in _refs(finding)}
     parents = _Parents(tables, _IdentityRids(matched.entity_of.index, wanted), wanted)
     # First what each finding needs explained, then every pair explained at
     # once (the comparisons made on arrays), then the evidence put together.

@@ -92,6 +92,17 @@ def test_findings_get_the_chain_that_joins_their_records(chain) -> None:  # type
     assert kept.detail["match"] == "the rule's own"
 
 
+def test_a_subject_outside_its_records_is_read_as_one_leading_them(chain) -> None:  # type: ignore[no-untyped-def]
+    """Rules put the subject first among the records; a finding that does not still has it read."""
+    leading = _finding(_ref(A), _ref(C))                                   # records [A, C], A the same object
+    apart = Finding(rule_id="r", kind="k", severity="high", owner="o", subject=_ref(A), records=[_ref(C)], story="s")
+    equal = Finding(rule_id="r", kind="k", severity="high", owner="o", subject=_ref(A),
+                    records=[_ref(A), _ref(C)], story="s")                  # an equal subject, another object
+    assert attach_match_evidence([leading, apart, equal], {}, chain) == 3
+    assert leading.detail["match"]["records"] == [A, C]
+    assert apart.detail["match"] == leading.detail["match"] == equal.detail["match"]
+
+
 def test_evidence_is_capped(chain) -> None:  # type: ignore[no-untyped-def]
     many = frame([record("crm", f"K{i}", _n_given="ana", _n_family="lopez",
                          _n_phone=f"+1312555{i:04d}", _n_email=f"a{i}@x.example" if i % 2 else f"a{i - 1}@x.example")
