@@ -23,7 +23,7 @@ from typing import Any, overload
 
 import numpy as np
 
-__all__ = ["ArrowRows", "available", "dictionary", "needs_python", "null_mask", "objects"]
+__all__ = ["ArrowRows", "available", "dictionary", "dictionary_codes", "needs_python", "null_mask", "objects"]
 
 
 def available() -> bool:
@@ -164,10 +164,16 @@ def needs_python(array: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]
 
 def dictionary(array: Any) -> tuple[list[Any], np.ndarray[Any, Any]]:
     """The distinct values of an array and, per row, the index of its value (len(distinct) for null)."""
+    distinct, codes = dictionary_codes(array)
+    return distinct.to_pylist(), codes
+
+
+def dictionary_codes(array: Any) -> tuple[Any, np.ndarray[Any, Any]]:
+    """The distinct values of an array as an Arrow array and, per row, the index of its value (len for null)."""
     import pyarrow.compute as pc
 
     encoded = pc.dictionary_encode(array)
-    distinct = encoded.dictionary.to_pylist()
+    distinct = encoded.dictionary
     indices = encoded.indices
     if indices.null_count:
         indices = indices.fill_null(len(distinct))

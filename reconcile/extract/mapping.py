@@ -352,6 +352,8 @@ _NUMBER_TYPES = {int, float, decimal.Decimal}
 _MEMO_LIMIT = 50_000
 #: Rows of a first Arrow batch that decide whether a plain text field repeats its values.
 _REPEAT_SAMPLE = 1000
+#: Distinct texts of one field kept as one object each, across batches (a foreign key of millions of rows).
+_POOL_LIMIT = 5_000_000
 
 
 class ColumnSource:
@@ -477,6 +479,8 @@ class _CompiledField:
         # Whether this field's Arrow text repeats its values (a status, a city), decided on
         # its first batch of _REPEAT_SAMPLE rows or more; None until then.
         self._repeats: bool | None = None
+        # The one object of each such text (None once it would exceed _POOL_LIMIT).
+        self._texts: dict[str, str] | None = {}
 
     @property
     def foreign_values(self) -> list[Any]:
@@ -601,27 +605,30 @@ class _CompiledField:
         """
         from reconcile.extract import _arrow
 
-        n = len(array)
         default = self.default
-        if self.plain_text and not self._text_repeats(array):
-            out = _arrow.objects(array)
-            nulls = _arrow.null_mask(array)
-            empty, flagged = _arrow.needs_python(array)
-            blank = empty if nulls is None else empty | nulls  # both become the default
-            none: Any = None
-            if blank.any():
-                if default is None:
-                    out[blank] = None
-                    none = blank
+        if self.plain_text:
+            if not self._text_repeats(array):
+                out, none = self._plain_texts(array)
+                return out, none is not None, None, none
+            # By distinct value: each converted once (in Arrow where it needs no stripping)
+            # and kept as one object for every row and batch that holds it.
+            distinct, codes = _arrow.dictionary_codes(array)
+            texts, blank = self._plain_texts(distinct)
+            pool = self._texts
+            lookup = np.empty(len(texts) + 1, dtype=object)
+            if pool is not None and len(pool) + len(texts) <= _POOL_LIMIT:
+                values = texts.tolist()
+                if blank is None:  # every one a text: the pool's object for each, at C speed
+                    lookup[:-1] = list(map(pool.setdefault, values, values))
                 else:
-                    out[blank] = default
-            for i in np.flatnonzero(flagged).tolist():
-                converted = self.convert(out[i])  # stripped, or the default if blank: never fails
-                out[i] = converted
-                if converted is None:
-                    if none is None:
-                        none = np.zeros(n, dtype=bool)
-                    none[i] = True
+                    lookup[:-1] = [v if v is None else pool.setdefault(v, v) for v in values]
+            else:
+                self._texts = None  # too many distinct texts to keep: each batch's own objects
+                lookup[:-1] = texts
+            lookup[-1] = default  # a null, as a blank text: the default
+            out = lookup[codes]
+            nones = np.fromiter(map(operator.is_, lookup, itertools.repeat(None, len(lookup))), dtype=bool, count=len(lookup))
+            none = nones[codes] if nones.any() else None
             return out, none is not None, None, none
         distinct, codes = _arrow.dictionary(array)
         memo = self._memo
@@ -655,6 +662,32 @@ class _CompiledField:
         if none_mask is not None and not none_mask.any():
             none_mask = None
         return out, none_mask is not None, fail_mask, none_mask
+
+    def _plain_texts(self, array: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """Plain text of an Arrow array as objects, stripped, blanks the default; where None, or None."""
+        from reconcile.extract import _arrow
+
+        n = len(array)
+        default = self.default
+        out = _arrow.objects(array)
+        nulls = _arrow.null_mask(array)
+        empty, flagged = _arrow.needs_python(array)
+        blank = empty if nulls is None else empty | nulls  # both become the default
+        none: Any = None
+        if blank.any():
+            if default is None:
+                out[blank] = None
+                none = blank
+            else:
+                out[blank] = default
+        for i in np.flatnonzero(flagged).tolist():
+            converted = self.convert(out[i])  # stripped, or the default if blank: never fails
+            out[i] = converted
+            if converted is None:
+                if none is None:
+                    none = np.zeros(n, dtype=bool)
+                none[i] = True
+        return out, none
 
     def _text_repeats(self, array: Any) -> bool:
         """Whether plain text should go by distinct value: its values repeat, twice or more on average.
