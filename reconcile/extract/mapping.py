@@ -241,36 +241,58 @@ _SECONDS_FORMATS = ((), ("%Y-%m-%d %H:%M:%S",), ("%Y-%m-%dT%H:%M:%S",))
 _AT_ONCE = 256
 
 
-def _iso_seconds_at_once(values: Sequence[Any], fmts: tuple[str, ...]) -> tuple[list[Any], list[bool]] | None:
+def _iso_seconds_at_once(values: Any, fmts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
     """``YYYY-MM-DD HH:MM:SS`` texts parsed together, as :func:`_to_datetime` parses each (None: not text).
 
-    Returns the parsed values and which of them to take: a text of exactly
-    the format's shape (with no format, either separator and an optional
-    ``Z`` or ``+00:00``) that names a real second of years 1 to 9999 (see
-    :func:`reconcile.extract._arrow.iso_seconds`). Anything else is left to
-    the caller's one-by-one path, errors included.
+    Args:
+        values: A sequence of values, or an Arrow text array.
+        fmts: The field's formats (one of :data:`_SECONDS_FORMATS`).
+
+    Returns:
+        An object array of the parsed values (None where not taken) and a
+        boolean array of which to take: a text of exactly the format's shape
+        (with no format, either separator and an optional ``Z`` or
+        ``+00:00``) that names a real second of years 1 to 9999 (see
+        :func:`reconcile.extract._arrow.iso_seconds`). Anything else is left
+        to the caller's one-by-one path, errors included.
     """
-    import pandas as pd
     import pyarrow as pa
 
     from reconcile.extract import _arrow
 
-    try:
-        texts = pa.array(values, type=pa.string())
-    except (pa.ArrowException, UnicodeError):  # not all text, or text Arrow cannot hold (a lone surrogate)
-        return None
+    if isinstance(values, pa.Array):
+        texts = values
+    else:
+        try:
+            texts = pa.array(values, type=pa.string())
+        except (pa.ArrowException, UnicodeError):  # not all text, or text Arrow cannot hold (a lone surrogate)
+            return None
     if fmts:
         shape = f"^{_arrow.ISO_DATE}{fmts[0][8]}{_arrow.ISO_TIME}$"
     else:
         shape = f"^{_arrow.ISO_DATE}[ T]{_arrow.ISO_TIME}(Z|\\+00:00)?$"
     seconds, take = _arrow.iso_seconds(texts, shape)
-    out: list[Any] = [None] * len(values)
+    out = np.empty(len(texts), dtype=object)
     if take.any():
-        instants = seconds[take].astype("datetime64[s]")
-        parsed = pd.DatetimeIndex(instants).tz_localize("UTC").to_pydatetime()
-        for i, value in zip(np.flatnonzero(take).tolist(), parsed.tolist(), strict=True):
-            out[i] = value
-    return out, take.tolist()
+        instants = seconds[take].tolist()
+        out[take] = np.fromiter(
+            map(dt.datetime.fromtimestamp, instants, itertools.repeat(dt.UTC, len(instants))),
+            dtype=object, count=len(instants),
+        )
+    return out, take
+
+
+def _spread(lookup: np.ndarray, codes: np.ndarray) -> tuple[Any, bool, Any, Any]:
+    """:meth:`_CompiledField.arrow_column`'s result from each distinct value's canonical value and the rows' codes."""
+    k = len(lookup)
+    failed = np.fromiter(map(operator.is_, lookup, itertools.repeat(_FAIL, k)), dtype=bool, count=k)
+    nones = np.fromiter(map(operator.is_, lookup, itertools.repeat(None, k)), dtype=bool, count=k)
+    out = lookup[codes]
+    fail_mask = failed[codes] if failed.any() else None
+    none_mask = nones[codes] if nones.any() else None
+    if none_mask is not None and not none_mask.any():
+        none_mask = None
+    return out, none_mask is not None, fail_mask, none_mask
 
 
 def _to_date(value: Any, fmts: tuple[str, ...] = (), _dec: str = ".") -> dt.date:
@@ -481,6 +503,10 @@ class _CompiledField:
         self._repeats: bool | None = None
         # The one object of each such text (None once it would exceed _POOL_LIMIT).
         self._texts: dict[str, str] | None = {}
+        # Times whose common shapes Arrow parses to the second (see _iso_seconds_at_once).
+        self._seconds_at_once = (
+            self.transform == "datetime" and self.formats in _SECONDS_FORMATS and self.table is None and not self.nulls
+        )
 
     @property
     def foreign_values(self) -> list[Any]:
@@ -626,10 +652,9 @@ class _CompiledField:
                 self._texts = None  # too many distinct texts to keep: each batch's own objects
                 lookup[:-1] = texts
             lookup[-1] = default  # a null, as a blank text: the default
-            out = lookup[codes]
-            nones = np.fromiter(map(operator.is_, lookup, itertools.repeat(None, len(lookup))), dtype=bool, count=len(lookup))
-            none = nones[codes] if nones.any() else None
-            return out, none is not None, None, none
+            return _spread(lookup, codes)
+        if self._seconds_at_once:
+            return self._arrow_seconds(array)
         distinct, codes = _arrow.dictionary(array)
         memo = self._memo
         if memo is not None:
@@ -653,15 +678,32 @@ class _CompiledField:
         lookup = np.empty(len(converted_values), dtype=object)
         for j, converted in enumerate(converted_values):
             lookup[j] = converted
-        out = lookup[codes]
-        k = len(converted_values)
-        failed = np.fromiter(map(operator.is_, converted_values, itertools.repeat(_FAIL, k)), dtype=bool, count=k)
-        nones = np.fromiter(map(operator.is_, converted_values, itertools.repeat(None, k)), dtype=bool, count=k)
-        fail_mask = failed[codes] if failed.any() else None
-        none_mask = nones[codes] if nones.any() else None
-        if none_mask is not None and not none_mask.any():
-            none_mask = None
-        return out, none_mask is not None, fail_mask, none_mask
+        return _spread(lookup, codes)
+
+    def _arrow_seconds(self, array: Any) -> tuple[Any, bool, Any, Any]:
+        """:meth:`arrow_column` of a datetime field read to the second: the distinct texts parsed in Arrow.
+
+        What :func:`_iso_seconds_at_once` cannot vouch for (and every value of
+        a batch with fewer than :data:`_AT_ONCE` distinct texts) goes through
+        :meth:`_safe` one by one. No memo: timestamps seldom repeat, and
+        parsing them together costs less than looking them up.
+        """
+        from reconcile.extract import _arrow
+
+        distinct, codes = _arrow.dictionary_codes(array)
+        k = len(distinct)
+        lookup = np.empty(k + 1, dtype=object)
+        rest = np.arange(k)
+        if k >= _AT_ONCE:
+            at_once = _iso_seconds_at_once(distinct, self.formats)
+            if at_once is not None:
+                lookup[:k], taken = at_once
+                rest = np.flatnonzero(~taken)
+        if len(rest):
+            values = distinct.take(rest).to_pylist()
+            lookup[rest] = np.fromiter(map(self._safe, values), dtype=object, count=len(values))
+        lookup[k] = self._safe(None)  # the index of a null
+        return _spread(lookup, codes)
 
     def _plain_texts(self, array: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """Plain text of an Arrow array as objects, stripped, blanks the default; where None, or None."""
@@ -762,16 +804,10 @@ class _CompiledField:
                         pass
                 out.append(self._safe(value))
             return out
-        if (
-            self.transform == "datetime"
-            and self.formats in _SECONDS_FORMATS
-            and self.table is None
-            and not self.nulls
-            and len(values) >= _AT_ONCE
-        ):
+        if self._seconds_at_once and len(values) >= _AT_ONCE:
             at_once = _iso_seconds_at_once(values, self.formats)
             if at_once is not None:
-                parsed, ok = at_once
+                parsed, ok = at_once[0].tolist(), at_once[1].tolist()
                 return [parsed[i] if ok[i] else self._safe(value) for i, value in enumerate(values)]
         return [self._safe(value) for value in values]
 

@@ -382,6 +382,37 @@ def test_datetime_columns_parsed_together_convert_as_each_value_does(values: lis
     assert [getattr(v, "tzinfo", None) for v in together] == [getattr(v, "tzinfo", None) for v in one_by_one]
 
 
+@settings(max_examples=120, deadline=None)
+@given(
+    values=st.lists(st.one_of(_SECOND_TEXT.filter(lambda v: isinstance(v, str) and "\udc80" not in v), st.none()),
+                    min_size=1, max_size=60),
+    fmt=st.sampled_from([None, "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]),
+    at_once=st.sampled_from([1, 10_000]),
+)
+def test_datetime_columns_from_arrow_convert_as_each_value_does(values: list[object], fmt: object, at_once: int) -> None:
+    """An Arrow batch of times: parsed together in Arrow (or one by one when few), as _safe gives each."""
+    import pyarrow as pa
+
+    import reconcile.extract.mapping as mapping
+
+    spec = FieldMapping(column="t", transform="datetime", format=fmt)  # type: ignore[arg-type]
+    compiled = RowMapper(Payment, {"payment_id": "k", "account_id": "a", "attempted_at": spec}).fields[2]
+    assert compiled._seconds_at_once
+    saved, mapping._AT_ONCE = mapping._AT_ONCE, at_once  # type: ignore[attr-defined]
+    try:
+        out, may_be_none, failed, nones = compiled.arrow_column(pa.array(values, type=pa.string()))
+    finally:
+        mapping._AT_ONCE = saved  # type: ignore[attr-defined]
+    expected = [compiled._safe(v) for v in values]
+    got = list(out)
+    assert got == expected
+    assert [type(v) for v in got] == [type(v) for v in expected]
+    assert [getattr(v, "tzinfo", None) for v in got] == [getattr(v, "tzinfo", None) for v in expected]
+    assert (failed.tolist() if failed is not None else [False] * len(values)) == [v is mapping._FAIL for v in expected]
+    assert (nones.tolist() if nones is not None else [False] * len(values)) == [v is None for v in expected]
+    assert may_be_none == (None in expected)
+
+
 def test_many_distinct_timestamps_are_parsed_together() -> None:
     """The path the test above compares is the one a large column takes (not only one by one)."""
     import reconcile.extract.mapping as mapping
@@ -392,7 +423,7 @@ def test_many_distinct_timestamps_are_parsed_together() -> None:
     texts = [(start + dt.timedelta(minutes=7 * i)).isoformat(sep=" ") for i in range(mapping._AT_ONCE)]
     parsed, taken = mapping._iso_seconds_at_once(texts, ("%Y-%m-%d %H:%M:%S",))  # type: ignore[misc]
     assert all(taken)
-    assert compiled._safe_many(texts) == parsed == [
+    assert compiled._safe_many(texts) == parsed.tolist() == [
         (start + dt.timedelta(minutes=7 * i)).replace(tzinfo=dt.UTC) for i in range(len(texts))
     ]
 
