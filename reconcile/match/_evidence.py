@@ -81,13 +81,15 @@ class _Parents:
         # The two columns' arrays only: a boolean index of the whole table would
         # copy every column, and one of a Series makes its index keep its labels
         # as an array (the table's index, for the rest of the run).
+        # With ``only``, the named rows are found first: the test for a missing
+        # parent then reads a few rows, not the whole column.
+        rids = frame["_rid"].to_numpy(dtype=object)
         parents = frame["_parent_rid"].to_numpy(dtype=object)
-        known = pd.notna(parents)
-        rids = frame["_rid"].to_numpy(dtype=object)[known]
-        parents = parents[known]
         if only is not None:
-            named = _unique_index(only).get_indexer(pd.Index(rids, dtype=object, copy=False)) >= 0
+            named = np.flatnonzero(_unique_index(only).get_indexer(pd.Index(rids, dtype=object, copy=False)) >= 0)
             rids, parents = rids[named], parents[named]
+        known = pd.notna(parents)
+        rids, parents = rids[known], parents[known]
         return dict(zip(map(str, rids.tolist()), map(str, parents.tolist()), strict=True))
 
 
