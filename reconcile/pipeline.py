@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import make_url
 
+from reconcile._memory import return_free_memory
 from reconcile._pause import pause_point
 from reconcile.config import Config, load_config
 from reconcile.engine import open_engine
@@ -291,7 +292,7 @@ def match_entities(
     identity = stack_identity(tables, {"_rid", "_source", "_type", *matching.columns()})
     result = resolve(identity, matching, model)
     del identity  # the result keeps none of it (about 0.7 GB at a million customers, freed before dependents)
-    _return_free_memory()  # resolve's temporaries, before the dependents' columns are made
+    return_free_memory()  # resolve's temporaries, before the dependents' columns are made
     out = dict(tables)
     for record_type, frame in tables.items():
         if RECORD_TYPES[record_type].identity:
@@ -441,39 +442,9 @@ def _store_url(config: Config) -> str:
     return config.store.url
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where the C library has none."""
-    try:
-        import ctypes
-
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError, TypeError):  # pragma: no cover - not glibc (Windows: no CDLL(None))
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim  # type: ignore[no-any-return]
-
-
-_TRIM = _malloc_trim()
-
-
-def _return_free_memory() -> None:
-    """Hand the C allocator's free pages back to the system, between stages.
-
-    A stage's large temporaries (numpy arrays, pandas hash tables) are freed
-    into glibc's heap, which keeps their pages; the next stage's Python
-    objects live in pymalloc's arenas, mapped apart, so without this the
-    freed pages stay resident beside them (at a million customers about
-    1 GB after matching). Milliseconds; a no-op where the C library is not
-    glibc.
-    """
-    if _TRIM is not None:
-        _TRIM(0)
-
-
 @contextmanager
 def _timed(timings: dict[str, float], stage: str, progress: Progress | None) -> Iterator[None]:
-    _return_free_memory()
+    return_free_memory()
     if progress:
         progress(stage)
     started = time.perf_counter()
@@ -570,7 +541,7 @@ def _reconcile(
         # Read from the store only if a rule looks at them (no built-in rule does).
         open_findings = OpenFindings(store.open_findings) if store is not None else []
         findings = engine.evaluate(tables, config.built_rules, as_of, open_findings)
-        _return_free_memory()  # the rules' temporaries, before the evidence's many small objects
+        return_free_memory()  # the rules' temporaries, before the evidence's many small objects
         # Why each finding's records are one customer: finding.detail["match"].
         attach_match_evidence(findings, tables, matched)
     return tables, matched, findings

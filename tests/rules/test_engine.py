@@ -170,3 +170,23 @@ def test_findings_are_refused_exactly_when_two_share_a_fingerprint(given: list[t
     else:
         findings = evaluate_rules([rule], RuleContext(as_of=AS_OF, tables={}))
         assert sorted(f.fingerprint for f in findings) == sorted(prints)
+
+
+def test_freed_memory_goes_back_to_the_system_after_each_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After every enabled rule, those reading findings too: its temporaries do not pile up beside the findings."""
+    import reconcile.rules.engine as engine
+
+    order: list[str] = []
+    real_run = engine._run
+
+    def run(rule: Rule, ctx: RuleContext) -> list[Finding]:
+        order.append(rule.id)
+        return real_run(rule, ctx)
+
+    monkeypatch.setattr(engine, "_run", run)
+    monkeypatch.setattr(engine, "return_free_memory", lambda: order.append("trim"))
+    survey = UnresolvedLowSurveyRule(id="survey", owner="cx")
+    billed = BilledNotProvisionedRule(id="billed", owner="provisioning")
+    off = BilledNotProvisionedRule(id="off", owner="provisioning", enabled=False)
+    evaluate_rules([survey, off, billed], _world())
+    assert order == ["billed", "trim", "survey", "trim"]
