@@ -525,8 +525,8 @@ def _reconcile(
     as_of: dt.datetime,
     timings: dict[str, float],
     progress: Progress | None,
-) -> tuple[dict[str, pd.DataFrame], MatchResult, list[Finding]]:
-    """Normalise, match and evaluate the rules on the given engine."""
+) -> tuple[MatchResult, list[Finding]]:
+    """Normalise, match and evaluate the rules on the given engine; the match result and the findings."""
     with _timed(timings, "normalise", progress):
         # The extracts' rows are dropped as their frames are built (run() needs
         # only their health and quarantine, taken before).
@@ -541,10 +541,31 @@ def _reconcile(
         # Read from the store only if a rule looks at them (no built-in rule does).
         open_findings = OpenFindings(store.open_findings) if store is not None else []
         findings = engine.evaluate(tables, config.built_rules, as_of, open_findings)
-        return_free_memory()  # the rules' temporaries, before the evidence's many small objects
+        # The evidence reads each record's rid and parent: the rest of the tables
+        # (gigabytes at a million customers) is let go before its many small
+        # objects are made, where a run's memory peaked.
+        _keep_only(tables, EVIDENCE_COLUMNS)
+        return_free_memory()  # the rules' temporaries and the tables' columns
         # Why each finding's records are one customer: finding.detail["match"].
         attach_match_evidence(findings, tables, matched)
-    return tables, matched, findings
+    return matched, findings
+
+
+#: The columns of the tables :func:`attach_match_evidence` reads.
+EVIDENCE_COLUMNS = ("_rid", "_parent_rid")
+
+
+def _keep_only(tables: dict[str, pd.DataFrame], columns: Sequence[str]) -> None:
+    """Replace each table by one of only these of its columns, in place, one table at a time.
+
+    Each table's other columns are freed as soon as its narrow copy is made
+    (unless something else holds them, as an incremental stream's snapshot
+    does), so at no moment are two whole tables held.
+    """
+    for record_type in list(tables):
+        frame = tables[record_type]
+        tables[record_type] = frame[[c for c in columns if c in frame.columns]]
+        del frame
 
 
 def run(
@@ -619,14 +640,13 @@ def run(
                 + " - nothing was changed in the store"
             )
         with open_engine(config.engine) as engine:
-            tables, matched, findings = _reconcile(
-                engine, extracted, config, store, state, as_of, timings, progress
-            )
+            matched, findings = _reconcile(engine, extracted, config, store, state, as_of, timings, progress)
         result.links = len(matched.links)
         result.entities = int(matched.entity_of.nunique()) if len(matched.entity_of) else 0
-        # Nothing after this reads the tables or the match result (gigabytes at a
-        # million customers): persisting and reporting reuse their memory.
-        del tables, matched
+        # Nothing after this reads the match result (hundreds of MB at a million
+        # customers; the tables went before the evidence): persisting and
+        # reporting reuse its memory.
+        del matched
         pause_point("run:evaluated")
         # The heap holds every table now: a full collection would walk all of it
         # (seconds at a million customers) for the few cycles persisting makes.

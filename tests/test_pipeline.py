@@ -259,3 +259,29 @@ def test_entity_columns_are_the_maps_they_replace(rids, known, confidences, shar
     entity, conf = _entity_columns(frame_rids, result)
     pd.testing.assert_series_equal(entity, frame_rids.map(entity_of))
     pd.testing.assert_series_equal(conf, frame_rids.map(confidence).fillna(1.0))
+
+
+def test_the_evidence_of_a_run_is_what_the_whole_tables_give(demo_world: Path) -> None:
+    """run() lets the tables go but for their rids and parents before the evidence: the evidence is the same."""
+    from reconcile.pipeline import (
+        EVIDENCE_COLUMNS,
+        attach_match_evidence,
+        build_tables,
+        evaluate,
+        extract_sources,
+        match_entities,
+        normalise_tables,
+    )
+
+    config = load_config(demo_world)
+    tables, matched = match_entities(normalise_tables(build_tables(extract_sources(config)), config), config)
+    whole = evaluate(tables, config.built_rules, config.as_of)
+    attach_match_evidence(whole, tables, matched)
+    assert any(f.detail.get("match") for f in whole)
+    ran = run(demo_world, persist=False, write_reports=False)
+    assert {f.fingerprint: f.detail for f in ran.findings} == {f.fingerprint: f.detail for f in whole}
+    # The narrow tables alone give it too (what attach_match_evidence reads is what run() keeps).
+    narrow_findings = evaluate(tables, config.built_rules, config.as_of)
+    narrow = {t: f[[c for c in EVIDENCE_COLUMNS if c in f.columns]] for t, f in tables.items()}
+    attach_match_evidence(narrow_findings, narrow, matched)
+    assert [f.detail for f in narrow_findings] == [f.detail for f in whole]
