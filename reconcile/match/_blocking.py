@@ -18,7 +18,16 @@ import pandas as pd
 from reconcile.match._compare import Column
 from reconcile.match._config import BlockingKey, BlockPass, SortedNeighbourhoodPass
 
-__all__ = ["block_pair_chunks", "block_pairs", "key_codes", "key_strings", "pass_pairs", "sorted_neighbourhood_pairs", "union_pairs"]
+__all__ = [
+    "block_chunks",
+    "block_pair_chunks",
+    "block_pairs",
+    "key_codes",
+    "key_strings",
+    "pass_pairs",
+    "sorted_neighbourhood_pairs",
+    "union_pairs",
+]
 
 log = logging.getLogger("reconcile.match")
 
@@ -96,12 +105,15 @@ def _blocks(codes: np.ndarray, max_block_size: int | None) -> tuple[np.ndarray, 
     return order, starts[keep], sizes[keep], skipped
 
 
-def _pairs_of_blocks(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair inside the given blocks of ``order``, block by block."""
+def _positions_of_blocks(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of positions inside the given blocks (int64), block by block.
+
+    A block starts at position ``starts[k]`` and holds ``sizes[k]`` positions;
+    position p of a block starting at s of size k pairs with p+1 .. s+k-1.
+    """
     if len(starts) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    # Position p of a block starting at s of size k pairs with p+1 .. s+k-1.
     block_of = np.repeat(np.arange(len(starts)), sizes)
     positions = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(starts, sizes)
     later = starts[block_of] + sizes[block_of] - 1 - positions
@@ -110,7 +122,13 @@ def _pairs_of_blocks(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -
     left_pos = np.repeat(positions, later)
     offsets = np.arange(total) - np.repeat(np.cumsum(later) - later, later) + 1
     offsets += left_pos
-    return order[left_pos].astype(np.int64), order[offsets].astype(np.int64)
+    return left_pos.astype(np.int64, copy=False), offsets.astype(np.int64, copy=False)
+
+
+def _pairs_of_blocks(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair inside the given blocks of ``order``, block by block (record numbers)."""
+    left_pos, right_pos = _positions_of_blocks(starts, sizes)
+    return order[left_pos].astype(np.int64), order[right_pos].astype(np.int64)
 
 
 def block_pairs(codes: np.ndarray, max_block_size: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -140,16 +158,37 @@ def block_pair_chunks(
     Returns:
         ``(chunks, skipped)``: an iterator over ``(left, right)``, and how many blocks were skipped.
     """
+    local, skipped = block_chunks(codes, max_block_size, limit)
+    return ((records[left], records[right]) for records, left, right in local), skipped
+
+
+def block_chunks(
+    codes: np.ndarray, max_block_size: int | None, limit: int
+) -> tuple[Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]], int]:
+    """:func:`block_pair_chunks`, each chunk as its records and pairs of positions among them.
+
+    A chunk is ``(records, left, right)``: ``records`` (int64) are the
+    record numbers of the chunk's blocks, block by block, and its pairs are
+    ``(records[left[k]], records[right[k]])``. Whatever is read of the
+    records per pair can then be taken for the chunk's few records first
+    (one gather each) and read at the positions, which lie close together,
+    instead of at record numbers scattered over every record.
+
+    Returns:
+        ``(chunks, skipped)``: an iterator over the chunks, and how many blocks were skipped.
+    """
     order, starts, sizes, skipped = _blocks(codes, max_block_size)
     pairs = sizes * (sizes - 1) // 2
     ends = np.cumsum(pairs)
 
-    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         first, done = 0, 0
         while first < len(starts):
             # The blocks whose pairs end within ``limit`` of where this chunk starts (one block at least).
             last = max(int(np.searchsorted(ends, done + limit, side="right")), first + 1)
-            yield _pairs_of_blocks(order, starts[first:last], sizes[first:last])
+            begin, end = int(starts[first]), int(starts[last - 1] + sizes[last - 1])
+            left, right = _positions_of_blocks(starts[first:last] - begin, sizes[first:last])
+            yield order[begin:end].astype(np.int64, copy=False), left, right
             done = int(ends[last - 1])
             first = last
 

@@ -10,6 +10,7 @@ on either side (no evidence either way).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +104,16 @@ class Column:
     @property
     def present(self) -> int:
         return int(self.counts.sum())
+
+    def restricted(self, records: np.ndarray) -> Column:
+        """The column of the given records only: code ``k`` of the result is ``codes[records[k]]``.
+
+        The distinct values and their counts are this column's (shared, not
+        copied): counts stay those of every record.
+        """
+        view = copy.copy(self)
+        view.codes = self.codes[records]
+        return view
 
     def value(self, i: int) -> str | None:
         code = int(self.codes[i])
@@ -206,6 +217,17 @@ class Comparator:
         """The compared value of record ``i``, as shown in explanations."""
         raise NotImplementedError
 
+    def restricted(self, records: np.ndarray) -> Comparator:
+        """This comparison over the given records only: record ``k`` of the result is ``records[k]`` here.
+
+        ``restricted(records).compare(i, j)`` is ``compare(records[i],
+        records[j])``. Comparing many pairs of a few records (a chunk of
+        blocks) this way reads each record's codes once and then codes that
+        lie close together, not codes scattered over every record. Value
+        counts and frequencies stay those of every record.
+        """
+        raise NotImplementedError
+
 
 class _OneColumn(Comparator):
     def __init__(self, name: str, column: Column, term_frequency: bool):
@@ -240,6 +262,11 @@ class _OneColumn(Comparator):
 
     def display(self, i: int) -> str | None:
         return self.column.value(i)
+
+    def restricted(self, records: np.ndarray) -> Comparator:
+        view = copy.copy(self)
+        view.column = self.column.restricted(records)
+        return view
 
 
 class ExactComparator(_OneColumn):
@@ -332,14 +359,27 @@ class EditDistanceComparator(_OneColumn):
         self.__dict__.update(state)
         self._scorer = _DISTANCE[self.metric]
 
-    def _lengths(self) -> np.ndarray:
-        """The length of each distinct value, counted once (pairs are compared a chunk at a time)."""
-        lengths: np.ndarray | None = self.__dict__.get("_value_lengths")
-        if lengths is None or len(lengths) != len(self.column.uniques):
-            uniques = self.column.uniques
-            lengths = np.fromiter((len(s) for s in uniques), dtype=np.int64, count=len(uniques))
-            self._value_lengths = lengths
+    def _value_lengths(self, codes: np.ndarray) -> np.ndarray:
+        """The length of the values with the given codes, each distinct value's counted once and kept.
+
+        Only the values asked for are counted (a finding's evidence compares
+        a pair or two: not every value's length), and views made by
+        :meth:`restricted` share what is counted.
+        """
+        known: np.ndarray | None = self.__dict__.get("_known_lengths")
+        if known is None or len(known) != len(self.column.uniques):
+            known = self._known_lengths = np.full(len(self.column.uniques), -1, dtype=np.int32)
+        lengths = known[codes]
+        unknown = lengths < 0
+        if unknown.any():
+            todo = np.unique(codes[unknown])
+            known[todo] = np.fromiter(map(len, self.column.uniques[todo]), dtype=np.int32, count=len(todo))
+            lengths = known[codes]
         return lengths
+
+    def restricted(self, records: np.ndarray) -> Comparator:
+        self._value_lengths(np.zeros(0, dtype=np.int64))  # the lengths' table made here, so views share it
+        return super().restricted(records)
 
     def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Edit distance of the values with codes ``a`` and ``b`` (capped above the largest level)."""
@@ -348,23 +388,15 @@ class EditDistanceComparator(_OneColumn):
             return np.zeros(0, dtype=np.int64)
         ua, ub, inverse = _unique_pairs(a, b, len(self.column.uniques))
         uniques = self.column.uniques
-        left, right = uniques[ua], uniques[ub]
         dist = np.full(len(ua), cap, dtype=np.int64)
-        cached = self.__dict__.get("_value_lengths")
-        if (cached is None or len(cached) != len(uniques)) and 4 * len(ua) < len(uniques):
-            # A few pairs (a finding's evidence): count their values, not every distinct value.
-            len_a = np.fromiter(map(len, left), dtype=np.int64, count=len(ua))
-            len_b = np.fromiter(map(len, right), dtype=np.int64, count=len(ub))
-        else:
-            lengths = self._lengths()
-            len_a, len_b = lengths[ua], lengths[ub]
+        len_a, len_b = self._value_lengths(ua), self._value_lengths(ub)
         # Hamming compares values of one length only. Each edit changes a length by one at most:
         # values whose lengths differ by the cap or more are at the cap already (the distance is
         # capped), with no need to compute it.
         usable = len_a == len_b if self.metric == "hamming" else np.abs(len_a - len_b) < cap
         if usable.any():
             found = cpdist(
-                list(left[usable]), list(right[usable]), scorer=self._scorer,
+                list(uniques[ua[usable]]), list(uniques[ub[usable]]), scorer=self._scorer,
                 score_cutoff=cap - 1, workers=_workers(len(ua)),
             )
             dist[usable] = np.minimum(np.asarray(found, dtype=np.int64), cap)
@@ -492,6 +524,12 @@ class AddressComparator(Comparator):
             [pd.Series(parts[1], dtype=object), pd.Series(parts[2], dtype=object)], sep="|"
         )
         return np.asarray(joined.to_numpy(dtype=object), dtype=object)
+
+    def restricted(self, records: np.ndarray) -> Comparator:
+        view = copy.copy(self)
+        view.street, view.unit, view.postal = (c.restricted(records) for c in (self.street, self.unit, self.postal))
+        view.whole = self.whole[records]
+        return view
 
     def display(self, i: int) -> str | None:
         street = self.street.value(i)

@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -692,7 +693,8 @@ def resolve(
     # The candidates are read a chunk at a time, in the runner's order (no step needs another).
     rule_names = list(rules)
     rule_of: list[np.ndarray | None] = [
-        _rule_of(rules, rule_keys, by_name, a, b, chunk_levels) for a, b, chunk_levels in found.chunks(CHUNK_PAIRS)
+        _rule_of(rules, rule_keys, by_name, a, b, partial(found.levels_of, stored), first)
+        for first, a, b, stored in found.stored_chunks(CHUNK_PAIRS)
     ]
     deterministic_pairs = sum(int(np.count_nonzero(r >= 0)) for r in rule_of if r is not None)
     stats["deterministic_pairs"] = deterministic_pairs
@@ -871,19 +873,32 @@ def resolve(
 
 def _rule_of(
     rules: Mapping[str, Any], rule_keys: Mapping[str, np.ndarray], by_name: Mapping[str, int],
-    left: np.ndarray, right: np.ndarray, levels: np.ndarray,
+    left: np.ndarray, right: np.ndarray, levels: Callable[[], np.ndarray], first: int = 0,
 ) -> np.ndarray:
-    """Per candidate: the number of the first deterministic rule that links it, -1 if none (a chunk at a time)."""
+    """Per candidate: the number of the first deterministic rule that links it, -1 if none.
+
+    ``levels`` gives the pairs' levels (asked for only if a rule's
+    ``unless_disagree`` needs them). ``first``: the rules before it do not
+    agree on any of the pairs (the runner found them by a later part, see
+    ``Candidates.stored_chunks``; the rules are the plan's first parts, and a
+    rule agrees on a pair exactly when its part generates the pair), so they
+    are not looked at: none is when ``first`` is past the rules.
+    """
     rule_of: np.ndarray = np.full(len(left), -1, dtype=np.int8 if len(rules) < 127 else np.int32)
+    later = list(rules.items())[first:]
+    if not later:
+        return rule_of
+    levels_read = levels() if any(rule.unless_disagree for _, rule in later) else None
     for at in range(0, len(left), CHUNK_PAIRS):
         a, b = left[at:at + CHUNK_PAIRS], right[at:at + CHUNK_PAIRS]
         out: np.ndarray = rule_of[at:at + CHUNK_PAIRS]  # a view: written in place
-        for k, (name, rule) in enumerate(rules.items()):
+        for k, (name, rule) in enumerate(later, start=first):
             codes = rule_keys[name]
             key = codes[a]
             agree = (key >= 0) & (key == codes[b])
             for comparison in rule.unless_disagree:
-                agree &= levels[at:at + CHUNK_PAIRS, by_name[comparison]] != 0
+                assert levels_read is not None
+                agree &= levels_read[at:at + CHUNK_PAIRS, by_name[comparison]] != 0
             out[agree & (out < 0)] = k
     return rule_of
 

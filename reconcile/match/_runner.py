@@ -29,7 +29,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from reconcile.match._blocking import block_pair_chunks, sorted_neighbourhood_pairs, union_pairs
+from reconcile.match._blocking import block_chunks, sorted_neighbourhood_pairs, union_pairs
 from reconcile.match._compare import Comparator
 
 __all__ = [
@@ -186,6 +186,10 @@ class Candidates:
         pairs: Per part (in plan order): its pairs, before the source filter
             for a rule and after it for a pass (as ``resolve``'s stats count them).
         seconds: Time spent finding the pairs (``candidates``) and comparing them (``compare``).
+        firsts: Per piece, the index of a part of the plan such that no
+            block part before it generates any of the piece's pairs (the
+            piece holds pairs a later part found, each earlier one's dropped);
+            0 where not known. :meth:`first_parts` gives it per chunk.
     """
 
     def __init__(
@@ -200,6 +204,7 @@ class Candidates:
         n: int = 0,
         width: int = 0,
         patterns: np.ndarray | None = None,
+        firsts: list[int] | None = None,
     ):
         if pieces is None:
             if left is None or right is None or levels is None:
@@ -210,6 +215,9 @@ class Candidates:
         else:
             self._sorted = None
         self._pieces = pieces
+        self._firsts = list(firsts) if firsts is not None else [0] * len(pieces)
+        if len(self._firsts) != len(pieces):
+            raise ValueError("Candidates needs one first part per piece")
         self._n = n
         self._width = width
         self._patterns = patterns
@@ -225,8 +233,8 @@ class Candidates:
         """Number of comparisons (columns of ``levels``)."""
         return self._width
 
-    def _levels(self, levels: np.ndarray) -> np.ndarray:
-        """Levels (pairs x comparisons) of a piece's levels or pattern numbers."""
+    def levels_of(self, levels: np.ndarray) -> np.ndarray:
+        """Levels (pairs x comparisons) of a piece's levels or pattern numbers (as :meth:`stored_chunks` gives them)."""
         if levels.ndim == 2:
             return levels
         assert self._patterns is not None
@@ -235,7 +243,7 @@ class Candidates:
     def _whole(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._sorted is None:
             n = max(self._n, max((int(piece[1].max()) + 1 for piece in self._pieces), default=1))
-            pieces = [(left, right, self._levels(levels)) for left, right, levels in self._pieces]
+            pieces = [(left, right, self.levels_of(levels)) for left, right, levels in self._pieces]
             self._sorted = _sorted(n, pieces, pair_dtype(n), self._width)
         return self._sorted
 
@@ -269,17 +277,29 @@ class Candidates:
 
     def chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The pairs a piece at a time (a piece longer than ``size`` cut into slices), left in place."""
-        for left, right, levels in self._pieces:
+        for _, left, right, stored in self.stored_chunks(size):
+            yield left, right, self.levels_of(stored)
+
+    def stored_chunks(self, size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """As :meth:`chunks`, each chunk as ``(first, left, right, stored)``.
+
+        ``stored`` is the chunk's levels as kept (pattern numbers or levels:
+        :meth:`levels_of` gives the levels, only if they are needed);
+        ``first``: no block part of the plan before this index generates any
+        of the chunk's pairs (0 when not known).
+        """
+        for first, (left, right, levels) in zip(self._firsts, self._pieces, strict=True):
             for at in range(0, len(left), max(size, 1)):
-                yield left[at:at + size], right[at:at + size], self._levels(levels[at:at + size])
+                yield first, left[at:at + size], right[at:at + size], levels[at:at + size]
 
     def pop_chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """As :meth:`chunks`, each piece let go once it has been read (the candidates are then empty)."""
         self._sorted = None
         while self._pieces:
             left, right, levels = self._pieces.pop(0)
+            self._firsts.pop(0)
             for at in range(0, len(left), max(size, 1)):
-                yield left[at:at + size], right[at:at + size], self._levels(levels[at:at + size])
+                yield left[at:at + size], right[at:at + size], self.levels_of(levels[at:at + size])
             del left, right, levels
         self.size = 0
 
@@ -361,7 +381,13 @@ class LocalRunner:
     once and no union of all the parts' pairs is ever held), the rest are
     compared at once and kept as compact arrays, chunk by chunk (not sorted,
     not joined into one array), the levels as pattern numbers
-    (:class:`LevelPatterns`).
+    (:class:`LevelPatterns`). What a chunk's pairs read of their records
+    (the earlier parts' codes, the source, the comparisons' codes) is taken
+    for the chunk's records first and read at their positions among them
+    (:func:`~reconcile.match._blocking.block_chunks`,
+    :meth:`Comparator.restricted`): close together in memory, where record
+    numbers are scattered over every record. Each piece says which part found
+    it (``Candidates.firsts``).
     """
 
     def candidates(self, plan: CandidatePlan) -> Candidates:
@@ -377,31 +403,48 @@ class LocalRunner:
         patterns = LevelPatterns([len(c.levels) for c in plan.comparators])
         encoded = patterns.usable and width > 0
 
-        def keep(left: np.ndarray, right: np.ndarray, fresh: Sequence[np.ndarray]) -> None:
+        firsts: list[int] = []  # per kept piece: its part's index in the plan (see Candidates.firsts)
+
+        def keep(
+            records: np.ndarray | None, left: np.ndarray, right: np.ndarray, fresh: Sequence[np.ndarray], first: int
+        ) -> None:
+            # The pairs (records[left[k]], records[right[k]]), or (left[k], right[k]) when records is None,
+            # found by part ``first`` (len(plan.parts): by no block part), less those of the parts ``fresh``.
             nonlocal compared
+            if records is not None and len(records) >= len(left):
+                # Blocks of two or three records: as many records as pairs, so taking the records'
+                # codes first would read no fewer of them. The pairs are read at record numbers.
+                left, right, records = records[left], records[right], None
             if fresh:
+                if records is not None:
+                    fresh = [codes[records] for codes in fresh]
                 new = ~generated_by(fresh, left, right)
                 left, right = left[new], right[new]
             if not len(left):
                 return
             began = time.perf_counter()
-            levels = self.compare(plan.comparators, left, right)
+            comparators = plan.comparators if records is None else [c.restricted(records) for c in plan.comparators]
+            levels = compare_pairs(comparators, left, right)
             compared += time.perf_counter() - began
+            if records is not None:
+                left, right = records[left], records[right]
             kept.append((left.astype(dtype), right.astype(dtype), patterns.encode(levels) if encoded else levels))
+            firsts.append(first)
 
-        for part in plan.parts:
+        for index, part in enumerate(plan.parts):
             if isinstance(part, BlockPart):
-                chunks, skipped = block_pair_chunks(part.codes, part.max_size, CHUNK_PAIRS)
+                chunks, skipped = block_chunks(part.codes, part.max_size, CHUNK_PAIRS)
                 log_skipped(part, skipped)
                 counted = 0
-                for left, right in chunks:
+                for records, left, right in chunks:
+                    # Every array read per pair is first taken for the chunk's records (see block_chunks).
                     if part.kind == "rule":
                         counted += len(left)  # a rule's pairs are counted before the source filter
                     if plan.groups is not None:
-                        left, right = across(plan.groups, left, right)
+                        left, right = across(plan.groups[records], left, right)
                     if part.kind == "pass":
                         counted += len(left)
-                    keep(left, right, owners)
+                    keep(records, left, right, owners, index)
                 counts.append(counted)
                 owners.append(plan.owners[len(owners)] if plan.owners is not None else owner_codes(part))
             else:
@@ -415,14 +458,14 @@ class LocalRunner:
             left, right = union_pairs(plan.n, neighbourhood)
             del neighbourhood
             for at in range(0, len(left), CHUNK_PAIRS):
-                keep(left[at:at + CHUNK_PAIRS], right[at:at + CHUNK_PAIRS], owners)
+                keep(None, left[at:at + CHUNK_PAIRS], right[at:at + CHUNK_PAIRS], owners, len(plan.parts))
         del owners
         total = time.perf_counter() - started
         seconds = {"candidates": total - compared, "compare": compared}
         # Kept as the pieces they were found in: resolve needs no order, and sorting every pair
         # (a 64-bit key and an order per pair) would double the memory they take.
         return Candidates(pairs=counts, seconds=seconds, pieces=kept, n=plan.n, width=width,
-                          patterns=patterns.table if encoded else None)
+                          patterns=patterns.table if encoded else None, firsts=firsts)
 
     def compare(self, comparators: Sequence[Comparator], left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return compare_pairs(comparators, left, right)

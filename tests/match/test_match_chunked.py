@@ -161,6 +161,20 @@ def test_the_local_runner_finds_the_union_of_every_part_compared(plan, chunk, nu
     # Sorted by (left, right), distinct, left < right.
     pairs = list(zip(found.left.tolist(), found.right.tolist(), strict=True))
     assert pairs == sorted(set(pairs)) and all(a < b for a, b in pairs)
+    # Each chunk's first part: no block part before it generates any of its pairs (resolve skips their rules).
+    chunks = list(LocalRunner().candidates(plan).stored_chunks(chunk))
+    for first, left, right, _ in chunks:
+        for index, part in enumerate(plan.parts[:first]):
+            if isinstance(part, BlockPart):
+                codes = runner_module.owner_codes(part)
+                assert not ((codes[left] >= 0) & (codes[left] == codes[right])).any(), (index, first)
+        # The local runner names the part that found the chunk's pairs (or none: a window's pairs).
+        if first < len(plan.parts):
+            codes = runner_module.owner_codes(plan.parts[first])
+            assert ((codes[left] >= 0) & (codes[left] == codes[right])).all()
+        else:
+            assert any(isinstance(part, NeighbourhoodPart) for part in plan.parts)
+    assert sum(len(left) for _, left, _, _ in chunks) == len(found)
 
 
 @given(
@@ -463,4 +477,5 @@ def test_a_few_pairs_compared_alone_give_the_levels_all_pairs_give(values, metri
     for k in range(len(left)):
         alone = comparator()  # nothing counted yet: the few-pairs path
         assert alone.compare(left[k : k + 1], right[k : k + 1]).tolist() == [together[k]]
-        assert "_value_lengths" not in alone.__dict__
+        known = alone.__dict__.get("_known_lengths")
+        assert known is None or int((known >= 0).sum()) <= 2  # the pair's values only

@@ -157,3 +157,42 @@ def test_value_codes_and_keys_name_each_distinct_value() -> None:
                           s=["1 main st", "1 main st", "2 oak ave"], u=[None, "4", None], p=["10001"] * 3)
     whole = address.value_keys()[address.value_codes(np.arange(3))]
     assert whole.tolist() == ["1 main st||10001", "1 main st|4|10001", "2 oak ave||10001"]
+
+
+_WORDS = st.sampled_from(["ann", "anne", "ann", "bob", "bo", "12 main st", "12 main str", "9 oak rd", "", None])
+_CONFIGS = [
+    ExactComparison(column="x", term_frequency=True),
+    StringComparison(column="x", thresholds=[0.95, 0.8]),
+    EditDistanceComparison(column="x", max_distances=[1, 2]),
+    EditDistanceComparison(column="x", metric="hamming", max_distances=[1]),
+    AddressComparison(street="x", unit="y", postal="z", term_frequency=True),
+]
+
+
+@given(
+    rows=st.lists(st.tuples(_WORDS, _WORDS, st.sampled_from(["10001", "10002", None])), min_size=2, max_size=25),
+    config=st.sampled_from(_CONFIGS),
+    data=st.data(),
+)
+@settings(max_examples=200, deadline=None)
+def test_a_restricted_comparator_compares_the_records_it_was_given(rows, config, data) -> None:
+    # The pair runner compares a chunk's pairs on a view of the chunk's records only.
+    x, y, z = (list(column) for column in zip(*rows, strict=True))
+    comparator = _comparator(config, x=x, y=y, z=z)
+    n = len(rows)
+    records = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=12)), dtype=np.int64)
+    view = comparator.restricted(records)
+    left, right = np.meshgrid(np.arange(len(records)), np.arange(len(records)), indexing="ij")
+    left, right = left.ravel(), right.ravel()
+    assert view.compare(left, right).tolist() == comparator.compare(records[left], records[right]).tolist()
+    assert view.value_codes(left).tolist() == comparator.value_codes(records[left]).tolist()
+    if len(comparator.value_counts()):  # (a column with no value at all has no frequencies)
+        np.testing.assert_array_equal(view.value_frequency(left), comparator.value_frequency(records[left]))
+    assert [view.display(k) for k in range(len(records))] == [comparator.display(int(r)) for r in records]
+    # The whole population's figures are the comparator's own.
+    assert view.value_counts().tolist() == comparator.value_counts().tolist()
+    # And the comparator itself is unchanged by its views.
+    everything = np.arange(n)
+    a, b = np.meshgrid(everything, everything, indexing="ij")
+    fresh = _comparator(config, x=x, y=y, z=z)
+    assert comparator.compare(a.ravel(), b.ravel()).tolist() == fresh.compare(a.ravel(), b.ravel()).tolist()
