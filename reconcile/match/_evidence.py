@@ -10,7 +10,7 @@ See ``docs/matching.md`` ("Findings' evidence").
 from __future__ import annotations
 
 import logging
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Collection, Container, Iterable, Mapping
 from typing import Any
 
 import numpy as np

@@ -19,6 +19,6 @@ def test_shared_fields_set_stays_whole() -> None:
     assert copied.role == "mandate" and copied.model_fields_set is not _ALL_REF_FIELDS
     with pytest.raises(pydantic.ValidationError):
         second.role = "other"  # frozen: refused before the fields-set is touched
-    assert _ALL_REF_FIELDS == set(_REF_FIELDS)
+    assert set(_REF_FIELDS) == _ALL_REF_FIELDS
     assert second.model_dump(exclude_unset=True) == {"source": "crm", "record_type": "contact", "key": "C1",
                                                      "fields": {}, "role": "contact"}
