@@ -626,8 +626,9 @@ class _CompiledField:
 
         Plain text is taken as it is wherever it cannot need stripping (see
         :func:`reconcile.extract._arrow.needs_python`) and converted in
-        Python elsewhere; every other mapping is applied once per distinct
-        value and spread by index.
+        Python elsewhere, by distinct value when it repeats (one object per
+        text); times to the second are parsed in Arrow; every other mapping
+        is applied once per distinct value and spread by index.
         """
         from reconcile.extract import _arrow
 
@@ -734,9 +735,10 @@ class _CompiledField:
     def _text_repeats(self, array: Any) -> bool:
         """Whether plain text should go by distinct value: its values repeat, twice or more on average.
 
-        Such a column (a status, a product, a city) is converted once per
-        distinct value, like a code table, and every row of a value gets the
-        one object the memo keeps for it, across batches: taken one by one
+        Such a column (a status, a product, a city, a foreign key) is
+        stripped once per distinct value of each batch, and every row of a
+        value gets the one object the field's pool keeps for it, across
+        batches (up to :data:`_POOL_LIMIT` texts): taken one by one
         from Arrow, a million rows would be a million strings, which
         :func:`reconcile.pipeline.share_repeated_values` would then have to
         find equal again. Keys, names and addresses (mostly distinct) are
