@@ -648,8 +648,9 @@ def run(
         # reporting reuse its memory.
         del matched
         pause_point("run:evaluated")
-        # The heap holds every table now: a full collection would walk all of it
-        # (seconds at a million customers) for the few cycles persisting makes.
+        # The heap holds millions of objects still (the findings and their records):
+        # a full collection would walk them all (seconds at a million customers)
+        # for the few cycles persisting makes.
         with _timed(timings, "persist", progress), fewer_collections():
             if store is not None and result.run_id is not None:
                 findings, resolved = store.finish_run(
