@@ -36,7 +36,7 @@ from reconcile.incremental import (
     plan_cursors,
 )
 from reconcile.match import MatchResult, attach_match_evidence, resolve
-from reconcile.match._dependents import parent_positions
+from reconcile.match._dependents import _entity_columns, attach_dependents
 from reconcile.model import PARTY_FIELDS, RECORD_TYPES
 from reconcile.normalise import NORMALISED_COLUMNS, normalise_table
 from reconcile.results import QuarantinedRow, RunResult, SourceHealth
@@ -303,61 +303,6 @@ def match_entities(
             frame["_parent_rid"] = None
             out[record_type] = frame
     return attach_dependents(out), result
-
-
-def _entity_columns(rids: pd.Series, result: MatchResult) -> tuple[pd.Series, pd.Series]:
-    """``rids.map(result.entity_of)`` and ``rids.map(result.confidence).fillna(1.0)``, each rid looked up once.
-
-    ``Series.map`` with a Series looks every value up in the mapper's index
-    and takes its values (NaN where absent); both results share one lookup
-    when the two Series share their index (as :func:`resolve` makes them).
-    """
-    if not len(rids) or not len(result.entity_of) or not result.confidence.index.equals(result.entity_of.index):
-        return rids.map(result.entity_of), rids.map(result.confidence).fillna(1.0)
-    at = result.entity_of.index.get_indexer(rids)
-    entity = pd.api.extensions.take(result.entity_of.to_numpy(), at, allow_fill=True)
-    confidence = pd.api.extensions.take(result.confidence.to_numpy(), at, allow_fill=True)
-    return (
-        pd.Series(entity, index=rids.index, name=rids.name),
-        pd.Series(confidence, index=rids.index, name=rids.name).fillna(1.0),
-    )
-
-
-def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Give dependent records their parent's rid, entity and confidence.
-
-    A reference is resolved in the record's own source first, then in any
-    source holding the parent type (telemetry refers to inventory's devices).
-    A record whose parent is found nowhere keeps ``_entity`` None.
-    """
-    out = dict(tables)
-    for record_type, frame in tables.items():
-        parent = RECORD_TYPES[record_type].parent
-        if parent is None:
-            continue
-        frame = frame.copy(deep=False)  # new columns only: the others are shared, not copied
-        parents = tables.get(parent.parent_type)
-        frame["_parent_rid"] = None
-        frame["_entity"] = None
-        frame["_confidence"] = None
-        if parents is not None and not parents.empty and not frame.empty:
-            lookup = parents[["_source", parent.parent_field, "_rid", "_entity", "_confidence"]]
-            lookup = lookup[lookup[parent.parent_field].notna()]
-            same, anywhere = parent_positions(
-                lookup["_source"].to_numpy(dtype=object), lookup[parent.parent_field].astype(str).to_numpy(dtype=object),
-                frame["_source"].to_numpy(dtype=object), frame[parent.field].astype(str).to_numpy(dtype=object),
-            )
-            for column in ("_rid", "_entity", "_confidence"):
-                held = np.append(lookup[column].to_numpy(dtype=object), np.nan)  # -1, no parent: NaN
-                absent = pd.isna(held)  # per parent, not per dependent
-                values, missing = held[same], absent[same]
-                values[missing] = held[anywhere[missing]]
-                values[missing & absent[anywhere]] = None  # found nowhere: None, never NaN
-                target = "_parent_rid" if column == "_rid" else column
-                # Typed as a list of these values would be (confidences: float64, NaN where unknown).
-                frame[target] = pd.Series(values, index=frame.index, dtype=object, copy=False).infer_objects()
-        out[record_type] = frame
-    return out
 
 
 class OpenFindings(Sequence[Finding]):
