@@ -6,8 +6,15 @@ whose reference field holds the dependent's reference, in the dependent's
 own source first, else in any source. At a million customers that is
 millions of references; looking them up through a pandas ``MultiIndex``
 factorised and sorted every reference string (about half the match stage's
-time). Here each distinct parent reference is hashed once, every dependent's
-reference is looked up in that table, and the rest is integer work.
+time). Here the parents of one type are indexed once (:class:`_Parents`:
+each distinct reference hashed once, for every dependent type that refers
+to them), every dependent's reference is looked up in that table, and the
+rest is integer work on the parents' rows.
+
+:func:`_entity_columns` gives identity records their entity and confidence:
+a table whose rids are, in order, a run of the match result's sorted rids
+(as the demo's and most tables' are) takes that slice, checked value by
+value, without hashing any rid.
 """
 
 from __future__ import annotations
@@ -27,10 +34,21 @@ __all__ = ["attach_dependents", "parent_positions"]
 
 
 def _first_rows(keys: np.ndarray, size: int) -> np.ndarray:
-    """Per key ``0..size-1``: the row of its first occurrence in ``keys`` (-1 if it does not occur)."""
-    unique, first = np.unique(keys, return_index=True)  # return_index: the first occurrence
+    """Per key ``0..size-1``: the row of its first occurrence in ``keys`` (-1 if it does not occur).
+
+    ``pd.factorize`` numbers the keys in order of first appearance, so a row
+    holds a first occurrence exactly when its number exceeds every number
+    before it (no sort).
+    """
     table = np.full(size, -1, dtype=np.int64)
-    table[unique] = first
+    if not len(keys):
+        return table
+    codes, unique = pd.factorize(np.asarray(keys, dtype=np.int64))
+    running = np.maximum.accumulate(codes)
+    new = np.empty(len(codes), dtype=bool)
+    new[0] = True
+    np.greater(running[1:], running[:-1], out=new[1:])
+    table[unique] = np.flatnonzero(new)
     return table
 
 
@@ -38,7 +56,7 @@ def _codes(parents: np.ndarray, dependents: np.ndarray) -> tuple[np.ndarray, np.
     """Codes of the parents' values (0..k-1) and the dependents' (-1: no parent holds it), and k.
 
     One hash pass over both: values are numbered in order of first appearance, so
-    the parents' come first.
+    the parents' come first. Missing values (None, NaN) are values like any other.
     """
     codes, _ = pd.factorize(np.concatenate([parents, dependents]), use_na_sentinel=False)
     codes = codes.astype(np.int64)
@@ -46,6 +64,61 @@ def _codes(parents: np.ndarray, dependents: np.ndarray) -> tuple[np.ndarray, np.
     size = int(codes[:len(parents)].max()) + 1 if len(parents) else 0
     theirs[theirs >= size] = -1
     return codes[:len(parents)], theirs, size
+
+
+def _text(values: np.ndarray) -> np.ndarray:
+    """``astype(str)`` of an object array (``None`` -> ``"None"``...), not copied when every value is a ``str`` already."""
+    values = np.asarray(values, dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
+        return values
+    return np.asarray(pd.Series(values, dtype=object, copy=False).astype(str).to_numpy(dtype=object), dtype=object)
+
+
+class _Parents:
+    """The parents' references and sources, numbered once for every dependent type that looks them up.
+
+    Args:
+        sources: Per parent row, its source (any values; missing ones match
+            missing ones, as ``pd.factorize`` numbers them).
+        refs: Per parent row, its reference (text, never missing).
+    """
+
+    def __init__(self, sources: np.ndarray, refs: np.ndarray):
+        ref_codes, ref_uniques = pd.factorize(np.asarray(refs, dtype=object))
+        ref_codes = ref_codes.astype(np.int64)
+        self.refs = pd.Index(ref_uniques, dtype=object, copy=False)  # its hash table is built once, on first use
+        source_codes, source_uniques = pd.factorize(np.asarray(sources, dtype=object), use_na_sentinel=False)
+        source_codes = source_codes.astype(np.int64)
+        self.sources = np.asarray(source_uniques, dtype=object)
+        # (reference, source) as one number: a table of every reference x source (a handful of sources).
+        self.width = np.int64(max(len(self.sources), 1))
+        self.first_anywhere = _first_rows(ref_codes, len(ref_uniques))
+        self.first_same = _first_rows(ref_codes * self.width + source_codes, len(ref_uniques) * int(self.width))
+
+    def _source_codes(self, sources: np.ndarray) -> np.ndarray:
+        """The parents' code of each dependent's source (-1: no parent's)."""
+        if len(sources) and isinstance(sources[0], str) and bool((sources == sources[0]).all()):
+            # A table of one source (the usual case): one code, no row hashed.
+            code = _codes(self.sources, sources[:1])[1]
+            return np.full(len(sources), code[0], dtype=np.int64)
+        codes, uniques = pd.factorize(sources)  # one source or a few: each row's hash is a hit
+        if (codes < 0).any():  # a missing source: numbered as the parents' were
+            return _codes(self.sources, sources)[1]
+        mapped = _codes(self.sources, np.asarray(uniques, dtype=object))[1]
+        return mapped[codes] if len(mapped) else np.full(len(codes), -1, dtype=np.int64)
+
+    def positions(self, sources: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`parent_positions` of these parents for the given dependents."""
+        refs = np.asarray(refs, dtype=object)
+        their_refs = self.refs.get_indexer(pd.Index(refs, dtype=object, copy=False)).astype(np.int64)
+        their_sources = self._source_codes(np.asarray(sources, dtype=object))
+        found = their_refs >= 0
+        anywhere = np.full(len(their_refs), -1, dtype=np.int64)
+        anywhere[found] = self.first_anywhere[their_refs[found]]
+        found &= their_sources >= 0
+        same = np.full(len(their_refs), -1, dtype=np.int64)
+        same[found] = self.first_same[their_refs[found] * self.width + their_sources[found]]
+        return same, anywhere
 
 
 def parent_positions(
@@ -66,21 +139,7 @@ def parent_positions(
         its source (-1 if none). "First" is in the parents' row order, as
         ``drop_duplicates`` keeps it.
     """
-    ref_codes, their_refs, ref_count = _codes(np.asarray(parent_refs, dtype=object), np.asarray(refs, dtype=object))
-    source_codes, their_sources, source_count = _codes(
-        np.asarray(parent_sources, dtype=object), np.asarray(sources, dtype=object)
-    )
-    found = their_refs >= 0
-    anywhere = np.full(len(their_refs), -1, dtype=np.int64)
-    anywhere[found] = _first_rows(ref_codes, ref_count)[their_refs[found]]
-    # (reference, source) as one number: a table of every reference x source (a handful of sources).
-    width = np.int64(max(source_count, 1))
-    found &= their_sources >= 0
-    same = np.full(len(their_refs), -1, dtype=np.int64)
-    same[found] = _first_rows(ref_codes * width + source_codes, ref_count * int(width))[
-        their_refs[found] * width + their_sources[found]
-    ]
-    return same, anywhere
+    return _Parents(parent_sources, parent_refs).positions(sources, refs)
 
 
 def _entity_columns(rids: pd.Series, result: MatchResult) -> tuple[pd.Series, pd.Series]:
@@ -89,16 +148,82 @@ def _entity_columns(rids: pd.Series, result: MatchResult) -> tuple[pd.Series, pd
     ``Series.map`` with a Series looks every value up in the mapper's index
     and takes its values (NaN where absent); both results share one lookup
     when the two Series share their index (as :func:`resolve` makes them).
+    When that index is sorted and unique (``resolve`` sorts the rids) and the
+    rids are, in order, a run of it (an identity table whose rids are sorted
+    and make up a whole type), the run is found by one bisection and checked
+    value by value: no rid is hashed.
     """
     if not len(rids) or not len(result.entity_of) or not result.confidence.index.equals(result.entity_of.index):
         return rids.map(result.entity_of), rids.map(result.confidence).fillna(1.0)
-    at = result.entity_of.index.get_indexer(rids)
-    entity = pd.api.extensions.take(result.entity_of.to_numpy(), at, allow_fill=True)
-    confidence = pd.api.extensions.take(result.confidence.to_numpy(), at, allow_fill=True)
+    index = result.entity_of.index
+    values = rids.to_numpy(dtype=object)
+    at: np.ndarray | slice | None = None
+    if index.dtype == object and index.is_monotonic_increasing and index.is_unique:
+        known = index.to_numpy(dtype=object)
+        try:
+            start = int(np.searchsorted(known, values[0]))
+        except TypeError:  # a rid that does not compare with text (a number...): looked up below
+            start = len(known)
+        end = start + len(values)
+        if end <= len(known) and bool((known[start:end] == values).all()):
+            at = slice(start, end)
+    if at is None:
+        at = index.get_indexer(rids)
+        entity = pd.api.extensions.take(result.entity_of.to_numpy(), at, allow_fill=True)
+        confidence = pd.api.extensions.take(result.confidence.to_numpy(), at, allow_fill=True)
+    else:
+        entity = result.entity_of.to_numpy()[at].copy()
+        confidence = result.confidence.to_numpy()[at].copy()
     return (
         pd.Series(entity, index=rids.index, name=rids.name),
         pd.Series(confidence, index=rids.index, name=rids.name).fillna(1.0),
     )
+
+
+_COLUMNS = {"_rid": "_parent_rid", "_entity": "_entity", "_confidence": "_confidence"}
+
+
+class _Held:
+    """One column of the parents (rows with a reference), ready to be taken for dependents.
+
+    A dependent takes the value of its parent in its own source, or, where
+    that is missing, of its parent in any source; None where both are
+    missing or there is no parent. The result is typed as ``infer_objects``
+    types a list of those values: float64 (NaN where None) for a float
+    column, else objects.
+    """
+
+    def __init__(self, column: pd.Series, rows: np.ndarray):
+        self.floats: np.ndarray | None = None
+        if column.dtype == np.float64:
+            self.floats = np.append(column.to_numpy()[rows], np.nan)  # -1, no parent: NaN
+            self.absent = np.isnan(self.floats)
+            self.values = None
+            self.text = False
+            return
+        values = column.to_numpy(dtype=object)[rows]
+        text = pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty")  # then none is missing
+        held = np.append(values, np.array([None], dtype=object))
+        if text:
+            self.absent = np.zeros(len(held), dtype=bool)
+            self.absent[-1] = True
+        else:
+            self.absent = np.asarray(pd.isna(held), dtype=bool)
+            held[self.absent] = None  # missing: None, never NaN
+            text = pd.api.types.infer_dtype(held, skipna=True) in ("string", "empty")
+        self.values = held
+        # Text and None only: infer_objects would keep the objects as they are.
+        self.text = text and not pd.get_option("future.infer_string")
+
+    def take(self, same: np.ndarray, anywhere: np.ndarray, index: pd.Index) -> pd.Series:
+        pick = np.where(self.absent[same], anywhere, same)
+        if self.floats is not None:
+            if not bool(self.absent[pick].all()):  # a value at all: float64, NaN where None
+                return pd.Series(self.floats[pick], index=index, dtype=np.float64, copy=False)
+            return pd.Series(np.full(len(pick), None, dtype=object), index=index, dtype=object, copy=False)
+        assert self.values is not None
+        series = pd.Series(self.values[pick], index=index, dtype=object, copy=False)
+        return series if self.text else series.infer_objects()
 
 
 def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -109,30 +234,34 @@ def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFr
     A record whose parent is found nowhere keeps ``_entity`` None.
     """
     out = dict(tables)
+    indexed: dict[tuple[str, str], tuple[_Parents, dict[str, _Held]]] = {}
     for record_type, frame in tables.items():
         parent = RECORD_TYPES[record_type].parent
         if parent is None:
             continue
         frame = frame.copy(deep=False)  # new columns only: the others are shared, not copied
         parents = tables.get(parent.parent_type)
-        frame["_parent_rid"] = None
-        frame["_entity"] = None
-        frame["_confidence"] = None
-        if parents is not None and not parents.empty and not frame.empty:
-            lookup = parents[["_source", parent.parent_field, "_rid", "_entity", "_confidence"]]
-            lookup = lookup[lookup[parent.parent_field].notna()]
-            same, anywhere = parent_positions(
-                lookup["_source"].to_numpy(dtype=object), lookup[parent.parent_field].astype(str).to_numpy(dtype=object),
-                frame["_source"].to_numpy(dtype=object), frame[parent.field].astype(str).to_numpy(dtype=object),
+        if parents is None or parents.empty or frame.empty:
+            for target in _COLUMNS.values():
+                frame[target] = None
+            out[record_type] = frame
+            continue
+        key = (parent.parent_type, parent.parent_field)
+        if key not in indexed:
+            wanted = ["_source", parent.parent_field, *_COLUMNS]
+            if any(column not in parents.columns for column in wanted):
+                parents[wanted]  # the KeyError naming what is missing
+            refs = parents[parent.parent_field]
+            rows = np.flatnonzero(refs.notna().to_numpy())  # parents without a reference are no one's
+            index = _Parents(
+                parents["_source"].to_numpy(dtype=object)[rows], _text(refs.to_numpy(dtype=object)[rows])
             )
-            for column in ("_rid", "_entity", "_confidence"):
-                held = np.append(lookup[column].to_numpy(dtype=object), np.nan)  # -1, no parent: NaN
-                absent = pd.isna(held)  # per parent, not per dependent
-                values, missing = held[same], absent[same]
-                values[missing] = held[anywhere[missing]]
-                values[missing & absent[anywhere]] = None  # found nowhere: None, never NaN
-                target = "_parent_rid" if column == "_rid" else column
-                # Typed as a list of these values would be (confidences: float64, NaN where unknown).
-                frame[target] = pd.Series(values, index=frame.index, dtype=object, copy=False).infer_objects()
+            indexed[key] = (index, {column: _Held(parents[column], rows) for column in _COLUMNS})
+        index, held = indexed[key]
+        same, anywhere = index.positions(
+            frame["_source"].to_numpy(dtype=object), _text(frame[parent.field].to_numpy(dtype=object))
+        )
+        for column, target in _COLUMNS.items():
+            frame[target] = held[column].take(same, anywhere, frame.index)
         out[record_type] = frame
     return out

@@ -71,6 +71,15 @@ def _tables(draw: st.DrawFn) -> dict[str, pd.DataFrame]:
         "_entity": np.array([a[2] for a in accounts], dtype=object),
         "_confidence": np.array([a[3] for a in accounts], dtype=np.float64),
     }, index=pd.RangeIndex(len(accounts)) * 3 + 7)  # an index of its own: values follow positions
+    # Parents' columns of other types than a run gives them (attach_dependents is public): each typed as before.
+    retype = draw(st.sampled_from(["as run", "objects", "unknown", "numbered entities"]))
+    if retype == "objects":
+        account["_confidence"] = account["_confidence"].astype(object).where(account["_confidence"].notna(), None)
+    elif retype == "unknown":
+        account["_confidence"] = np.full(len(account), np.nan)
+    elif retype == "numbered entities":
+        account["_entity"] = pd.Series([k if k % 3 else None for k in range(len(account))], dtype=object,
+                                       index=account.index)
     tables = {"account": account}
     for kind in draw(st.lists(st.sampled_from(["invoice", "payment", "case"]), unique=True, max_size=3)):
         rows = draw(st.lists(st.tuples(_SOURCES, _REFS), max_size=15))
@@ -120,3 +129,106 @@ def test_parent_positions_are_the_first_parent_in_the_source_then_anywhere(paren
         with_ref = [i for i, p in enumerate(parents) if p[1] == ref]
         assert same[k] == (in_source[0] if in_source else -1)
         assert anywhere[k] == (with_ref[0] if with_ref else -1)
+
+
+@given(keys=st.lists(st.integers(0, 6), max_size=40), extra=st.integers(0, 3))
+@settings(max_examples=300, deadline=None)
+def test_first_rows_are_the_first_occurrences_np_unique_gives(keys, extra) -> None:  # type: ignore[no-untyped-def]
+    from reconcile.match._dependents import _first_rows
+
+    size = max(keys, default=-1) + 1 + extra
+    unique, first = np.unique(np.asarray(keys, dtype=np.int64), return_index=True)
+    expected = np.full(size, -1, dtype=np.int64)
+    expected[unique] = first
+    np.testing.assert_array_equal(_first_rows(np.asarray(keys, dtype=np.int64), size), expected)
+
+
+@given(values=st.lists(st.sampled_from(["a", " b", "", "None", "nan"]) | st.none() | st.integers(0, 2)
+                       | st.just(float("nan")) | st.just(2.0), max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_text_is_astype_str(values) -> None:  # type: ignore[no-untyped-def]
+    from reconcile.match._dependents import _text
+
+    array = np.array(values, dtype=object) if values else np.zeros(0, dtype=object)
+    got = _text(array)
+    expected = pd.Series(array, dtype=object).astype(str).to_numpy(dtype=object)
+    assert got.dtype == object
+    assert got.tolist() == expected.tolist()
+    assert [type(v) for v in got] == [type(v) for v in expected]
+
+
+@given(
+    parents=st.lists(st.tuples(_SOURCES | st.none(), st.sampled_from(["r1", "r2", "r3"])), max_size=10),
+    dependents=st.lists(st.tuples(_SOURCES | st.just("other") | st.none(), st.sampled_from(["r1", "r2", "r4"])),
+                        max_size=10),
+)
+@settings(max_examples=300, deadline=None)
+def test_one_parents_index_serves_every_dependent_type(parents, dependents) -> None:  # type: ignore[no-untyped-def]
+    """_Parents indexes the parents once; each lookup is parent_positions' (missing sources match missing ones)."""
+    from reconcile.match._dependents import _codes, _Parents
+
+    parent_sources = np.array([p[0] for p in parents], dtype=object)
+    parent_refs = np.array([p[1] for p in parents], dtype=object)
+    index = _Parents(parent_sources, parent_refs)
+    for rows in (dependents, dependents[::-1], dependents[:3]):
+        sources = np.array([d[0] for d in rows], dtype=object)
+        refs = np.array([d[1] for d in rows], dtype=object)
+        same, anywhere = index.positions(sources, refs)
+        # The reference: both columns numbered together (missing sources a value like any other), first rows by np.unique.
+        ref_codes, their_refs, _ = _codes(parent_refs, refs)
+        source_codes, their_sources, _ = _codes(parent_sources, sources)
+        for k in range(len(rows)):
+            in_source = [i for i in range(len(parents))
+                         if ref_codes[i] == their_refs[k] >= 0 and source_codes[i] == their_sources[k] >= 0]
+            with_ref = [i for i in range(len(parents)) if ref_codes[i] == their_refs[k] >= 0]
+            assert same[k] == (in_source[0] if in_source else -1)
+            assert anywhere[k] == (with_ref[0] if with_ref else -1)
+
+
+def _result(known: list[str], confidences: list[float], shared: bool):  # type: ignore[no-untyped-def]
+    from reconcile.match import MatchingConfig, MatchResult
+
+    index = pd.Index(known, dtype=object, name="_rid")
+    entity_of = pd.Series([f"E{k}" for k in known], index=index, name="entity", dtype=object)
+    other = index if shared else pd.Index(list(reversed(known)), dtype=object, name="_rid")
+    confidence = pd.Series(confidences[: len(known)], index=other, name="confidence", dtype=float)
+    return entity_of, confidence, MatchResult(
+        entity_of=entity_of, confidence=confidence, links=pd.DataFrame(), model=None, stats={},
+        config=MatchingConfig(), explainer=lambda a, b: None,  # type: ignore[arg-type,return-value]
+    )
+
+
+@given(
+    known=st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), unique=True, max_size=6),
+    run=st.tuples(st.integers(0, 6), st.integers(0, 7)),
+    change=st.sampled_from(["none", "reverse", "swap", "repeat", "missing", "outside", "number"]),
+    confidences=st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=6, max_size=6),
+    ordered=st.booleans(),
+    shared=st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_entity_columns_of_runs_of_sorted_rids_are_the_maps(  # type: ignore[no-untyped-def]
+    known, run, change, confidences, ordered, shared
+) -> None:
+    """The slice taken when a table's rids are a run of the result's sorted rids is what the maps give."""
+    from reconcile.match._dependents import _entity_columns
+
+    known = sorted(known) if ordered else known
+    entity_of, confidence, result = _result(known, confidences, shared)
+    rids = list(known[run[0]:run[0] + run[1]])
+    if change == "reverse":
+        rids = rids[::-1]
+    elif change == "swap" and len(rids) >= 2:
+        rids[0], rids[-1] = rids[-1], rids[0]
+    elif change == "repeat" and rids:
+        rids = [*rids, rids[-1]]
+    elif change == "missing":
+        rids = [None, *rids]
+    elif change == "outside":
+        rids = [*rids, "zz"]
+    elif change == "number":
+        rids = [*rids, 3]
+    frame_rids = pd.Series(rids, dtype=object, name="_rid", index=pd.RangeIndex(5, 5 + len(rids)))
+    entity, conf = _entity_columns(frame_rids, result)
+    pd.testing.assert_series_equal(entity, frame_rids.map(entity_of))
+    pd.testing.assert_series_equal(conf, frame_rids.map(confidence).fillna(1.0))
