@@ -37,6 +37,7 @@ __all__ = [
     "min_confidence",
     "normalised",
     "parent_rid",
+    "pairs_on",
     "per_row",
     "plural",
     "positional",
@@ -240,6 +241,30 @@ def distinct_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     of rows is then read once per status, and each row takes its answer by code.
     """
     return pd.factorize(series.to_numpy(dtype=object))
+
+
+def pairs_on(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``(i, j)`` of every row ``i`` of ``left`` and ``j`` of ``right`` holding equal keys.
+
+    The pairs ``left.merge(right, how="inner")`` on the keys gives, as
+    positions instead of a frame of both sides' columns, and in a set order
+    (merge's depends on its hash join): by left row, and each left row's
+    right rows in their order. Keys are never missing here (the callers pair
+    entity keys).
+    """
+    codes, uniques = pd.factorize(
+        np.concatenate([left.to_numpy(dtype=object), right.to_numpy(dtype=object)]), use_na_sentinel=False
+    )
+    mine, theirs = codes[: len(left)], codes[len(left) :]
+    order = np.argsort(theirs, kind="stable")  # right rows grouped by key, each group in row order
+    counts = np.bincount(theirs, minlength=len(uniques))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    per_left = counts[mine]
+    at_left = np.repeat(np.arange(len(left), dtype=np.int64), per_left)
+    # Within each left row's run of pairs, the k-th pair takes the k-th right row of its key.
+    offsets = np.arange(len(at_left), dtype=np.int64) - np.repeat(np.cumsum(per_left) - per_left, per_left)
+    at_right = order[np.repeat(starts[mine], per_left) + offsets].astype(np.int64, copy=False)
+    return at_left, at_right
 
 
 def per_row(codes: np.ndarray, per_value: Sequence[Any], missing: Any, dtype: Any = object) -> np.ndarray:

@@ -23,6 +23,7 @@ from reconcile.rules._common import (
     group_rows,
     min_confidence,
     normalised,
+    pairs_on,
     parent_rid,
     per_row,
     plural,
@@ -70,20 +71,6 @@ def _present(series: pd.Series) -> pd.Series:
             written = per_row(codes, [v.strip() != "" for v in distinct.tolist()], False, bool)
             return pd.Series(written, index=series.index, name=series.name)
     return series.notna() & (series.astype("string").str.strip() != "").fillna(False).astype(bool)
-
-
-def _agrees_with_none(rids: pd.Series, same: pd.Series) -> np.ndarray:
-    """Rows whose rid (never a missing one) has no row with ``same`` true.
-
-    What ``rids.isin(agree.index[~agree])`` gives for ``agree = same.groupby(rids).any()``,
-    from the rids' codes in order of appearance: no sort of the rids and no
-    second hash pass over them.
-    """
-    codes, uniques = pd.factorize(rids, sort=False)
-    known = codes >= 0
-    agrees = np.zeros(len(uniques) + 1, dtype=bool)  # the last for code -1 (missing), never set
-    agrees[codes[known & np.asarray(same, dtype=bool)]] = True
-    return known & ~agrees[codes]
 
 
 def _written(row: dict[str, Any], company: bool) -> str:
@@ -181,27 +168,52 @@ class NameMismatchRule(BuiltinRule):
             return
         frame = normalised(frame, record_type, _NAME_COLUMNS)
         crm = normalised(contacts[contacts["_ekey"].isin(frame["_ekey"])], "contact", _NAME_COLUMNS)
-        left = frame[["_rid", "_ekey", "company", *_NAME_COLUMNS]]
-        right = crm[["_rid", "_ekey", "company", *_NAME_COLUMNS]]
-        pairs = left.merge(right, on="_ekey", suffixes=("", "_crm"))
-        if pairs.empty:
+        # Every record paired with every contact of its entity, by position: at a
+        # million customers the merged frame of both sides' columns was the run's
+        # peak of memory; only the pairs that differ are made into rows.
+        at_left, at_right = pairs_on(frame["_ekey"], crm["_ekey"])
+        if not len(at_left):
             return
-        by_company = (
-            _present(pairs["company"]) & _present(pairs["company_crm"])
-            & pairs["_n_company"].notna() & pairs["_n_company_crm"].notna()
-        )
-        families = pairs["_n_family"].notna() & pairs["_n_family_crm"].notna()
-        same_company = (pairs["_n_company"] == pairs["_n_company_crm"]).fillna(False)
-        givens = pairs["_n_given"].notna() & pairs["_n_given_crm"].notna()
-        same_given = ~givens | (pairs["_n_given"] == pairs["_n_given_crm"]).fillna(False)
-        same_person = (pairs["_n_family"] == pairs["_n_family_crm"]).fillna(False) & same_given
+        mine = {c: frame[c].to_numpy(dtype=object) for c in ("_rid", "_ekey", "company", *_NAME_COLUMNS)}
+        theirs_ = {c: crm[c].to_numpy(dtype=object) for c in ("_rid", "company", *_NAME_COLUMNS)}
+        written = (_present(frame["company"]) & frame["_n_company"].notna()).to_numpy()
+        written_crm = (_present(crm["company"]) & crm["_n_company"].notna()).to_numpy()
+        by_company = written[at_left] & written_crm[at_right]
+        known = {c: frame[c].notna().to_numpy() for c in ("_n_given", "_n_family")}
+        known_crm = {c: crm[c].notna().to_numpy() for c in ("_n_given", "_n_family")}
+        families = known["_n_family"][at_left] & known_crm["_n_family"][at_right]
         comparable = by_company | families
-        same = (by_company & same_company) | (~by_company & same_person)
-        pairs = with_columns(pairs, _by_company=by_company, _comparable=comparable, _same=same & comparable)
-        pairs = pairs[pairs["_comparable"]]
-        differing = pairs[_agrees_with_none(pairs["_rid"], pairs["_same"])]
-        if differing.empty:
+        # Only comparable pairs are compared: a company where both write one, else the person.
+        ask = np.flatnonzero(comparable)
+        ask_left, ask_right = at_left[ask], at_right[ask]
+        company_pairs = by_company[ask]
+
+        def equal(column: str, where: np.ndarray) -> np.ndarray:
+            a, b = mine[column][ask_left[where]], theirs_[column][ask_right[where]]
+            return np.asarray(a == b, dtype=bool)
+
+        same = np.zeros(len(ask), dtype=bool)
+        on_company = np.flatnonzero(company_pairs)
+        same[on_company] = equal("_n_company", on_company)
+        on_person = np.flatnonzero(~company_pairs)
+        givens = known["_n_given"][ask_left[on_person]] & known_crm["_n_given"][ask_right[on_person]]
+        same_given = ~givens
+        same_given[givens] = equal("_n_given", on_person[givens])
+        same[on_person] = equal("_n_family", on_person) & same_given
+        # The records no comparable contact agrees with (each record is one row of frame).
+        agrees = np.zeros(len(frame), dtype=bool)
+        agrees[ask_left[same]] = True
+        keep = np.flatnonzero(~agrees[ask_left])
+        if not len(keep):
             return
+        left, right = ask_left[keep], ask_right[keep]
+        differing = pd.DataFrame(
+            {
+                **{c: mine[c][left] for c in ("_rid", "_ekey", "company", *_NAME_COLUMNS)},
+                **{f"{c}_crm": theirs_[c][right] for c in ("_rid", "company", *_NAME_COLUMNS)},
+                "_by_company": company_pairs[keep],
+            }
+        )
         fields = (_KEY_FIELDS[record_type], *NAME_FIELDS)
         producing = group_rows(frame[frame["_rid"].isin(differing["_rid"])], "_rid", (*fields, "_ekey", "_conf"))
         told = group_rows(crm[crm["_rid"].isin(differing["_rid_crm"])], "_rid", (*CONTACT_FIELDS, "_conf"))
