@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,23 +45,25 @@ except ImportError as exc:  # the dask extra is not installed
 
 from reconcile._version import __version__
 from reconcile.engine._partition import (
-    NORMALISE_INPUTS,
     RuleFailure,
     SharedPairs,
     block_partitions,
     block_task,
     compare_task,
-    entity_partitions,
+    entity_components,
     fresh_pairs,
+    gc_paused,
+    local_partitions,
     merge_findings,
     normalisable,
-    normalise_chunk,
+    normalise_rows,
+    normalised_columns,
     owner_table,
     row_chunks,
-    rules_task,
-    split_tables,
+    rules_on_pieces,
+    split_rows,
 )
-from reconcile.engine._transport import PackedFrame, arrow_available
+from reconcile.engine._transport import arrow_available
 from reconcile.match._blocking import sorted_neighbourhood_pairs
 from reconcile.match._compare import Comparator
 from reconcile.match._runner import (
@@ -88,6 +92,62 @@ __all__ = ["DaskEngine", "DaskPairRunner"]
 log = logging.getLogger("reconcile.engine")
 
 
+def _column_token(frame: pd.DataFrame, position: int) -> tuple[tuple[Any, ...], Any] | None:
+    """What identifies the data of a column (its array's address, shape, strides, dtype), and that array.
+
+    A shallow copy of a frame (``copy(deep=False)``, new columns added) keeps
+    its columns' tokens; a column replaced or a frame copied gets new ones.
+    None when the column's data cannot be told this way.
+    """
+    try:
+        values = frame._mgr.iget_values(position)
+    except Exception:  # pandas internals: if they change, every column is sent again
+        return None
+    array = values if isinstance(values, np.ndarray) else getattr(values, "_ndarray", None)
+    dtype = str(frame.dtypes.iloc[position])
+    if isinstance(array, np.ndarray):
+        return ("array", array.__array_interface__["data"][0], array.strides, array.shape, dtype), array
+    return ("object", id(values), len(values), dtype), values
+
+
+def _tokens(frame: pd.DataFrame) -> tuple[dict[Any, tuple[Any, ...]], list[Any]]:
+    """The token of every column of ``frame`` (none if its column names repeat), and the arrays they name."""
+    tokens: dict[Any, tuple[Any, ...]] = {}
+    arrays: list[Any] = []
+    if not frame.columns.is_unique:
+        return tokens, arrays
+    for position, name in enumerate(frame.columns):
+        token = _column_token(frame, position)
+        if token is not None:
+            tokens[name], array = token
+            arrays.append(array)
+    return tokens, arrays
+
+
+@dataclass
+class _Held:
+    """A table the workers already hold, as consecutive row ranges (for the rules stage).
+
+    Attributes:
+        rows: The table's rows.
+        chunks: Each row range's future and its rows ``(start, stop)``, in order.
+        tokens: Per column the workers hold: the token (:func:`_column_token`)
+            of the client's column they hold a copy of.
+        arrays: Those columns' arrays, kept so that no other array takes
+            their address while the tokens are compared.
+    """
+
+    rows: int
+    chunks: list[tuple[Future, int, int]]
+    tokens: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    arrays: list[Any] = field(default_factory=list)
+
+    def kept(self, frame: pd.DataFrame) -> list[Any]:
+        """The columns of ``frame`` the workers hold as they are (the others are sent)."""
+        if len(frame) != self.rows:
+            return []
+        tokens, _ = _tokens(frame)
+        return [name for name, token in tokens.items() if self.tokens.get(name) == token]
 
 
 class _Phases:
@@ -115,6 +175,8 @@ class DaskEngine:
     def __init__(self, config: EngineConfig):
         self.config = config
         self.cluster: LocalCluster | None = None
+        #: The tables the workers hold since the normalise stage, by record type (see :meth:`evaluate`).
+        self._held: dict[str, _Held] = {}
         self.arrow = arrow_available()  # a LocalCluster's workers share this environment
         if config.address:
             try:
@@ -149,7 +211,9 @@ class DaskEngine:
             except BaseException:
                 self.cluster.close()
                 raise
-        workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
+        #: The workers' addresses: partition ``p`` lives on ``self.workers[p]`` when there are as many.
+        self.workers: list[str] = sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+        workers = len(self.workers)
         # One per worker by default: a partition costs fixed work (every rule
         # filters every table of it), so more only pay on uneven workers.
         self.partitions = config.partitions or max(workers, 1)
@@ -197,6 +261,7 @@ class DaskEngine:
 
     def close(self) -> None:
         """Disconnect; close the LocalCluster if this engine started it."""
+        self._release_held()
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
@@ -207,6 +272,32 @@ class DaskEngine:
         """One future for ``value`` on the workers (sent straight there, not through the scheduler)."""
         return self.client.scatter([value], broadcast=broadcast, hash=False)[0]
 
+    def _pinned(self) -> bool:
+        """Whether partition ``p`` (and row range ``p`` of each table) is placed on worker ``p``."""
+        return len(self.workers) == self.partitions
+
+    def _scatter_ranges(self, tables: Mapping[str, pd.DataFrame], ranges: Sequence[tuple[str, int, int]]) -> list[Future]:
+        """Futures for row ranges ``(record_type, start, stop)`` of the tables, the ``i``-th range of a
+        table on worker ``i`` (when there are as many workers as partitions), so that a worker holds
+        the same stretch of every table."""
+        if not ranges:
+            return []
+        if not self._pinned():
+            return self._scatter_all([tables[t].iloc[a:b] for t, a, b in ranges])
+        position: dict[str, int] = {}
+        by_worker: dict[int, list[int]] = {}
+        for number, (record_type, _, _) in enumerate(ranges):
+            index = position.get(record_type, 0)
+            position[record_type] = index + 1
+            by_worker.setdefault(index % len(self.workers), []).append(number)
+        out: list[Future | None] = [None] * len(ranges)
+        for worker, numbers in by_worker.items():
+            values = [tables[ranges[n][0]].iloc[ranges[n][1]:ranges[n][2]] for n in numbers]
+            for n, future in zip(numbers, self.client.scatter(values, workers=[self.workers[worker]], hash=False),
+                                 strict=True):
+                out[n] = future
+        return [future for future in out if future is not None]
+
     def _scatter_all(self, values: Sequence[Any]) -> list[Future]:
         """Futures for ``values``, spread over the workers in one go (they unpack them at the same time)."""
         if not values:
@@ -215,40 +306,67 @@ class DaskEngine:
 
     # ---------------------------------------------------------------- stages
 
+    def _release_held(self) -> None:
+        """Let the workers drop the tables they hold (and the client the arrays it kept for them)."""
+        for held in self._held.values():
+            for future, _, _ in held.chunks:
+                future.release()
+        self._held = {}
+
     def normalise_tables(self, tables: Mapping[str, pd.DataFrame], config: Config) -> dict[str, pd.DataFrame]:
-        """The ``_n_*`` columns of every identity table, computed on row ranges by the workers."""
+        """The ``_n_*`` columns of every identity table, computed on row ranges by the workers.
+
+        Every table goes to the workers here, once, in row ranges, and stays
+        there (with its ``_n_*`` columns) for the rules stage, which then
+        sends only the columns matching added (:meth:`evaluate`). The
+        identity tables go first: the other tables are sent while the
+        workers normalise.
+        """
         phases = _Phases("normalise")
+        self._release_held()
         region = config.normalise.default_region
         out = dict(tables)
-        jobs: list[tuple[str, PackedFrame]] = []
+        identity: list[tuple[str, int, int]] = []
+        others: list[tuple[str, int, int]] = []
         for record_type, frame in tables.items():
-            if not RECORD_TYPES[record_type].identity:
+            if frame.empty:
+                if RECORD_TYPES[record_type].identity:
+                    out[record_type] = normalise_table(frame, record_type, default_region=region)
                 continue
-            if frame.empty or not normalisable(frame):
-                if not frame.empty:
-                    log.info("normalising %s in the client: a text column holds values that are not text",
-                             record_type)
+            if RECORD_TYPES[record_type].identity and not normalisable(frame):
+                log.info("normalising %s in the client: a text column holds values that are not text", record_type)
                 out[record_type] = normalise_table(frame, record_type, default_region=region)
-                continue
-            inputs = frame[[c for c in NORMALISE_INPUTS if c in frame.columns]]
-            jobs += [(record_type, PackedFrame(inputs.iloc[a:b], self.arrow))
-                     for a, b in row_chunks(len(frame), self.partitions)]
+                continue  # not held: the rules stage sends it
+            jobs = identity if RECORD_TYPES[record_type].identity else others
+            jobs += [(record_type, a, b) for a, b in row_chunks(len(frame), self.partitions)]
+        held: dict[str, list[tuple[Future, int, int]]] = {}
         pending: dict[str, list[Future]] = {}
-        for (record_type, _), chunk in zip(jobs, self._scatter_all([job for _, job in jobs]), strict=True):
+        sent = self._scatter_ranges(tables, identity)
+        for (record_type, a, b), chunk in zip(identity, sent, strict=True):
+            rows = self.client.submit(normalise_rows, chunk, record_type, region, pure=False)
+            held.setdefault(record_type, []).append((rows, a, b))
             pending.setdefault(record_type, []).append(
-                self.client.submit(normalise_chunk, chunk, record_type, region, pure=False)
+                self.client.submit(normalised_columns, rows, self.arrow, pure=False)
             )
-        phases("sent")
+        del sent
+        phases("sent identity tables")
+        # While the workers normalise: the other tables, kept there for the rules.
+        for (record_type, a, b), chunk in zip(others, self._scatter_ranges(tables, others), strict=True):
+            held.setdefault(record_type, []).append((chunk, a, b))
+        phases("sent other tables")
         for record_type, futures in pending.items():
             chunks = [packed.frame for packed in self.client.gather(futures)]
             phases("waited")
             frame = tables[record_type]
-            normalised = frame.copy()
+            normalised = frame.copy(deep=False)  # new columns only: the others are shared, not copied
             for name in NORMALISED_COLUMNS:
                 values = np.concatenate([chunk[name].to_numpy(dtype=object) for chunk in chunks])
                 normalised[name] = pd.Series(values, index=normalised.index, dtype=object)
             out[record_type] = normalised
             phases("assembled")
+        for record_type, chunks in held.items():
+            tokens, arrays = _tokens(out[record_type])
+            self._held[record_type] = _Held(len(out[record_type]), chunks, tokens, arrays)
         phases.log()
         return out
 
@@ -287,25 +405,14 @@ class DaskEngine:
         ctx = RuleContext(as_of=as_of, tables=tables, open_findings=open_findings if open_findings is not None else [])
         futures: list[Future] = []
         if spread:
-            partition = entity_partitions(tables, self.partitions)
-            phases("partitioned")
-            if partition is None:
+            components = entity_components(tables)
+            phases("components")
+            if components is None:
                 log.info("a table has no _rid column: every rule runs in the client")
                 spread = []
             else:
-                rules_future = self._scatter(spread, broadcast=True)
-                parts = [
-                    {record_type: PackedFrame(frame, self.arrow) for record_type, frame in part.items()}
-                    for part in split_tables(tables, partition, self.partitions)
-                    if any(not frame.empty for frame in part.values())
-                ]
-                phases("split")
-                futures = [
-                    self.client.submit(rules_task, rules_future, as_of, part, pure=False)
-                    for part in self._scatter_all(parts)
-                ]
-                del parts
-                phases("sent")
+                futures = self._submit_rules(spread, as_of, tables, components, phases)
+        self._release_held()  # the rules' tasks hold what they need of it
         by_rule: dict[int, list[Finding]] = {}
         failed: dict[int, RuleEvaluationError] = {}
         on_workers = {id(rule) for rule in spread}
@@ -319,20 +426,21 @@ class DaskEngine:
                 break  # the local engine stops here too; a rule before it may still have failed on a worker
         phases("client rules")
         if spread:
-            results = self.client.gather(futures)
-            phases("waited")
-            for position, rule in enumerate(spread):
-                outcomes = [result[position] for result in results]
-                failure = next((o for o in outcomes if isinstance(o, RuleFailure)), None)
-                if failure is not None:
-                    error = RuleEvaluationError(rule, failure.message)
-                    error.__cause__ = RemoteRuleError(failure.trace)
-                    failed[id(rule)] = error
-                    continue
-                try:
-                    by_rule[id(rule)] = merge_findings(rule, outcomes)
-                except RuleEvaluationError as exc:
-                    failed[id(rule)] = exc
+            with gc_paused():  # unpickling the findings, and merging them
+                results = self.client.gather(futures)
+                phases("waited")
+                for position, rule in enumerate(spread):
+                    outcomes = [result[position] for result in results]
+                    failure = next((o for o in outcomes if isinstance(o, RuleFailure)), None)
+                    if failure is not None:
+                        error = RuleEvaluationError(rule, failure.message)
+                        error.__cause__ = RemoteRuleError(failure.trace)
+                        failed[id(rule)] = error
+                        continue
+                    try:
+                        by_rule[id(rule)] = merge_findings(rule, outcomes)
+                    except RuleEvaluationError as exc:
+                        failed[id(rule)] = exc
         for rule in first:
             if id(rule) in failed:
                 raise failed[id(rule)]
@@ -347,6 +455,103 @@ class DaskEngine:
         phases("merged")
         phases.log()
         return [f for rule in enabled for f in by_rule[id(rule)]]
+
+
+    def _submit_rules(
+        self,
+        rules: list[Rule],
+        as_of: dt.datetime,
+        tables: Mapping[str, pd.DataFrame],
+        components: Mapping[str, np.ndarray],
+        phases: _Phases,
+    ) -> list[Future]:
+        """Submit the entity-local rules on every partition; a future per non-empty partition.
+
+        The workers split the row ranges they hold (:meth:`normalise_tables`)
+        by partition, with the columns they lack (those matching added, or
+        any the client's table holds in another array) sent along; a table
+        they do not hold is sent whole, in row ranges. Each partition's task
+        joins its pieces of every table in row order, which gives exactly
+        :func:`split_tables`'s partition. With as many partitions as workers,
+        partition ``p`` runs on worker ``p`` and each component goes to the
+        worker holding most of its rows (:func:`local_partitions`), so few
+        rows move between workers.
+        """
+        parts = self.partitions
+        rules_future = self._scatter(rules, broadcast=True)
+        chunks: dict[str, list[tuple[Future, int, int]]] = {}
+        columns_sent: dict[str, list[Any]] = {}
+        fresh: list[tuple[str, int, int]] = []
+        for record_type, frame in tables.items():
+            if frame.empty:
+                continue
+            held = self._held.get(record_type)
+            kept = set(held.kept(frame)) if held is not None else set()
+            if held is None or not kept:
+                fresh += [(record_type, a, b) for a, b in row_chunks(len(frame), parts)]
+                continue
+            chunks[record_type] = held.chunks
+            columns_sent[record_type] = [name for name in frame.columns if name not in kept]
+        for (record_type, a, b), chunk in zip(fresh, self._scatter_ranges(tables, fresh), strict=True):
+            chunks.setdefault(record_type, []).append((chunk, a, b))
+            columns_sent[record_type] = []
+        phases("sent tables")
+        where = self.client.who_has([future for ranges in chunks.values() for future, _, _ in ranges])
+        number = {address: index for index, address in enumerate(self.workers)}
+
+        def home(future: Future) -> str | None:
+            workers = where.get(future.key) or []
+            return str(workers[0]) if workers else None
+
+        if self._pinned():
+            homes = {record_type: np.zeros(len(frame), dtype=np.int64) for record_type, frame in tables.items()}
+            for record_type, ranges in chunks.items():
+                for future, a, b in ranges:
+                    homes[record_type][a:b] = number.get(home(future) or "", 0)
+            partition = local_partitions(components, homes, parts)
+        else:
+            partition = {record_type: labels % parts for record_type, labels in components.items()}
+        sizes = np.zeros(parts, dtype=np.int64)
+        for labels in partition.values():
+            sizes += np.bincount(labels, minlength=parts)
+        phases("partitioned")
+        # What each row range lacks, and its rows' partitions, sent to the worker that holds it.
+        extras: dict[str | None, list[tuple[Any, Any]]] = {}
+        for record_type, ranges in chunks.items():
+            frame, labels, missing = tables[record_type], partition[record_type], columns_sent[record_type]
+            for future, a, b in ranges:
+                more = frame.iloc[a:b][missing] if missing else None
+                extras.setdefault(home(future), []).append((future.key, (more, labels[a:b])))
+        extra_futures: dict[Any, Future] = {}
+        for worker, items in extras.items():
+            sent = self.client.scatter([item for _, item in items], workers=None if worker is None else [worker],
+                                       hash=False)
+            for (key, _), future in zip(items, sent, strict=True):
+                extra_futures[key] = future
+        phases("sent columns")
+        pieces: list[dict[str, list[Any]]] = [{} for _ in range(parts)]
+        for record_type, frame in tables.items():
+            if frame.empty:
+                empty = frame.iloc[:0]
+                for p in range(parts):
+                    pieces[p][record_type] = [empty]
+                continue
+            columns = list(frame.columns)
+            for future, _, _ in chunks[record_type]:
+                split = self.client.submit(split_rows, future, extra_futures[future.key], columns, parts, pure=False)
+                for p in range(parts):
+                    pieces[p].setdefault(record_type, []).append(
+                        self.client.submit(operator.getitem, split, p, pure=False)
+                    )
+        # Partition p where its rows are (another worker may still take it, if that one is lost).
+        placed: dict[str, Any] = {"allow_other_workers": True} if self._pinned() else {}
+        futures = [
+            self.client.submit(rules_on_pieces, rules_future, as_of, pieces[p], pure=False,
+                               **({"workers": [self.workers[p]], **placed} if placed else {}))
+            for p in range(parts) if sizes[p]
+        ]
+        phases("submitted")
+        return futures
 
 
 class RemoteRuleError(Exception):

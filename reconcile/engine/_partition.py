@@ -29,8 +29,10 @@ be tested without a cluster and a worker only needs ``reconcile`` installed.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,15 +58,22 @@ __all__ = [
     "block_partitions",
     "block_task",
     "compare_task",
+    "entity_components",
     "entity_partitions",
     "fresh_pairs",
     "merge_findings",
     "normalisable",
     "normalise_chunk",
+    "normalise_rows",
+    "normalised_columns",
+    "gc_paused",
+    "local_partitions",
     "owner_table",
     "row_chunks",
     "RuleFailure",
+    "rules_on_pieces",
     "rules_task",
+    "split_rows",
     "split_tables",
 ]
 
@@ -73,6 +82,23 @@ NORMALISE_INPUTS: tuple[str, ...] = (
     "name", "given_name", "family_name", "company", "email", "phone",
     "street", "unit", "postal_code", "country", "vin",
 )
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (collection resumes after it, if it was on).
+
+    Unpickling or making tens of thousands of findings (each a few dicts and
+    models) sets off collections that walk every object the process holds:
+    most of the time it takes. Nothing they make is garbage before the block ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # ---------------------------------------------------------------- normalising
@@ -107,6 +133,31 @@ def normalise_chunk(frame: PackedFrame, record_type: str, default_region: str) -
     """
     out = normalise_table(frame.frame, record_type, default_region=default_region)
     return PackedFrame(out[list(NORMALISED_COLUMNS)], arrow=frame.arrow)
+
+
+def normalise_rows(frame: pd.DataFrame, record_type: str, default_region: str) -> pd.DataFrame:
+    """Task: some rows of a table with their ``_n_*`` columns, as the client adds them (kept on the worker).
+
+    The rows stay on the worker for the rules stage; the client gets their
+    ``_n_*`` columns (:func:`normalised_columns`) and puts the same values in
+    its table.
+    """
+    with gc_paused():  # the normalisers' tuples and caches: nothing is garbage before the end
+        result = normalise_table(frame, record_type, default_region=default_region)
+    return with_normalised(frame, result)
+
+
+def with_normalised(frame: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (shallow copy) with the ``_n_*`` columns of ``result`` (its rows, in order), as object columns."""
+    out = frame.copy(deep=False)  # new columns only: the others are shared
+    for name in NORMALISED_COLUMNS:
+        out[name] = pd.Series(result[name].to_numpy(dtype=object), index=out.index, dtype=object)
+    return out
+
+
+def normalised_columns(frame: pd.DataFrame, arrow: bool) -> PackedFrame:
+    """Task: the ``_n_*`` columns of rows :func:`normalise_rows` normalised, packed for the client."""
+    return PackedFrame(frame[list(NORMALISED_COLUMNS)], arrow=arrow)
 
 
 # ---------------------------------------------------------------- matching
@@ -247,12 +298,23 @@ def _table_nodes(frame: pd.DataFrame, record_type: str) -> tuple[np.ndarray, np.
 def entity_partitions(tables: Mapping[str, pd.DataFrame], parts: int) -> dict[str, np.ndarray] | None:
     """The partition (0..parts-1) of every row of every table; None if a table has no ``_rid``.
 
+    The component (:func:`entity_components`) modulo ``parts``.
+    """
+    components = entity_components(tables)
+    if components is None:
+        return None
+    return {record_type: labels % parts for record_type, labels in components.items()}
+
+
+def entity_components(tables: Mapping[str, pd.DataFrame]) -> dict[str, np.ndarray] | None:
+    """A component number for every row of every table; None if a table has no ``_rid``.
+
     Records are nodes of a graph joined to their entity key (``_entity``,
     else ``~`` + parent rid, else ``~`` + own rid: the key rules group by)
     and to the rid of their parent (as rules find it, ``_parent_rid`` or
-    the same-source parent's rid). A connected component never splits, so
-    every record an entity-local rule looks at for one entity is in that
-    entity's partition, whatever the tables hold (a record whose parent has
+    the same-source parent's rid). A partition that keeps each connected
+    component whole puts every record an entity-local rule looks at for one
+    entity in that entity's partition, whatever the tables hold (a record whose parent has
     another entity pulls the two entities together). Values are told apart
     by their hash: two values with the same hash are joined, which can only
     make a partition larger, never split what belongs together.
@@ -287,7 +349,7 @@ def entity_partitions(tables: Mapping[str, pd.DataFrame], parts: int) -> dict[st
     edges_b = np.concatenate([len(rid_uniques) + key_codes, parent])
     graph = coo_matrix((np.ones(len(edges_a), dtype=np.int8), (edges_a, edges_b)), shape=(nodes, nodes))
     _, labels = connected_components(graph, directed=False)
-    partition = (labels[own] % parts).astype(np.int64)
+    partition = labels[own].astype(np.int64)
     out: dict[str, np.ndarray] = {}
     start = 0
     for record_type in tables:
@@ -295,6 +357,32 @@ def entity_partitions(tables: Mapping[str, pd.DataFrame], parts: int) -> dict[st
         out[record_type] = partition[start:start + size]
         start += size
     return out
+
+
+def local_partitions(
+    components: Mapping[str, np.ndarray], homes: Mapping[str, np.ndarray], parts: int, slack: float = 1.25
+) -> dict[str, np.ndarray]:
+    """Partitions of whole components that keep most rows where they are: each component goes to
+    the partition (``homes``: 0..parts-1 per row, the worker holding it) that holds most of its rows.
+
+    Any choice that keeps a component whole is a valid partition; this one
+    moves few rows when the tables' row ranges hold the same customers (tables
+    written in customer order). If that leaves one partition more than
+    ``slack`` times the even share, components are spread by number instead
+    (``component % parts``), as :func:`entity_partitions` does.
+    """
+    record_types = [t for t in components if len(components[t])]
+    if not record_types:
+        return {t: np.zeros(0, dtype=np.int64) for t in components}
+    component = np.concatenate([components[t] for t in record_types])
+    home = np.concatenate([homes[t] for t in record_types]).astype(np.int64)
+    count = int(component.max()) + 1
+    weights = np.bincount(component * parts + home, minlength=count * parts).reshape(count, parts)
+    chosen = weights.argmax(axis=1)  # ties: the lowest partition
+    sizes = np.bincount(chosen, weights=weights.sum(axis=1), minlength=parts)
+    if sizes.max() > slack * len(component) / parts:
+        chosen = np.arange(count) % parts
+    return {t: chosen[labels].astype(np.int64) for t, labels in components.items()}
 
 
 def split_tables(
@@ -317,6 +405,80 @@ def split_tables(
     return out
 
 
+def split_rows(
+    frame: pd.DataFrame, extra: tuple[pd.DataFrame | None, np.ndarray], columns: Sequence[Any], parts: int
+) -> list[pd.DataFrame]:
+    """Task: a table's rows held on a worker, completed and split by partition, as :func:`split_tables` splits.
+
+    Args:
+        frame: Consecutive rows of a table, as the worker holds them (some
+            columns may be missing or out of date).
+        extra: The columns the worker lacks for these rows (a frame with
+            ``frame``'s index, or None), and each row's partition.
+        columns: The table's columns, in order.
+        parts: Number of partitions.
+
+    Returns:
+        Per partition, the rows of it (in row order), with ``columns``.
+    """
+    more, labels = extra
+    if more is not None and len(more.columns):
+        frame = frame.copy(deep=False)
+        for name in more.columns:  # by position: the index may repeat a label
+            column = more[name]
+            frame[name] = pd.Series(column.array, index=frame.index, dtype=column.dtype, name=name)
+    if list(frame.columns) != list(columns):
+        frame = frame[list(columns)]
+    if len(labels) and (labels == labels[0]).all():  # every row in one partition: no copy
+        empty = frame.iloc[:0]
+        return [frame if p == labels[0] else empty for p in range(parts)]
+    order = np.argsort(labels, kind="stable")
+    edges = np.searchsorted(labels[order], np.arange(parts + 1))
+    return [frame.take(order[edges[p]:edges[p + 1]]) for p in range(parts)]
+
+
+def joined_rows(pieces: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """A partition's rows of one table from the pieces :func:`split_rows` made (in row order), numbered 0..n-1.
+
+    Column by column (``pandas.concat`` checks every cell of an object
+    column that holds only None, which is most of the time it takes).
+    """
+    filled = [piece for piece in pieces if len(piece)]
+    first = filled[0] if filled else pieces[0]
+    if len(filled) == 1 or not filled or not first.columns.is_unique:
+        out = pd.concat(filled, ignore_index=True) if len(filled) > 1 else first.copy(deep=False)
+        out.index = pd.RangeIndex(len(out))
+        return out
+    dtypes = list(first.dtypes)
+    if any(list(piece.dtypes) != dtypes for piece in filled):
+        return _concatenated(filled)
+    index = pd.RangeIndex(sum(len(piece) for piece in filled))
+    data: dict[Any, pd.Series] = {}
+    for position, (name, dtype) in enumerate(zip(first.columns, dtypes, strict=True)):
+        if isinstance(dtype, np.dtype):  # a numpy array (a Series of one checks no cell)
+            values: Any = np.concatenate([piece.iloc[:, position].to_numpy(copy=False) for piece in filled])
+        else:  # an extension array (datetimes with a zone, nullable integers...), as it is
+            arrays = [piece.iloc[:, position].array for piece in filled]
+            values = type(arrays[0])._concat_same_type(arrays)
+        data[name] = pd.Series(values, index=index, dtype=dtype, copy=False)
+    return pd.DataFrame(data, index=index, columns=first.columns, copy=False)
+
+
+def _concatenated(pieces: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    out = pd.concat(pieces, ignore_index=True)
+    out.index = pd.RangeIndex(len(out))
+    return out
+
+
+def rules_on_pieces(
+    rules: Sequence[Rule], as_of: dt.datetime, tables: Mapping[str, Sequence[pd.DataFrame]]
+) -> list[Any]:
+    """Task: :func:`rules_task` on a partition's tables, each given as the pieces :func:`split_rows` made."""
+    with gc_paused():
+        joined = {record_type: joined_rows(pieces) for record_type, pieces in tables.items()}
+        return _evaluate_each(rules, as_of, joined)
+
+
 @dataclass
 class RuleFailure:
     """A rule that raised on a worker: its message as the local engine words it, and the trace."""
@@ -327,7 +489,11 @@ class RuleFailure:
 
 def rules_task(rules: Sequence[Rule], as_of: dt.datetime, tables: Mapping[str, PackedFrame]) -> list[Any]:
     """Task: each rule's findings on one partition (or a :class:`RuleFailure`)."""
-    ctx = RuleContext(as_of=as_of, tables={record_type: packed.frame for record_type, packed in tables.items()})
+    return _evaluate_each(rules, as_of, {record_type: packed.frame for record_type, packed in tables.items()})
+
+
+def _evaluate_each(rules: Sequence[Rule], as_of: dt.datetime, tables: Mapping[str, pd.DataFrame]) -> list[Any]:
+    ctx = RuleContext(as_of=as_of, tables=tables)
     out: list[Any] = []
     for rule in rules:
         try:

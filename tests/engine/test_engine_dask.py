@@ -128,6 +128,27 @@ def test_every_stage_gives_the_local_engines_output(world, rules, local, engine:
     assert dumped(engine.evaluate(matched, rules, config.as_of)) == dumped(expected)
 
 
+@pytest.mark.parametrize("partitions", [None, 5], ids=["a partition per worker", "more partitions"])
+def test_the_rules_read_columns_changed_after_matching(world, rules, cluster: Any, partitions: int | None) -> None:
+    """The workers keep the tables from normalising; a column the client's table holds anew is sent again."""
+    config, raw = world
+    with open_engine(EngineConfig(kind="dask", address=cluster.scheduler_address, partitions=partitions)) as dask:
+        assert isinstance(dask, DaskEngine)
+        assert dask._pinned() is (partitions is None)  # partition p on worker p, rows kept where they are
+        normalised = dask.normalise_tables(raw, config)
+        matched, _ = dask.match_entities(normalised, config)
+        assert {"account", "payment"} <= set(dask._held)
+        changed = dict(matched)
+        payments = matched["payment"].copy(deep=False)
+        payments["status"] = payments["status"].to_numpy()[::-1].copy()  # a new array: failed payments move
+        changed["payment"] = payments
+        changed["account"] = matched["account"].iloc[::-1].reset_index(drop=True)  # every column anew
+        expected = LocalEngine().evaluate(changed, rules, config.as_of)
+        assert dumped(expected) != dumped(LocalEngine().evaluate(matched, rules, config.as_of))
+        assert dumped(dask.evaluate(changed, rules, config.as_of)) == dumped(expected)
+        assert not dask._held  # let go after the rules
+
+
 def test_matching_with_other_settings_is_the_same(world, local, engine: DaskEngine) -> None:
     """Across sources only, a sorted neighbourhood pass, tiny blocks skipped, clustering constraints."""
     config, _ = world

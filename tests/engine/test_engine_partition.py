@@ -19,13 +19,17 @@ from reconcile.config import Config
 from reconcile.engine._partition import (
     NORMALISE_INPUTS,
     block_partitions,
+    entity_components,
     entity_partitions,
+    joined_rows,
+    local_partitions,
     merge_findings,
     normalisable,
     normalise_chunk,
     owner_table,
     row_chunks,
     rules_task,
+    split_rows,
     split_tables,
 )
 from reconcile.engine._transport import PackedFrame
@@ -151,6 +155,66 @@ def test_records_of_one_entity_key_and_their_parents_share_a_partition(
         for p in range(parts):
             expected = frame[partition[record_type] == p].reset_index(drop=True)
             pd.testing.assert_frame_equal(split[p][record_type], expected)
+
+
+@given(tables=_tables(), parts=st.integers(min_value=1, max_value=4), data=st.data())
+@_SETTINGS
+def test_partitions_chosen_by_where_rows_are_keep_components_whole(
+    tables: dict[str, pd.DataFrame], parts: int, data: st.DataObject
+) -> None:
+    components = entity_components(tables)
+    assert components is not None
+    homes = {t: np.array(data.draw(st.lists(st.integers(0, parts - 1), min_size=len(f), max_size=len(f))),
+                         dtype=np.int64) for t, f in tables.items()}
+    partition = local_partitions(components, homes, parts, slack=float(parts))  # never falls back
+    chosen: dict[int, int] = {}
+    weights: dict[int, np.ndarray] = {}
+    for record_type in tables:
+        for component, p, home in zip(components[record_type].tolist(), partition[record_type].tolist(),
+                                      homes[record_type].tolist(), strict=True):
+            assert chosen.setdefault(component, p) == p, "a component is split"
+            weights.setdefault(component, np.zeros(parts, dtype=np.int64))[home] += 1
+    for component, p in chosen.items():  # the partition holding most of its rows (the first of equals)
+        assert p == int(weights[component].argmax())
+
+
+def test_partitions_by_where_rows_are_fall_back_to_spreading_when_one_would_take_too_much() -> None:
+    components = {"account": np.array([0, 1, 2, 3]), "payment": np.array([0, 0, 1, 2, 3, 3])}
+    everything_home_0 = {"account": np.zeros(4, dtype=np.int64), "payment": np.zeros(6, dtype=np.int64)}
+    partition = local_partitions(components, everything_home_0, 2)
+    assert partition["account"].tolist() == [0, 1, 0, 1]  # component % parts: balanced
+    assert partition["payment"].tolist() == [0, 0, 1, 0, 1, 1]
+    split_homes = {"account": np.array([1, 1, 0, 0]), "payment": np.array([1, 1, 1, 0, 0, 0])}
+    assert local_partitions(components, split_homes, 2)["account"].tolist() == [1, 1, 0, 0]
+
+
+@given(tables=_tables(), parts=st.integers(min_value=1, max_value=4), cuts=st.integers(1, 4), data=st.data())
+@_SETTINGS
+def test_row_ranges_split_on_the_workers_and_joined_give_split_tables_partitions(
+    tables: dict[str, pd.DataFrame], parts: int, cuts: int, data: st.DataObject
+) -> None:
+    """What the workers hold (row ranges, some columns sent later) split and joined is split_tables' partition."""
+    partition = entity_partitions(tables, parts)
+    assert partition is not None
+    expected = split_tables(tables, partition, parts)
+    for record_type, frame in tables.items():
+        frame = frame.assign(amount=np.arange(len(frame), dtype=float), when=pd.Timestamp("2026-01-01", tz="UTC"))
+        late = data.draw(st.sampled_from([[], ["_entity"], ["_entity", "amount"]]))
+        pieces: list[list[pd.DataFrame]] = [[] for _ in range(parts)]
+        for a, b in row_chunks(len(frame), cuts) or [(0, 0)]:
+            held = frame.iloc[a:b].drop(columns=late)
+            more = frame.iloc[a:b][late] if late else None
+            for p, piece in enumerate(split_rows(held, (more, partition[record_type][a:b]), list(frame.columns), parts)):
+                pieces[p].append(piece)
+        for p in range(parts):
+            joined = joined_rows(pieces[p])
+            want = expected[p][record_type].assign(
+                amount=frame["amount"][partition[record_type] == p].to_numpy(),
+                when=pd.Timestamp("2026-01-01", tz="UTC"),
+            )
+            pd.testing.assert_frame_equal(joined, want, check_exact=True)
+            assert list(joined.dtypes) == list(frame.dtypes)
+            assert isinstance(joined.index, pd.RangeIndex)
 
 
 def test_a_table_without_rids_is_not_partitioned() -> None:
