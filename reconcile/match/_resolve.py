@@ -45,6 +45,7 @@ from reconcile.match._model import (
     estimate,
     probability,
     score_pairs,
+    score_patterns,
     value_frequencies,
 )
 from reconcile.match._runner import (
@@ -750,9 +751,14 @@ def resolve(
     # chunk of candidates is let go once scored.
     vetoed_pairs = 0
     accepted_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    for k, (a, b, chunk_levels) in enumerate(found.pop_chunks(CHUNK_PAIRS)):
+    # Pieces kept as pattern numbers are scored from per-pattern tables, their levels never decoded.
+    patterns = found.patterns
+    for k, (a, b, stored) in enumerate(found.pop_stored_chunks(CHUNK_PAIRS)):
         chunk_rules, rule_of[k] = rule_of[k], None
         assert chunk_rules is not None
+        # The chunk's pattern table when its pairs are pattern numbers (and no classifier reads levels).
+        numbered = patterns if stored.ndim == 1 and classifier is None else None
+        chunk_levels = stored if numbered is not None else found.levels_of(stored)
         if not comparators:
             scores = probabilities = np.zeros(len(a))
         else:
@@ -760,12 +766,18 @@ def resolve(
                 scores = classifier.scores(chunk_levels)
             else:
                 assert model_used is not None
-                scores = score_pairs(model_used, comparators, chunk_levels, a, frequencies)
+                scores = (
+                    score_patterns(model_used, comparators, numbered, stored, a, frequencies) if numbered is not None
+                    else score_pairs(model_used, comparators, chunk_levels, a, frequencies)
+                )
             probabilities = probability(scores)
         deterministic = chunk_rules >= 0
         vetoed = np.zeros(len(a), dtype=bool)
         for comparison in config.veto:
-            vetoed |= chunk_levels[:, by_name[comparison]] == 0
+            if numbered is not None:
+                vetoed |= (numbered[:, by_name[comparison]] == 0)[stored]
+            else:
+                vetoed |= chunk_levels[:, by_name[comparison]] == 0
         linkable = probabilities >= config.threshold
         vetoed_pairs += int(np.count_nonzero(vetoed & linkable & ~deterministic))
         index = np.flatnonzero(deterministic | (linkable & ~vetoed))
@@ -840,7 +852,7 @@ def resolve(
     stats.update(
         deterministic_links=int(chosen_deterministic.sum()),
         probabilistic_links=int((~chosen_deterministic).sum()),
-        entities=int(len(np.unique(labels))) if n else 0,
+        entities=int(np.count_nonzero(labels == np.arange(n))),  # a component's smallest record labels itself
         timings=timer.timings,
     )
     log.info(

@@ -292,14 +292,24 @@ class Candidates:
             for at in range(0, len(left), max(size, 1)):
                 yield first, left[at:at + size], right[at:at + size], levels[at:at + size]
 
+    @property
+    def patterns(self) -> np.ndarray | None:
+        """Pattern number -> levels (patterns x comparisons), when pieces hold pattern numbers (else None)."""
+        return self._patterns
+
     def pop_chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """As :meth:`chunks`, each piece let go once it has been read (the candidates are then empty)."""
+        for left, right, stored in self.pop_stored_chunks(size):
+            yield left, right, self.levels_of(stored)
+
+    def pop_stored_chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """As :meth:`pop_chunks`, the levels as kept (pattern numbers or levels, see :meth:`stored_chunks`)."""
         self._sorted = None
         while self._pieces:
             left, right, levels = self._pieces.pop(0)
             self._firsts.pop(0)
             for at in range(0, len(left), max(size, 1)):
-                yield left[at:at + size], right[at:at + size], self.levels_of(levels[at:at + size])
+                yield left[at:at + size], right[at:at + size], levels[at:at + size]
             del left, right, levels
         self.size = 0
 
@@ -373,6 +383,39 @@ def generated_by(owners: Sequence[np.ndarray], left: np.ndarray, right: np.ndarr
     return seen
 
 
+def distinct_missing(codes: np.ndarray) -> np.ndarray:
+    """Owner codes with each -1 made a negative number of its own.
+
+    Two records' codes are then equal exactly when their owner codes are
+    equal and not -1: whether a part generates a pair is one comparison.
+    """
+    missing = np.flatnonzero(codes < 0)
+    if not len(missing):
+        return codes
+    dtype = np.int32 if codes.dtype == np.int32 and len(codes) < np.iinfo(np.int32).max - 2 else np.int64
+    out = codes.astype(dtype)  # a copy
+    out[missing] = -2 - np.arange(len(missing), dtype=dtype)
+    return out
+
+
+def not_generated(
+    owners: Sequence[np.ndarray], left: np.ndarray, right: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs no block part generates, in their order: ``(left, right)[~generated_by(owners, left, right)]``.
+
+    ``owners``: :func:`distinct_missing` of each part's :func:`owner_codes`
+    (restricted to the pairs' records, or not). The pairs found by a part
+    are dropped before the next part is looked at.
+    """
+    for codes in owners:
+        if not len(left):
+            break
+        other = codes[left] != codes[right]
+        if not other.all():
+            left, right = left[other], right[other]
+    return left, right
+
+
 class LocalRunner:
     """Pairs found and compared in this process, a chunk at a time.
 
@@ -417,9 +460,12 @@ class LocalRunner:
                 left, right, records = records[left], records[right], None
             if fresh:
                 if records is not None:
-                    fresh = [codes[records] for codes in fresh]
-                new = ~generated_by(fresh, left, right)
-                left, right = left[new], right[new]
+                    # Each part's codes of the chunk's records, every missing one a number of its own.
+                    fresh = [distinct_missing(codes[records]) for codes in fresh]
+                    left, right = not_generated(fresh, left, right)
+                else:
+                    new = ~generated_by(fresh, left, right)
+                    left, right = left[new], right[new]
             if not len(left):
                 return
             began = time.perf_counter()
