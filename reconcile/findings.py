@@ -89,6 +89,19 @@ def fingerprint(rule_id: str, subject: RecordRef, detail_key: str = "") -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
 
 
+class SharedFieldsSet(set[str]):
+    """The fields-set many findings share (a rule's findings all set the same fields).
+
+    A set per finding costs about 700 bytes, 100 MB for the 155,000 findings
+    of a million customers. :class:`Finding` gives an instance its own copy
+    before pydantic adds a name to it (on assignment), so sharing is never
+    seen; the type marks it as shared, also after pickling (where the
+    findings pickled together share one again).
+    """
+
+    __slots__ = ()
+
+
 class Finding(BaseModel):
     """A discrepancy between systems, ready for the team that should act.
 
@@ -129,3 +142,14 @@ class Finding(BaseModel):
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.rule_id, self.subject, self.detail_key)
+
+    def share_fields_set(self, shared: SharedFieldsSet) -> None:
+        """Use ``shared`` as this finding's fields-set if it names the same fields (saves memory)."""
+        if self.__pydantic_fields_set__ == shared:
+            object.__setattr__(self, "__pydantic_fields_set__", shared)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        fields_set = self.__pydantic_fields_set__
+        if type(fields_set) is SharedFieldsSet:  # its own copy, before pydantic adds ``name`` to it
+            object.__setattr__(self, "__pydantic_fields_set__", set(fields_set))
+        super().__setattr__(name, value)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from reconcile.findings import Finding, RecordRef, Severity
+from reconcile.findings import Finding, RecordRef, Severity, SharedFieldsSet
 from reconcile.model import RECORD_TYPES
 
 if TYPE_CHECKING:
@@ -179,6 +179,12 @@ class _StoryFormatter(string.Formatter):
 
 _FORMATTER = _StoryFormatter()
 
+#: The fields :meth:`Rule.finding` gives every finding, one set shared by them all.
+_FINDING_FIELDS_SET = SharedFieldsSet(
+    ("rule_id", "kind", "severity", "owner", "entity_id", "subject", "records", "story", "confidence",
+     "detail", "detail_key")
+)
+
 
 @functools.lru_cache(maxsize=256)
 def _plain_template(template: str) -> bool:
@@ -301,7 +307,7 @@ class Rule(BaseModel):
         """Build a finding of this rule, rendering its story from ``facts``."""
         all_facts = {"rule_id": self.id, "subject": subject.key, **facts}
         story = render_story(self.description or self.story, all_facts)
-        return Finding(
+        made = Finding(
             rule_id=self.id,
             kind=self.kind,
             severity=self.severity,
@@ -314,6 +320,8 @@ class Rule(BaseModel):
             detail={k: _jsonable(v) for k, v in facts.items()},
             detail_key=detail_key,
         )
+        made.share_fields_set(_FINDING_FIELDS_SET)  # one set for all of them (see SharedFieldsSet)
+        return made
 
 
 def iter_groups(frame: pd.DataFrame, by: str = "_entity") -> Iterator[tuple[Any, pd.DataFrame]]:
