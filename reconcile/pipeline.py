@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import pickle
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import IO, TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
@@ -482,7 +484,11 @@ def _reconcile(
         tables, matched = engine.match_entities(tables, config, previous)
         if matched.model is not None and not matched.stats.get("model", {}).get("reused"):
             state.artifacts[MODEL_ARTIFACT] = matched.model.to_dict()
-    with _timed(timings, "rules", progress):
+        # Only the evidence, after the rules, reads the match result (about 0.9 GB
+        # at a million customers): it waits on disk while the rules run.
+        parked = ParkedResult(matched)
+        del matched
+    with parked, _timed(timings, "rules", progress):
         # Read from the store only if a rule looks at them (no built-in rule does).
         open_findings = OpenFindings(store.open_findings) if store is not None else []
         findings = engine.evaluate(tables, config.built_rules, as_of, open_findings)
@@ -491,9 +497,54 @@ def _reconcile(
         # objects are made, where a run's memory peaked.
         _keep_only(tables, EVIDENCE_COLUMNS)
         return_free_memory()  # the rules' temporaries and the tables' columns
+        matched = parked.take()
         # Why each finding's records are one customer: finding.detail["match"].
         attach_match_evidence(findings, tables, matched)
     return matched, findings
+
+
+class ParkedResult:
+    """A match result kept in a temporary file (``TMPDIR``) until :meth:`take` reads it back.
+
+    Pickled whole, so what comes back is an equal result. Where no temporary
+    file can be written (or a part of the result cannot be pickled), the
+    result simply stays in memory: parking only saves memory. Closing (the
+    ``with`` block's end) deletes the file, whether or not it was read.
+    """
+
+    def __init__(self, matched: MatchResult):
+        self._held: MatchResult | None = None
+        self._file: IO[bytes] | None = None
+        try:
+            # Closed by close(), at the end of the with block it is used in.
+            self._file = tempfile.TemporaryFile(prefix="reconcile-match-")  # noqa: SIM115
+            pickle.dump(matched, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # no room, no temporary directory, a part that cannot be pickled
+            log.debug("match result kept in memory (not parked: %s)", exc)
+            self.close()
+            self._held = matched
+
+    def take(self) -> MatchResult:
+        """The match result (read back from the file, once)."""
+        if self._held is None:
+            if self._file is None:
+                raise RuntimeError("the parked match result was closed before it was read")
+            self._file.seek(0)
+            self._held = pickle.load(self._file)
+            self.close()
+        assert self._held is not None
+        return self._held
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> ParkedResult:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 #: The columns of the tables :func:`attach_match_evidence` reads.

@@ -1,0 +1,86 @@
+"""run() keeps the match result in a temporary file while the rules run: what comes back is the same."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from reconcile.config import load_config
+from reconcile.demo import generate, write_config
+from reconcile.match import MatchResult
+from reconcile.pipeline import (
+    ParkedResult,
+    build_tables,
+    extract_sources,
+    match_entities,
+    normalise_tables,
+)
+
+
+@pytest.fixture(scope="module")
+def matched(tmp_path_factory: pytest.TempPathFactory) -> MatchResult:
+    directory = tmp_path_factory.mktemp("parked")
+    config = load_config(write_config(directory, generate(directory, size=150, seed=5)))
+    _, result = match_entities(normalise_tables(build_tables(extract_sources(config)), config), config)
+    assert len(result.links)  # a result worth parking: records linked across systems
+    return result
+
+
+def _pairs(result: MatchResult) -> list[tuple[str, str]]:
+    linked = list(zip(result.links["rid_l"], result.links["rid_r"], strict=True))[:20]
+    rids = list(result.entity_of.index)
+    return [*linked, (rids[0], rids[-1]), (rids[1], rids[2])]
+
+
+def test_a_parked_result_comes_back_equal_and_its_file_goes(matched: MatchResult) -> None:
+    with ParkedResult(matched) as parked:
+        assert parked._file is not None and parked._held is None  # on disk, not here
+        back = parked.take()
+        assert back is not matched
+        assert parked.take() is back  # read once
+    assert parked._file is None
+    pd.testing.assert_series_equal(back.entity_of, matched.entity_of)
+    pd.testing.assert_series_equal(back.confidence, matched.confidence)
+    pd.testing.assert_frame_equal(back.links, matched.links)
+    assert back.stats == matched.stats
+    assert back.explain_compact(_pairs(matched)) == matched.explain_compact(_pairs(matched))
+    first, second = _pairs(matched)[0]
+    assert back.path(first, second) == matched.path(first, second)
+
+
+def test_a_result_that_cannot_be_pickled_stays_in_memory(matched: MatchResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(matched, "_explainer", lambda a, b: None)  # a lambda cannot be pickled
+    with ParkedResult(matched) as parked:
+        assert parked._file is None
+        assert parked.take() is matched
+
+
+def test_without_a_temporary_directory_the_result_stays_in_memory(
+    matched: MatchResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    with ParkedResult(matched) as parked:
+        assert parked.take() is matched
+
+
+def test_a_closed_parking_that_was_never_read_says_so(matched: MatchResult) -> None:
+    parked = ParkedResult(matched)
+    parked.close()
+    with pytest.raises(RuntimeError, match="closed before it was read"):
+        parked.take()
+
+
+def test_the_file_is_in_the_temporary_directory(matched: MatchResult, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with ParkedResult(matched) as parked:
+        # An unnamed temporary file: nothing is left in the directory, whatever happens to the run.
+        assert parked._file is not None and list(tmp_path.iterdir()) == []
+        assert parked.take().links.shape == matched.links.shape
