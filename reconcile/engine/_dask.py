@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -177,6 +178,8 @@ class DaskEngine:
         self.cluster: LocalCluster | None = None
         #: The tables the workers hold since the normalise stage, by record type (see :meth:`evaluate`).
         self._held: dict[str, _Held] = {}
+        #: The thread sending the tables that are not normalised, while matching runs (see :meth:`_send_later`).
+        self._sender: tuple[threading.Thread, dict[str, Any], dict[str, Any]] | None = None
         self.arrow = arrow_available()  # a LocalCluster's workers share this environment
         if config.address:
             try:
@@ -306,8 +309,52 @@ class DaskEngine:
 
     # ---------------------------------------------------------------- stages
 
+    def _send_later(self, tables: Mapping[str, pd.DataFrame], ranges: list[tuple[str, int, int]]) -> None:
+        """Send row ranges of tables to the workers from a thread, to be held for the rules stage.
+
+        The tables that are not normalised are needed only by the rules: they
+        are sent while the match stage runs, when the workers are mostly idle
+        (the client's matching and this thread share one core; the workers
+        unpack them on the other). :meth:`_wait_sent` waits for the thread.
+        """
+        if not ranges:
+            return
+        frames = {record_type: tables[record_type] for record_type, _, _ in ranges}
+        tokens = {record_type: _tokens(frame) for record_type, frame in frames.items()}  # now, in this thread
+        box: dict[str, Any] = {}
+
+        def send() -> None:
+            try:
+                chunks: dict[str, list[tuple[Future, int, int]]] = {}
+                for (record_type, a, b), future in zip(ranges, self._scatter_ranges(frames, ranges), strict=True):
+                    chunks.setdefault(record_type, []).append((future, a, b))
+                box["chunks"] = chunks
+            except BaseException as exc:  # raised where the tables are needed (_wait_sent)
+                box["error"] = exc
+
+        thread = threading.Thread(target=send, name="reconcile-dask-send", daemon=True)
+        thread.start()
+        self._sender = (thread, {"frames": frames, "tokens": tokens}, box)
+
+    def _wait_sent(self) -> None:
+        """Wait for :meth:`_send_later`'s thread; what it sent is then held (its error raised here)."""
+        if self._sender is None:
+            return
+        thread, sent, box = self._sender
+        thread.join()
+        self._sender = None
+        if "error" in box:
+            raise box["error"]
+        for record_type, chunks in box["chunks"].items():
+            tokens, arrays = sent["tokens"][record_type]
+            self._held[record_type] = _Held(len(sent["frames"][record_type]), chunks, tokens, arrays)
+
     def _release_held(self) -> None:
         """Let the workers drop the tables they hold (and the client the arrays it kept for them)."""
+        try:
+            self._wait_sent()
+        except Exception:  # the error is the run's only if its tables were needed
+            log.debug("sending the tables failed", exc_info=True)
         for held in self._held.values():
             for future, _, _ in held.chunks:
                 future.release()
@@ -319,8 +366,8 @@ class DaskEngine:
         Every table goes to the workers here, once, in row ranges, and stays
         there (with its ``_n_*`` columns) for the rules stage, which then
         sends only the columns matching added (:meth:`evaluate`). The
-        identity tables go first: the other tables are sent while the
-        workers normalise.
+        identity tables go here; the others are sent by a thread while the
+        match stage runs (:meth:`_send_later`).
         """
         phases = _Phases("normalise")
         self._release_held()
@@ -350,10 +397,6 @@ class DaskEngine:
             )
         del sent
         phases("sent identity tables")
-        # While the workers normalise: the other tables, kept there for the rules.
-        for (record_type, a, b), chunk in zip(others, self._scatter_ranges(tables, others), strict=True):
-            held.setdefault(record_type, []).append((chunk, a, b))
-        phases("sent other tables")
         for record_type, futures in pending.items():
             chunks = [packed.frame for packed in self.client.gather(futures)]
             phases("waited")
@@ -367,6 +410,7 @@ class DaskEngine:
         for record_type, chunks in held.items():
             tokens, arrays = _tokens(out[record_type])
             self._held[record_type] = _Held(len(out[record_type]), chunks, tokens, arrays)
+        self._send_later(tables, others)  # the other tables, kept there for the rules, while matching runs
         phases.log()
         return out
 
@@ -478,6 +522,7 @@ class DaskEngine:
         rows move between workers.
         """
         parts = self.partitions
+        self._wait_sent()
         rules_future = self._scatter(rules, broadcast=True)
         chunks: dict[str, list[tuple[Future, int, int]]] = {}
         columns_sent: dict[str, list[Any]] = {}

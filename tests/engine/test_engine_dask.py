@@ -137,6 +137,7 @@ def test_the_rules_read_columns_changed_after_matching(world, rules, cluster: An
         assert dask._pinned() is (partitions is None)  # partition p on worker p, rows kept where they are
         normalised = dask.normalise_tables(raw, config)
         matched, _ = dask.match_entities(normalised, config)
+        dask._wait_sent()  # the tables that are not normalised go while matching runs
         assert {"account", "payment"} <= set(dask._held)
         changed = dict(matched)
         payments = matched["payment"].copy(deep=False)
