@@ -11,6 +11,8 @@ on either side (no evidence either way).
 from __future__ import annotations
 
 import copy
+import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,8 +70,10 @@ def factorize_text(values: Any) -> tuple[np.ndarray, np.ndarray]:
     raw = np.asarray(values, dtype=object)
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     if pd.api.types.infer_dtype(uniques, skipna=True) == "string":
-        # str.strip() changes a value exactly when its first or last character is whitespace.
-        if all(u and not u[0].isspace() and not u[-1].isspace() for u in uniques.tolist()):
+        # str.strip() changes a value exactly when its first or last character is whitespace, and
+        # then returns another object (the same one otherwise): checked in C, value by value.
+        listed = uniques.tolist()
+        if "" not in listed and all(map(operator.is_, map(str.strip, listed), listed)):
             # No value was blank or had surrounding whitespace (normalised columns): the codes stand.
             return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
         stripped = pd.Series(uniques, dtype=object).str.strip()
@@ -145,6 +149,10 @@ def _exact_agreement(
     if pairs <= 0:
         return 0.0, 0.0
     return same / pairs, pairs
+
+
+#: From this many pairs on, an edit distance comparison counts the length of every distinct value at once.
+_WHOLE_LENGTHS = 20_000
 
 
 def _workers(pairs: int) -> int:
@@ -382,25 +390,37 @@ class EditDistanceComparator(_OneColumn):
         return super().restricted(records)
 
     def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Edit distance of the values with codes ``a`` and ``b`` (capped above the largest level)."""
+        """Edit distance of the values with codes ``a`` and ``b`` (capped above the largest level).
+
+        Hamming compares values of one length only. Each edit changes a
+        length by one at most: values whose lengths differ by the cap or more
+        are at the cap already (the distance is capped). Such pairs are told
+        by their lengths first; only the others are de-duplicated and computed.
+        """
         cap = self.max_distances[-1] + 1
         if len(a) == 0:
             return np.zeros(0, dtype=np.int64)
-        ua, ub, inverse = _unique_pairs(a, b, len(self.column.uniques))
-        uniques = self.column.uniques
-        dist = np.full(len(ua), cap, dtype=np.int64)
-        len_a, len_b = self._value_lengths(ua), self._value_lengths(ub)
-        # Hamming compares values of one length only. Each edit changes a length by one at most:
-        # values whose lengths differ by the cap or more are at the cap already (the distance is
-        # capped), with no need to compute it.
+        if len(a) >= _WHOLE_LENGTHS:
+            self._all_lengths()
+        len_a, len_b = self._value_lengths(a), self._value_lengths(b)
         usable = len_a == len_b if self.metric == "hamming" else np.abs(len_a - len_b) < cap
+        dist = np.full(len(a), cap, dtype=np.int64)
         if usable.any():
+            ua, ub, inverse = _unique_pairs(a[usable], b[usable], len(self.column.uniques))
+            uniques = self.column.uniques
             found = cpdist(
-                list(uniques[ua[usable]]), list(uniques[ub[usable]]), scorer=self._scorer,
+                list(uniques[ua]), list(uniques[ub]), scorer=self._scorer,
                 score_cutoff=cap - 1, workers=_workers(len(ua)),
             )
-            dist[usable] = np.minimum(np.asarray(found, dtype=np.int64), cap)
-        return np.asarray(dist[inverse], dtype=np.int64)
+            dist[usable] = np.minimum(np.asarray(found, dtype=np.int64), cap)[inverse]
+        return dist
+
+    def _all_lengths(self) -> None:
+        """Every distinct value's length counted at once (in the table views share), when many pairs are compared."""
+        self._value_lengths(np.zeros(0, dtype=np.int64))  # the table, made if need be
+        known: np.ndarray = self.__dict__["_known_lengths"]
+        if (known < 0).any():
+            known[:] = np.fromiter(map(len, self.column.uniques), dtype=np.int32, count=len(known))
 
     def compare(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         a, b, null, exact = self._codes(left, right)
@@ -418,6 +438,20 @@ class EditDistanceComparator(_OneColumn):
         out[exact] = self.exact_level
         out[null] = NULL
         return out
+
+
+_HOUSE_NUMBER = re.compile(r"^\s*(\d+\w*)\b")
+
+
+def house_number_codes(streets: np.ndarray) -> np.ndarray:
+    """A code per street for its house number (the leading ``\\d+\\w*``), -1 where it has none.
+
+    ``pd.Series(streets).str.extract(r"^\\s*(\\d+\\w*)\\b", expand=False)``
+    factorised, with the pattern matched in a plain loop (no frame built).
+    """
+    match = _HOUSE_NUMBER.match
+    numbers = [None if (found := match(street)) is None else found.group(1) for street in streets.tolist()]
+    return np.asarray(pd.factorize(np.asarray(numbers, dtype=object), use_na_sentinel=True)[0])
 
 
 class AddressComparator(Comparator):
@@ -440,8 +474,7 @@ class AddressComparator(Comparator):
         self.m_prior = np.array([0.05, 0.01, 0.02, 0.04, 0.08, 0.80])
         self.u_prior = np.array([0.9995, 0.0001, 0.0001, 0.0001, 0.0001, 0.0001])
         # The house number of each distinct street: "similar" streets must share it.
-        numbers = pd.Series(street.uniques, dtype=object).str.extract(r"^\s*(\d+\w*)\b", expand=False)
-        self._number_codes = pd.factorize(numbers.to_numpy(dtype=object), use_na_sentinel=True)[0]
+        self._number_codes = house_number_codes(street.uniques)
         # The whole address as one code (unit missing is a value of its own).
         street_codes, unit_codes, postal_codes = (c.codes.astype(np.int64) for c in (street, unit, postal))
         whole = np.where(

@@ -403,7 +403,7 @@ def _reference_factorize_text(values) -> tuple[np.ndarray, np.ndarray]:
     return text_codes[codes], np.asarray(text_uniques, dtype=object)
 
 
-_TEXT = st.sampled_from(["ann", " ann", "ann ", "", "  ", "bo", "b o", "\tbo", "x\u00a0"])
+_TEXT = st.sampled_from(["ann", " ann", "ann ", "", "  ", "bo", "b o", "\tbo", "x\u00a0", "\x1cx", "x\u2003", "a\x1cb"])
 
 
 @given(values=st.lists(_TEXT | st.none(), max_size=30) | st.lists(_TEXT | st.none() | st.integers(0, 3), max_size=30))

@@ -82,3 +82,52 @@ def test_score_patterns_is_score_pairs_of_the_decoded_levels(matched, data) -> N
 def test_entity_count_is_the_number_of_distinct_entities(matched) -> None:  # type: ignore[no-untyped-def]
     assert matched.stats["entities"] == matched.entity_of.nunique()
     assert 0 < matched.stats["entities"] < len(matched.entity_of)
+
+
+@given(streets=st.lists(st.text(alphabet=" 12\u0663ab_-\t\u00e9", max_size=8), unique=True, max_size=25))
+@settings(max_examples=300, deadline=None)
+def test_house_number_codes_are_the_extracted_numbers_factorised(streets) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from reconcile.match._compare import house_number_codes
+
+    values = np.asarray(streets, dtype=object)
+    numbers = pd.Series(values, dtype=object).str.extract(r"^\s*(\d+\w*)\b", expand=False)
+    expected = pd.factorize(numbers.to_numpy(dtype=object), use_na_sentinel=True)[0]
+    got = house_number_codes(values)
+    assert got.tolist() == expected.tolist()
+
+
+@given(
+    values=st.lists(st.text(alphabet="abc", max_size=6) | st.none(), min_size=2, max_size=12),
+    metric=st.sampled_from(["levenshtein", "damerau_levenshtein", "hamming"]),
+    max_distances=st.sampled_from([[1], [1, 2], [2]]),
+)
+@settings(max_examples=150, deadline=None)
+def test_edit_distance_levels_do_not_depend_on_when_lengths_are_counted(values, metric, max_distances) -> None:  # type: ignore[no-untyped-def]
+    """Every value's length counted at once (many pairs, through a restricted view) or as asked: the same levels."""
+    import itertools
+
+    import pandas as pd
+
+    import reconcile.match._compare as compare_module
+    from reconcile.match._compare import Column, EditDistanceComparator
+    from reconcile.match._config import EditDistanceComparison
+
+    def levels(whole_from: int) -> np.ndarray:
+        column = Column.of(pd.DataFrame({"v": pd.Series(values, dtype=object)}), "v")
+        comparator = EditDistanceComparator(
+            "v", column, EditDistanceComparison(column="v", metric=metric, max_distances=max_distances)
+        )
+        records = np.arange(len(values))[::-1].copy()
+        view = comparator.restricted(records)
+        left, right = (np.array(side, dtype=np.int64)
+                       for side in zip(*itertools.combinations(range(len(values)), 2), strict=True))
+        saved = compare_module._WHOLE_LENGTHS
+        compare_module._WHOLE_LENGTHS = whole_from
+        try:
+            return view.compare(left, right)
+        finally:
+            compare_module._WHOLE_LENGTHS = saved
+
+    np.testing.assert_array_equal(levels(0), levels(10**9))
