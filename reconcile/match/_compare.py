@@ -217,8 +217,11 @@ class Comparator:
         """The distinct value (an index into :meth:`value_counts`) of each record; -1 if missing."""
         raise NotImplementedError
 
-    def value_keys(self) -> np.ndarray:
-        """Each distinct value as text, in the order of :meth:`value_counts` (for stored term frequencies)."""
+    def value_keys(self, codes: np.ndarray | None = None) -> np.ndarray:
+        """Each distinct value as text, in the order of :meth:`value_counts` (for stored term frequencies).
+
+        With ``codes``, the text of those distinct values only (``value_keys()[codes]``).
+        """
         raise NotImplementedError
 
     def display(self, i: int) -> str | None:
@@ -265,8 +268,9 @@ class _OneColumn(Comparator):
     def value_codes(self, records: np.ndarray) -> np.ndarray:
         return np.asarray(self.column.codes[records], dtype=np.int64)
 
-    def value_keys(self) -> np.ndarray:
-        return np.asarray(self.column.uniques, dtype=object)
+    def value_keys(self, codes: np.ndarray | None = None) -> np.ndarray:
+        keys = np.asarray(self.column.uniques, dtype=object)
+        return keys if codes is None else keys[codes]
 
     def display(self, i: int) -> str | None:
         return self.column.value(i)
@@ -542,15 +546,17 @@ class AddressComparator(Comparator):
     def value_codes(self, records: np.ndarray) -> np.ndarray:
         return np.asarray(self.whole[records], dtype=np.int64)
 
-    def value_keys(self) -> np.ndarray:
-        # The parts of each whole address, from the first record that holds it.
+    def value_keys(self, codes: np.ndarray | None = None) -> np.ndarray:
+        # The parts of each whole address, from the first record that holds it (joined only for those asked for).
         holders = np.flatnonzero(self.whole >= 0)
         first = np.zeros(len(self.whole_counts), dtype=np.int64)
         first[self.whole[holders][::-1]] = holders[::-1]
+        if codes is not None:
+            first = first[codes]
         parts = []
         for column in (self.street, self.unit, self.postal):
-            codes = column.codes[first]
-            parts.append(np.where(codes >= 0, np.append(column.uniques, "")[codes], ""))
+            held = column.codes[first]
+            parts.append(np.where(held >= 0, np.append(column.uniques, "")[held], ""))
         if not len(first):
             return np.zeros(0, dtype=object)
         joined = pd.Series(parts[0], dtype=object).str.cat(

@@ -545,8 +545,8 @@ def _stored_frequencies(comparator: Comparator) -> dict[str, float]:
         return {}
     shared = np.flatnonzero(counts >= 2)
     top = shared[np.argsort(-counts[shared], kind="stable")][:MAX_STORED_FREQUENCIES]
-    keys = comparator.value_keys()
-    return {str(keys[code]): float(counts[code] / total) for code in top.tolist()}
+    keys = comparator.value_keys(top)  # the text of these values only (an address is joined from its parts)
+    return {str(key): float(counts[code] / total) for key, code in zip(keys.tolist(), top.tolist(), strict=True)}
 
 
 def value_frequencies(comparator: Comparator, params: FieldModel) -> np.ndarray:

@@ -131,3 +131,15 @@ def test_edit_distance_levels_do_not_depend_on_when_lengths_are_counted(values, 
             compare_module._WHOLE_LENGTHS = saved
 
     np.testing.assert_array_equal(levels(0), levels(10**9))
+
+
+def test_value_keys_of_some_values_are_those_of_all_values(matched) -> None:  # type: ignore[no-untyped-def]
+    """_stored_frequencies joins the text of the most common values only: the same text as of all values."""
+    for comparator in matched._explainer.comparators:
+        every = comparator.value_keys()
+        assert len(every) == len(comparator.value_counts())
+        for codes in (np.arange(len(every))[::-1].copy(), np.array([0, 0], dtype=np.int64)[: len(every)],
+                      np.zeros(0, dtype=np.int64)):
+            some = comparator.value_keys(codes)
+            assert some.dtype == object
+            assert some.tolist() == every[codes].tolist()
