@@ -484,8 +484,8 @@ def _reconcile(
         tables, matched = engine.match_entities(tables, config, previous)
         if matched.model is not None and not matched.stats.get("model", {}).get("reused"):
             state.artifacts[MODEL_ARTIFACT] = matched.model.to_dict()
-        # Only the evidence, after the rules, reads the match result (about 0.9 GB
-        # at a million customers): it waits on disk while the rules run.
+        # Only the evidence, after the rules, reads the match result: its arrays of
+        # numbers (most of its 0.9 GB at a million customers) wait on disk while the rules run.
         parked = ParkedResult(matched)
         del matched
     with parked, _timed(timings, "rules", progress):
@@ -504,21 +504,25 @@ def _reconcile(
 
 
 class ParkedResult:
-    """A match result kept in a temporary file (``TMPDIR``) until :meth:`take` reads it back.
+    """A match result's arrays of numbers kept in a temporary file (``TMPDIR``) until :meth:`take`.
 
-    Pickled whole, so what comes back is an equal result. Where no temporary
-    file can be written (or a part of the result cannot be pickled), the
-    result simply stays in memory: parking only saves memory. Closing (the
-    ``with`` block's end) deletes the file, whether or not it was read.
+    The comparators' codes, the blocking keys, the link keys, the scores and
+    confidences (most of a result's memory) go to an unnamed temporary file;
+    arrays of objects (rids, entity ids: text the tables hold too) stay here,
+    as do the parts too small to matter. What :meth:`take` gives back is an
+    equal result. Where no temporary file can be written (or a part cannot
+    be pickled), the result simply stays in memory: parking only saves
+    memory. Closing (the ``with`` block's end) deletes the file, read or not.
     """
 
     def __init__(self, matched: MatchResult):
         self._held: MatchResult | None = None
         self._file: IO[bytes] | None = None
+        self._kept: dict[int, Any] = {}
         try:
             # Closed by close(), at the end of the with block it is used in.
             self._file = tempfile.TemporaryFile(prefix="reconcile-match-")  # noqa: SIM115
-            pickle.dump(matched, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            _Parker(self._file, self._kept).dump(matched)
         except Exception as exc:  # no room, no temporary directory, a part that cannot be pickled
             log.debug("match result kept in memory (not parked: %s)", exc)
             self.close()
@@ -530,7 +534,7 @@ class ParkedResult:
             if self._file is None:
                 raise RuntimeError("the parked match result was closed before it was read")
             self._file.seek(0)
-            self._held = pickle.load(self._file)
+            self._held = _Unparker(self._file, self._kept).load()
             self.close()
         assert self._held is not None
         return self._held
@@ -539,12 +543,36 @@ class ParkedResult:
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._kept = {}
 
     def __enter__(self) -> ParkedResult:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Parker(pickle.Pickler):
+    """Pickles all but arrays of objects, which it keeps by reference (no copy, no memo of their items)."""
+
+    def __init__(self, file: IO[bytes], kept: dict[int, Any]):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.kept = kept
+
+    def persistent_id(self, obj: Any) -> int | None:
+        if type(obj) is np.ndarray and obj.dtype == object:
+            self.kept[id(obj)] = obj
+            return id(obj)
+        return None
+
+
+class _Unparker(pickle.Unpickler):
+    def __init__(self, file: IO[bytes], kept: dict[int, Any]):
+        super().__init__(file)
+        self.kept = kept
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self.kept[pid]
 
 
 #: The columns of the tables :func:`attach_match_evidence` reads.

@@ -1,11 +1,13 @@
-"""run() keeps the match result in a temporary file while the rules run: what comes back is the same."""
+"""run() keeps the match result's arrays of numbers in a temporary file while the rules run: what comes back is the same."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -39,10 +41,18 @@ def _pairs(result: MatchResult) -> list[tuple[str, str]]:
 def test_a_parked_result_comes_back_equal_and_its_file_goes(matched: MatchResult) -> None:
     with ParkedResult(matched) as parked:
         assert parked._file is not None and parked._held is None  # on disk, not here
+        # The numbers went to the file; arrays of objects (text the tables hold too) stayed, uncopied.
+        assert os.fstat(parked._file.fileno()).st_size > matched.confidence.to_numpy().nbytes
+        assert parked._kept and all(
+            isinstance(kept, np.ndarray) and kept.dtype == object for kept in parked._kept.values()
+        )
         back = parked.take()
+        assert not parked._kept
         assert back is not matched
         assert parked.take() is back  # read once
     assert parked._file is None
+    assert np.shares_memory(back.links["rid_l"].to_numpy(), matched.links["rid_l"].to_numpy())  # kept, not copied
+    assert not np.shares_memory(back.confidence.to_numpy(), matched.confidence.to_numpy())  # read back
     pd.testing.assert_series_equal(back.entity_of, matched.entity_of)
     pd.testing.assert_series_equal(back.confidence, matched.confidence)
     pd.testing.assert_frame_equal(back.links, matched.links)
