@@ -15,6 +15,12 @@ data, split so that every piece is complete on its own (see
   random pairs that estimate ``u`` are compared there too;
 - rules: ``entity_local`` rules on the records partitioned by entity.
 
+Every table is sent once: in row ranges during the normalise stage (the
+tables that are not normalised by a thread while matching runs), kept on
+the workers, and split there by entity for the rules; the client then sends
+only the columns matching added and each record's partition (:class:`_Held`
+tells which columns the workers hold unchanged).
+
 Every task computes exactly what the local engine computes for its part, and
 the client puts the parts back in the local engine's order, so the findings
 are the same (``tests/engine`` proves it on several worker processes).
