@@ -394,14 +394,15 @@ class DaskEngine:
             jobs += [(record_type, a, b) for a, b in row_chunks(len(frame), self.partitions)]
         held: dict[str, list[tuple[Future, int, int]]] = {}
         pending: dict[str, list[Future]] = {}
-        sent = self._scatter_ranges(tables, identity)
-        for (record_type, a, b), chunk in zip(identity, sent, strict=True):
-            rows = self.client.submit(normalise_rows, chunk, record_type, region, pure=False)
-            held.setdefault(record_type, []).append((rows, a, b))
-            pending.setdefault(record_type, []).append(
-                self.client.submit(normalised_columns, rows, self.arrow, pure=False)
-            )
-        del sent
+        # A table at a time, the largest first: the workers normalise one while the next is packed and sent.
+        for record_type in sorted({t for t, _, _ in identity}, key=lambda t: -len(tables[t])):
+            ranges = [job for job in identity if job[0] == record_type]
+            for (_, a, b), chunk in zip(ranges, self._scatter_ranges(tables, ranges), strict=True):
+                rows = self.client.submit(normalise_rows, chunk, record_type, region, pure=False)
+                held.setdefault(record_type, []).append((rows, a, b))
+                pending.setdefault(record_type, []).append(
+                    self.client.submit(normalised_columns, rows, self.arrow, pure=False)
+                )
         phases("sent identity tables")
         for record_type, futures in pending.items():
             chunks = [packed.frame for packed in self.client.gather(futures)]
