@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/fullrun-dask"), help="where the world is kept")
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
     parser.add_argument("--threads-per-worker", type=int, default=1)
-    parser.add_argument("--partitions", type=int, default=None, help="default: four per worker")
+    parser.add_argument("--partitions", type=int, default=None, help="default: one per worker")
     parser.add_argument("--address", default=None, help="an existing scheduler instead of a LocalCluster")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each engine, alternating the order")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
