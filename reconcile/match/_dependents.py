@@ -107,10 +107,25 @@ class _Parents:
         mapped = _codes(self.sources, np.asarray(uniques, dtype=object))[1]
         return mapped[codes] if len(mapped) else np.full(len(codes), -1, dtype=np.int64)
 
+    def _ref_codes(self, refs: np.ndarray) -> np.ndarray:
+        """The parents' code of each dependent's reference (-1: no parent's).
+
+        Dependents often come in runs of one reference (a customer's
+        invoices one after the other): only the first of each run is looked
+        up (each lookup hashes a string), the rest repeat its code.
+        """
+        if len(refs) < 2:
+            return np.asarray(self.refs.get_indexer(pd.Index(refs, dtype=object, copy=False)), dtype=np.int64)
+        starts = np.empty(len(refs), dtype=bool)
+        starts[0] = True
+        np.not_equal(refs[1:], refs[:-1], out=starts[1:])  # text: equal values, one code
+        heads = np.flatnonzero(starts)
+        codes = np.asarray(self.refs.get_indexer(pd.Index(refs[heads], dtype=object, copy=False)), dtype=np.int64)
+        return codes if len(heads) == len(refs) else np.repeat(codes, np.diff(np.append(heads, len(refs))))
+
     def positions(self, sources: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:func:`parent_positions` of these parents for the given dependents."""
-        refs = np.asarray(refs, dtype=object)
-        their_refs = self.refs.get_indexer(pd.Index(refs, dtype=object, copy=False)).astype(np.int64)
+        their_refs = self._ref_codes(np.asarray(refs, dtype=object))
         their_sources = self._source_codes(np.asarray(sources, dtype=object))
         found = their_refs >= 0
         anywhere = np.full(len(their_refs), -1, dtype=np.int64)

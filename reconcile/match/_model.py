@@ -620,13 +620,15 @@ def score_patterns(
     The same weights are added in the same order, so the scores are equal
     to the last bit.
     """
-    scores = np.full(len(numbers), model.prior_weight, dtype=np.float64)
+    index = np.asarray(numbers, dtype=np.intp)  # taking by small integers would convert them every time
+    scores = np.full(len(index), model.prior_weight, dtype=np.float64)
     for f, (comparator, params) in enumerate(zip(comparators, model.fields, strict=True)):
         table = np.concatenate([[0.0], params.weights])
         column = patterns[:, f].astype(np.int64)
-        scores += table[column + 1][numbers]
+        scores += np.take(table[column + 1], index)
         if params.term_frequency:
-            exact = np.flatnonzero((column == comparator.exact_level)[numbers])
+            at_exact = column == comparator.exact_level
+            exact = np.flatnonzero(np.take(at_exact, index)) if at_exact.any() else np.zeros(0, dtype=np.intp)
             if len(exact):
                 by_value = frequencies[f] if frequencies is not None else None
                 if by_value is None:

@@ -758,6 +758,8 @@ def resolve(
         assert chunk_rules is not None
         # The chunk's pattern table when its pairs are pattern numbers (and no classifier reads levels).
         numbered = patterns if stored.ndim == 1 and classifier is None else None
+        if numbered is not None:
+            stored = stored.astype(np.intp)  # pattern numbers as indices (uint16 ones are converted at every take)
         chunk_levels = stored if numbered is not None else found.levels_of(stored)
         if not comparators:
             scores = probabilities = np.zeros(len(a))
@@ -775,7 +777,7 @@ def resolve(
         vetoed = np.zeros(len(a), dtype=bool)
         for comparison in config.veto:
             if numbered is not None:
-                vetoed |= (numbered[:, by_name[comparison]] == 0)[stored]
+                vetoed |= np.take(numbered[:, by_name[comparison]] == 0, stored)
             else:
                 vetoed |= chunk_levels[:, by_name[comparison]] == 0
         linkable = probabilities >= config.threshold
