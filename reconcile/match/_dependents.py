@@ -52,6 +52,17 @@ def _first_rows(keys: np.ndarray, size: int) -> np.ndarray:
     return table
 
 
+def _first_appearances(codes: np.ndarray) -> np.ndarray:
+    """:func:`_first_rows` of codes numbered in order of first appearance (as ``pd.factorize`` numbers them)."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    running = np.maximum.accumulate(codes)
+    new = np.empty(len(codes), dtype=bool)
+    new[0] = True
+    np.greater(running[1:], running[:-1], out=new[1:])
+    return np.flatnonzero(new).astype(np.int64)
+
+
 def _codes(parents: np.ndarray, dependents: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Codes of the parents' values (0..k-1) and the dependents' (-1: no parent holds it), and k.
 
@@ -87,13 +98,20 @@ class _Parents:
         ref_codes, ref_uniques = pd.factorize(np.asarray(refs, dtype=object))
         ref_codes = ref_codes.astype(np.int64)
         self.refs = pd.Index(ref_uniques, dtype=object, copy=False)  # its hash table is built once, on first use
-        source_codes, source_uniques = pd.factorize(np.asarray(sources, dtype=object), use_na_sentinel=False)
-        source_codes = source_codes.astype(np.int64)
-        self.sources = np.asarray(source_uniques, dtype=object)
+        sources = np.asarray(sources, dtype=object)
+        if len(sources) and isinstance(sources[0], str) and bool((sources == sources[0]).all()):
+            source_codes, self.sources = None, sources[:1].copy()  # one source (the usual case): no row hashed
+        else:
+            codes, source_uniques = pd.factorize(sources, use_na_sentinel=False)
+            source_codes, self.sources = codes.astype(np.int64), np.asarray(source_uniques, dtype=object)
         # (reference, source) as one number: a table of every reference x source (a handful of sources).
         self.width = np.int64(max(len(self.sources), 1))
-        self.first_anywhere = _first_rows(ref_codes, len(ref_uniques))
-        self.first_same = _first_rows(ref_codes * self.width + source_codes, len(ref_uniques) * int(self.width))
+        # The references are numbered in order of first appearance: _first_rows needs no hashing for them.
+        self.first_anywhere = _first_appearances(ref_codes)
+        self.first_same = (
+            self.first_anywhere if source_codes is None
+            else _first_rows(ref_codes * self.width + source_codes, len(ref_uniques) * int(self.width))
+        )
 
     def _source_codes(self, sources: np.ndarray) -> np.ndarray:
         """The parents' code of each dependent's source (-1: no parent's)."""

@@ -232,3 +232,13 @@ def test_entity_columns_of_runs_of_sorted_rids_are_the_maps(  # type: ignore[no-
     entity, conf = _entity_columns(frame_rids, result)
     pd.testing.assert_series_equal(entity, frame_rids.map(entity_of))
     pd.testing.assert_series_equal(conf, frame_rids.map(confidence).fillna(1.0))
+
+
+@given(values=st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_first_appearances_of_factorized_codes_are_their_first_rows(values) -> None:  # type: ignore[no-untyped-def]
+    from reconcile.match._dependents import _first_appearances, _first_rows
+
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    codes = codes.astype(np.int64)
+    np.testing.assert_array_equal(_first_appearances(codes), _first_rows(codes, len(uniques)))
