@@ -847,6 +847,7 @@ def resolve(
             "method": methods[np.where(chosen_deterministic, chosen_rule, len(rule_names))],
         },
         columns=LINK_COLUMNS,
+        copy=False,  # fresh arrays, each its own column: not copied into one block per dtype
     )
     index = pd.Index(rids, name="_rid")
     entity_of = pd.Series(entities, index=index, name="entity", dtype=object)
