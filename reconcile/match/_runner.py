@@ -134,23 +134,31 @@ class LevelPatterns:
     def usable(self) -> bool:
         return self._numbers is not None
 
-    def _codes(self, levels: np.ndarray) -> np.ndarray:
-        code = np.zeros(levels.shape[0], dtype=np.int32)  # below MAX_PATTERN_TABLE: int32 holds it
-        for f, size in enumerate(self.sizes):
+    def _codes(self, columns: Sequence[np.ndarray]) -> np.ndarray:
+        code = np.zeros(len(columns[0]) if len(columns) else 0, dtype=np.int32)  # below MAX_PATTERN_TABLE
+        for column, size in zip(columns, self.sizes, strict=True):
             code *= np.int32(size + 1)
-            code += levels[:, f].astype(np.int32) + 1
+            code += column
+            code += 1
         return code
 
-    def encode(self, levels: np.ndarray) -> np.ndarray:
-        """Each row's pattern number (new patterns numbered as they come)."""
+    def encode(self, levels: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Each row's pattern number (new patterns numbered as they come).
+
+        ``levels``: pairs x comparisons, or each comparison's levels (as
+        :meth:`Comparator.compare` gives them: not stacked into one matrix).
+        """
         assert self._numbers is not None
-        code = self._codes(levels)
+        columns = [levels[:, f] for f in range(levels.shape[1])] if isinstance(levels, np.ndarray) else list(levels)
+        code = self._codes(columns)
         numbers = self._numbers[code]
         new = numbers < 0
         if new.any():
             fresh, first = np.unique(code[new], return_index=True)
             self._numbers[fresh] = np.arange(self._count, self._count + len(fresh), dtype=np.int32)
-            self._rows.append(levels[np.flatnonzero(new)[first]])
+            rows = np.flatnonzero(new)[first]
+            self._rows.append(np.stack([np.asarray(column[rows], dtype=np.int8) for column in columns], axis=1)
+                              .reshape(len(rows), len(columns)))
             self._count += len(fresh)
             numbers = self._numbers[code]
         return numbers.astype(np.uint16 if self._count <= 1 << 16 else np.int32)
@@ -470,11 +478,15 @@ class LocalRunner:
                 return
             began = time.perf_counter()
             comparators = plan.comparators if records is None else [c.restricted(records) for c in plan.comparators]
-            levels = compare_pairs(comparators, left, right)
+            # Each comparison's levels, coded as patterns without being stacked into a matrix first.
+            if encoded:
+                stored = patterns.encode([c.compare(left, right) for c in comparators])
+            else:
+                stored = compare_pairs(comparators, left, right)
             compared += time.perf_counter() - began
             if records is not None:
                 left, right = records[left], records[right]
-            kept.append((left.astype(dtype), right.astype(dtype), patterns.encode(levels) if encoded else levels))
+            kept.append((left.astype(dtype), right.astype(dtype), stored))
             firsts.append(first)
 
         for index, part in enumerate(plan.parts):
