@@ -546,7 +546,8 @@ def _stored_frequencies(comparator: Comparator) -> dict[str, float]:
     shared = np.flatnonzero(counts >= 2)
     top = shared[np.argsort(-counts[shared], kind="stable")][:MAX_STORED_FREQUENCIES]
     keys = comparator.value_keys(top)  # the text of these values only (an address is joined from its parts)
-    return {str(key): float(counts[code] / total) for key, code in zip(keys.tolist(), top.tolist(), strict=True)}
+    shares = (counts[top] / total).tolist()  # the same division per value, made on the array
+    return {str(key): share for key, share in zip(keys.tolist(), shares, strict=True)}
 
 
 def value_frequencies(comparator: Comparator, params: FieldModel) -> np.ndarray:

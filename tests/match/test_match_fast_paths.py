@@ -143,3 +143,18 @@ def test_value_keys_of_some_values_are_those_of_all_values(matched) -> None:  # 
             some = comparator.value_keys(codes)
             assert some.dtype == object
             assert some.tolist() == every[codes].tolist()
+
+
+def test_stored_frequencies_are_each_values_share(matched) -> None:  # type: ignore[no-untyped-def]
+    """The shares divided on an array are the ones divided value by value, to the last bit, in the same order."""
+    from reconcile.match._model import MAX_STORED_FREQUENCIES, _stored_frequencies
+
+    for comparator in matched._explainer.comparators:
+        counts = comparator.value_counts()
+        total = float(counts.sum())
+        shared = np.flatnonzero(counts >= 2)
+        top = shared[np.argsort(-counts[shared], kind="stable")][:MAX_STORED_FREQUENCIES]
+        keys = comparator.value_keys()
+        expected = {str(keys[code]): float(counts[code] / total) for code in top.tolist()} if total > 0 else {}
+        got = _stored_frequencies(comparator)
+        assert list(got.items()) == list(expected.items())
