@@ -19,7 +19,7 @@ value, without hashing any rid.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,6 +63,21 @@ def _first_appearances(codes: np.ndarray) -> np.ndarray:
     return np.flatnonzero(new).astype(np.int64)
 
 
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first row of each run of equal values, and each run's length (None: every run is one row).
+
+    Dependents often come in runs of one reference (a customer's invoices
+    one after the other): only the first of each run need be hashed.
+    """
+    if len(values) < 2:
+        return np.arange(len(values)), None
+    starts = np.empty(len(values), dtype=bool)
+    starts[0] = True
+    np.not_equal(values[1:], values[:-1], out=starts[1:])  # text: equal values, one code
+    heads = np.flatnonzero(starts)
+    return heads, None if len(heads) == len(values) else np.diff(np.append(heads, len(values)))
+
+
 def _codes(parents: np.ndarray, dependents: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Codes of the parents' values (0..k-1) and the dependents' (-1: no parent holds it), and k.
 
@@ -92,12 +107,31 @@ class _Parents:
         sources: Per parent row, its source (any values; missing ones match
             missing ones, as ``pd.factorize`` numbers them).
         refs: Per parent row, its reference (text, never missing).
+        dependents: The references (text) of the dependents that will look
+            these parents up, numbered in the same hash pass as the parents'
+            (the first of each run of equal references only): :meth:`positions`
+            is then given the dependents' number here.
     """
 
-    def __init__(self, sources: np.ndarray, refs: np.ndarray):
-        ref_codes, ref_uniques = pd.factorize(np.asarray(refs, dtype=object))
-        ref_codes = ref_codes.astype(np.int64)
-        self.refs = pd.Index(ref_uniques, dtype=object, copy=False)  # its hash table is built once, on first use
+    def __init__(self, sources: np.ndarray, refs: np.ndarray, dependents: Sequence[np.ndarray] = ()):
+        refs = np.asarray(refs, dtype=object)
+        runs = [_runs(np.asarray(theirs, dtype=object)) for theirs in dependents]
+        # One hash pass: the parents' references first (so numbered as alone), then the dependents' runs.
+        codes, ref_uniques = pd.factorize(np.concatenate([refs, *[theirs[heads] for theirs, (heads, _) in
+                                                                   zip(dependents, runs, strict=True)]]))
+        codes = codes.astype(np.int64)
+        ref_codes = codes[:len(refs)]
+        size = int(ref_codes.max()) + 1 if len(refs) else 0
+        ref_uniques = ref_uniques[:size]
+        self._known: list[tuple[np.ndarray, np.ndarray | None]] = []  # per dependent type: codes of its runs
+        at = len(refs)
+        for heads, lengths in runs:
+            theirs = codes[at:at + len(heads)]
+            at += len(heads)
+            theirs[theirs >= size] = -1  # not a parent's reference
+            self._known.append((theirs, lengths))
+        self._uniques = np.asarray(ref_uniques, dtype=object)
+        self._refs: pd.Index | None = None  # for other dependents: a hash table of the parents' references
         sources = np.asarray(sources, dtype=object)
         if len(sources) and isinstance(sources[0], str) and bool((sources == sources[0]).all()):
             source_codes, self.sources = None, sources[:1].copy()  # one source (the usual case): no row hashed
@@ -126,24 +160,26 @@ class _Parents:
         return mapped[codes] if len(mapped) else np.full(len(codes), -1, dtype=np.int64)
 
     def _ref_codes(self, refs: np.ndarray) -> np.ndarray:
-        """The parents' code of each dependent's reference (-1: no parent's).
+        """The parents' code of each dependent's reference (-1: no parent's), looked up once per run."""
+        if self._refs is None:
+            self._refs = pd.Index(self._uniques, dtype=object, copy=False)
+        heads, lengths = _runs(refs)
+        codes = np.asarray(self._refs.get_indexer(pd.Index(refs[heads], dtype=object, copy=False)), dtype=np.int64)
+        return codes if lengths is None else np.repeat(codes, lengths)
 
-        Dependents often come in runs of one reference (a customer's
-        invoices one after the other): only the first of each run is looked
-        up (each lookup hashes a string), the rest repeat its code.
+    def positions(
+        self, sources: np.ndarray, refs: np.ndarray, numbered: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`parent_positions` of these parents for the given dependents.
+
+        ``numbered``: the dependents' number in ``dependents`` (their
+        references were numbered with the parents'), else they are looked up.
         """
-        if len(refs) < 2:
-            return np.asarray(self.refs.get_indexer(pd.Index(refs, dtype=object, copy=False)), dtype=np.int64)
-        starts = np.empty(len(refs), dtype=bool)
-        starts[0] = True
-        np.not_equal(refs[1:], refs[:-1], out=starts[1:])  # text: equal values, one code
-        heads = np.flatnonzero(starts)
-        codes = np.asarray(self.refs.get_indexer(pd.Index(refs[heads], dtype=object, copy=False)), dtype=np.int64)
-        return codes if len(heads) == len(refs) else np.repeat(codes, np.diff(np.append(heads, len(refs))))
-
-    def positions(self, sources: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`parent_positions` of these parents for the given dependents."""
-        their_refs = self._ref_codes(np.asarray(refs, dtype=object))
+        if numbered is not None:
+            heads, lengths = self._known[numbered]
+            their_refs = heads if lengths is None else np.repeat(heads, lengths)
+        else:
+            their_refs = self._ref_codes(np.asarray(refs, dtype=object))
         their_sources = self._source_codes(np.asarray(sources, dtype=object))
         found = their_refs >= 0
         anywhere = np.full(len(their_refs), -1, dtype=np.int64)
@@ -172,7 +208,7 @@ def parent_positions(
         its source (-1 if none). "First" is in the parents' row order, as
         ``drop_duplicates`` keeps it.
     """
-    return _Parents(parent_sources, parent_refs).positions(sources, refs)
+    return _Parents(parent_sources, parent_refs, [refs]).positions(sources, refs, 0)
 
 
 def _entity_columns(rids: pd.Series, result: MatchResult) -> tuple[pd.Series, pd.Series]:
@@ -268,6 +304,16 @@ def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFr
     """
     out = dict(tables)
     indexed: dict[tuple[str, str], tuple[_Parents, dict[str, _Held]]] = {}
+    # Every dependent type's references (text) first: each parent type's are numbered with its dependents'.
+    texts: dict[str, np.ndarray] = {}
+    waiting: dict[tuple[str, str], list[str]] = {}
+    for record_type, frame in tables.items():
+        parent = RECORD_TYPES[record_type].parent
+        parents = tables.get(parent.parent_type) if parent is not None else None
+        if parent is None or parents is None or parents.empty or frame.empty:
+            continue
+        texts[record_type] = _text(frame[parent.field].to_numpy(dtype=object))
+        waiting.setdefault((parent.parent_type, parent.parent_field), []).append(record_type)
     for record_type, frame in tables.items():
         parent = RECORD_TYPES[record_type].parent
         if parent is None:
@@ -287,12 +333,13 @@ def attach_dependents(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFr
             refs = parents[parent.parent_field]
             rows = np.flatnonzero(refs.notna().to_numpy())  # parents without a reference are no one's
             index = _Parents(
-                parents["_source"].to_numpy(dtype=object)[rows], _text(refs.to_numpy(dtype=object)[rows])
+                parents["_source"].to_numpy(dtype=object)[rows], _text(refs.to_numpy(dtype=object)[rows]),
+                [texts[name] for name in waiting[key]],
             )
             indexed[key] = (index, {column: _Held(parents[column], rows) for column in _COLUMNS})
         index, held = indexed[key]
         same, anywhere = index.positions(
-            frame["_source"].to_numpy(dtype=object), _text(frame[parent.field].to_numpy(dtype=object))
+            frame["_source"].to_numpy(dtype=object), texts.pop(record_type), waiting[key].index(record_type)
         )
         for column, target in _COLUMNS.items():
             frame[target] = held[column].take(same, anywhere, frame.index)

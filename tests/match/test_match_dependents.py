@@ -170,10 +170,15 @@ def test_one_parents_index_serves_every_dependent_type(parents, dependents) -> N
     parent_sources = np.array([p[0] for p in parents], dtype=object)
     parent_refs = np.array([p[1] for p in parents], dtype=object)
     index = _Parents(parent_sources, parent_refs)
-    for rows in (dependents, dependents[::-1], dependents[:3]):
+    variants = (dependents, dependents[::-1], dependents[:3], sorted(dependents, key=lambda d: d[1]))
+    # Numbered with the parents in one pass (as attach_dependents numbers them): the same positions.
+    numbered = _Parents(parent_sources, parent_refs, [np.array([d[1] for d in rows], dtype=object) for rows in variants])
+    for k, rows in enumerate(variants):
         sources = np.array([d[0] for d in rows], dtype=object)
         refs = np.array([d[1] for d in rows], dtype=object)
         same, anywhere = index.positions(sources, refs)
+        for got, want in zip(numbered.positions(sources, refs, k), (same, anywhere), strict=True):
+            np.testing.assert_array_equal(got, want)
         # The reference: both columns numbered together (missing sources a value like any other), first rows by np.unique.
         ref_codes, their_refs, _ = _codes(parent_refs, refs)
         source_codes, their_sources, _ = _codes(parent_sources, sources)
