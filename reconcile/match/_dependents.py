@@ -6,10 +6,10 @@ whose reference field holds the dependent's reference, in the dependent's
 own source first, else in any source. At a million customers that is
 millions of references; looking them up through a pandas ``MultiIndex``
 factorised and sorted every reference string (about half the match stage's
-time). Here the parents of one type are indexed once (:class:`_Parents`:
-each distinct reference hashed once, for every dependent type that refers
-to them), every dependent's reference is looked up in that table, and the
-rest is integer work on the parents' rows.
+time). Here the references of one parent type and of every dependent type
+that refers to it are numbered in one hash pass (:class:`_Parents`; of a
+run of dependents holding one reference, as a customer's invoices come,
+only the first), and the rest is integer work on the parents' rows.
 
 :func:`_entity_columns` gives identity records their entity and confidence:
 a table whose rids are, in order, a run of the match result's sorted rids
