@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from importlib import resources
 from types import MappingProxyType
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from reconcile.normalise._text import as_text, fold
 
 __all__ = ["formal_given_name", "nicknames", "person_name"]
@@ -193,6 +197,88 @@ def _parse_general(name: str) -> tuple[str | None, str | None]:
     while start > 1 and words[start - 1] in PARTICLES:
         start -= 1
     return _given(words[:1]), _family(words[start:])
+
+
+# The usual names as arrays (see _parse_usual), once lower-cased and their dots dropped:
+# plain words ("keith vaughn", "mr ben a alvarez"), and "LAST, FIRST M" with a one-word family name.
+_USUAL_PLAIN = r"^[a-z]+(?: [a-z]+)+$"
+_USUAL_COMMA = r"^(?P<family>[a-z]+), (?P<first>[a-z]+)(?: [a-z]+)*$"
+
+
+def _parse_usual(names: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """:func:`_parse` of the usual names as arrays: (given, family), both null where a name is not usual.
+
+    Usual is what :func:`_parse` reads so, as :func:`_plain_name` does: a
+    name of plain words whose first word is no title or suffix (or is a
+    title, followed by a word that is neither and one more), whose last is
+    no suffix and whose second last (if not the given name) is no particle:
+    the given name (first word, or the one after the title) as its formal
+    name, and the last word;
+    and "LAST, FIRST M" (:func:`_segment` of each part) where neither LAST
+    nor FIRST is a title or suffix: FIRST as its formal name, and LAST.
+    Any other name (and every non-ASCII one: these are ASCII letters only)
+    is null in both, for :func:`_parse`.
+    """
+    cleaned = pc.replace_substring(pc.ascii_lower(names), ".", "")
+    titles_and_suffixes = pa.array(sorted(_TITLES_AND_SUFFIXES), type=pa.large_string())
+    suffixes = pa.array(sorted(SUFFIXES), type=pa.large_string())
+    titles = pa.array(sorted(TITLES), type=pa.large_string())
+    particles = pa.array(sorted(PARTICLES), type=pa.large_string())
+    # The plain names' first, second, second last and last words, found by the offsets of their split words.
+    plain = _flags(pc.match_substring_regex(cleaned, _USUAL_PLAIN))
+    words = pc.split_pattern(cleaned, " ")
+    offsets = words.offsets.to_numpy(zero_copy_only=False)[: len(words) + 1].astype(np.int64)
+    starts, ends = offsets[:-1], offsets[1:]
+
+    def word(at: np.ndarray, where: np.ndarray) -> pa.Array:
+        return words.values.take(pa.array(np.where(where, at, 0), mask=~where))
+
+    first, second, last = word(starts, plain), word(starts + 1, plain), word(ends - 1, plain)
+    # One title first ("mr ben a alvarez"), then a word that is no title or suffix: the name begins after it.
+    titled = (plain & (ends - starts >= 3) & _flags(pc.is_in(first, value_set=titles))
+              & ~_flags(pc.is_in(second, value_set=titles_and_suffixes)))
+    # The second last word is looked at where it is not the given name: a particle there begins the family name.
+    penultimate = word(ends - 2, plain & (ends - starts - titled >= 3))
+    plain_usual = pa.array(
+        plain
+        & (titled | ~_flags(pc.is_in(first, value_set=titles_and_suffixes)))
+        & ~_flags(pc.is_in(last, value_set=suffixes))
+        & ~_flags(pc.is_in(penultimate, value_set=particles))
+    )
+    first = pc.if_else(pa.array(titled), second, first)
+    comma = pc.extract_regex(cleaned, _USUAL_COMMA)
+    comma_first, comma_family = comma.field("first"), comma.field("family")
+    comma_usual = pc.and_(
+        pc.is_valid(comma),
+        pc.invert(pc.or_(pc.is_in(comma_first, value_set=titles_and_suffixes),
+                         pc.is_in(comma_family, value_set=titles_and_suffixes))),
+    )
+    null = pa.scalar(None, type=pa.large_string())
+    comma_usual = comma_usual.fill_null(False)
+    first = pc.if_else(plain_usual, first, pc.if_else(comma_usual, comma_first, null))
+    family = pc.if_else(plain_usual, last, pc.if_else(comma_usual, comma_family, null))
+    table = nicknames()
+    formal = pc.take(pa.array(list(table.values()), type=pa.large_string()),
+                     pc.index_in(first, value_set=pa.array(list(table), type=pa.large_string())))
+    return pc.coalesce(formal, first), family
+
+
+def _flags(mask: pa.Array) -> np.ndarray:
+    """A boolean Arrow array as numpy (null is False)."""
+    return np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _as_coded(values: pa.Array, rows: np.ndarray, others: list[str | None]) -> tuple[np.ndarray, list[str | None]]:
+    """``values`` (null at ``rows``) with ``others`` at ``rows``, as codes and the distinct texts of the rest.
+
+    Equal texts among ``values`` share a code (Arrow's dictionary): each is
+    made a Python str once.
+    """
+    encoded = values.dictionary_encode()
+    texts: list[str | None] = encoded.dictionary.to_pylist()
+    codes = np.asarray(encoded.indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.intp)
+    codes[rows] = np.arange(len(texts), len(texts) + len(rows), dtype=np.intp)
+    return codes, texts + others
 
 
 def person_name(

@@ -22,7 +22,15 @@ from reconcile.normalise._address import (
 )
 from reconcile.normalise._company import company_name
 from reconcile.normalise._contact import emails, phones, region_of
-from reconcile.normalise._names import _family, _given, _parse, _words, person_name
+from reconcile.normalise._names import (
+    _as_coded,
+    _family,
+    _given,
+    _parse,
+    _parse_usual,
+    _words,
+    person_name,
+)
 from reconcile.normalise._text import _arrow_text, as_text
 from reconcile.normalise._vin import vins
 
@@ -177,6 +185,39 @@ def _name_parts(names: _Coded) -> tuple[_Coded, _Coded, _Coded]:
     return _Coded(names.codes, given), _Coded(names.codes, family), _Coded(names.codes, person)
 
 
+def _whole_names(names: _Coded) -> tuple[_Coded, _Coded, _Coded]:
+    """:func:`_name_parts` of :func:`_name_alone` of each distinct name: given, family and person, coded.
+
+    The usual names are read as arrays (:func:`_parse_usual`), any other by
+    :func:`_name_alone`; the given and family names (and the two joined, the
+    person, by Arrow for the usual names) are coded by equal value: a given
+    name recurs across many names, and is made a str once.
+    """
+    texts = names.texts
+    arr = _arrow_text(texts)
+    if arr is None:
+        return _name_parts(_apply([names], _name_alone, len(names.codes)))
+    given, family = _parse_usual(arr)
+    rows = np.flatnonzero(~np.asarray(pc.is_valid(family).to_numpy(zero_copy_only=False), dtype=bool))
+    pairs = [_name_alone(texts[i]) for i in rows.tolist()]
+    given_codes, given_texts = _as_coded(given, rows, [g for g, _ in pairs])
+    family_codes, family_texts = _as_coded(family, rows, [f for _, f in pairs])
+    # A usual name has both parts (words of letters): the person is them joined by a space.
+    person = pc.binary_join_element_wise(given, family, pa.scalar(" ", type=pa.large_string()))
+    person_codes, person_texts = _as_coded(person, rows, [_person(g, f) for g, f in pairs])
+    return (
+        _Coded(given_codes[names.codes], _objects(given_texts)),
+        _Coded(family_codes[names.codes], _objects(family_texts)),
+        _Coded(person_codes[names.codes], _objects(person_texts)),
+    )
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 def _unit_identifiers(text: str | None) -> tuple[str, ...]:
     """The identifiers of a unit field, as :func:`address` reads it."""
     return () if text is None else tuple(_unit_parts(_tokens(text)))
@@ -314,7 +355,7 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
     whole_names, given_names, family_names = column("name"), column("given_name"), column("family_name")
     # A column with no value has the one text None.
     if len(given_names.texts) == len(family_names.texts) == 1:  # neither holds a name: parse the whole name
-        given, family, person = _name_parts(_apply([whole_names], _name_alone, rows))
+        given, family, person = _whole_names(whole_names)
     elif len(whole_names.texts) == 1:  # the given and family name fields alone: each read by itself
         given = _derive(given_names, _given_alone)
         family = _derive(family_names, _family_alone)

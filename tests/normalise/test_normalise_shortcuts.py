@@ -15,6 +15,9 @@ generated values of the shape it serves, near misses and arbitrary text:
   ``phone`` of each; email addresses likewise (``emails``), equal to
   ``email`` of each;
 * VINs are cleaned as arrays (``vins``), equal to ``vin`` of each;
+* the usual names ("Keith Vaughn", "Mr. Troy Rogers", "VAUGHN, KEITH E")
+  are read as arrays (``_parse_usual``): equal to ``_parse`` where it
+  reads one, null where it leaves a name to ``_parse``;
 * a table whose names are whole names only (no given or family name
   fields) parses each distinct name alone, and one whose names are given
   and family name fields only reads each field by itself: equal to
@@ -52,9 +55,11 @@ from reconcile.normalise._names import (
     TITLES,
     _parse,
     _parse_general,
+    _parse_usual,
     nicknames,
 )
 from reconcile.normalise._table import _Coded, _street_lines
+from reconcile.normalise._text import _arrow_text
 from reconcile.normalise._vin import vin, vins
 
 settings.register_profile("shortcuts", max_examples=400, deadline=None,
@@ -134,6 +139,35 @@ def written_names(draw: st.DrawFn) -> str:
 @example("John Smith III")
 def test_a_name_is_read_as_the_general_path_reads_it(name: str) -> None:
     assert _parse(name) == _parse_general(name)
+
+
+def _usual_pairs(names: list[str | None]) -> list[tuple[str | None, str | None]]:
+    arr = _arrow_text(np.array(names, dtype=object))
+    assert arr is not None
+    given_names, families = _parse_usual(arr)
+    return list(zip(given_names.to_pylist(), families.to_pylist(), strict=True))
+
+
+@SHORTCUTS
+@given(st.lists(st.one_of(written_names(), st.none(), st.text(max_size=24),
+                          st.text(alphabet="ab ,.-'JrDM", max_size=16)), max_size=20))
+@example(["Maria de la Cruz", "Mr. Maria de Cruz", "Mr Ben de Cruz", "Mr. Ben Cruz Jr.", "Dr Mr Smith", "Mr. Smith",
+          "Mr Jr Smith", "Jr Smith", "John Smith III", "DE LA CRUZ, MARIA", "SMITH, DR", "JR, ROBERT",
+          "SMITH, ROBERT J.", "Sm.ith, Rob.ert", "SMITH,ROBERT", "Smith  Jones", "Mr. Troy Rogers", "Bob Smith",
+          "Mrs. Peggy St John", "Mr. Al Ten", None])
+def test_usual_names_as_arrays_are_parse_of_each(names: list[str | None]) -> None:
+    for name, (given_name, family) in zip(names, _usual_pairs(names), strict=True):
+        assert (given_name is None) == (family is None)
+        if family is not None:
+            assert name is not None
+            assert (given_name, family) == _parse(name) == _parse_general(name)
+
+
+def test_the_usual_names_take_the_array_path() -> None:
+    names = ["Keith Vaughn", "Mr. Troy Rogers", "VAUGHN, KEITH E", "Ms. Peggy A. Olsen", "Maria de la Cruz",
+             "Mr. De Smith", "Dr. Samantha Marshall Sr.", "Núñez, María"]
+    assert _usual_pairs(names) == [("keith", "vaughn"), ("troy", "rogers"), ("keith", "vaughn"), ("margaret", "olsen"),
+                                   (None, None), ("de", "smith"), (None, None), (None, None)]
 
 
 ten_digits = st.one_of(st.from_regex(r"[2-9][0-9]{2}[2-9][0-9]{6}", fullmatch=True),
