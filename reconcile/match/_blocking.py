@@ -26,6 +26,7 @@ __all__ = [
     "key_strings",
     "pass_pairs",
     "sorted_neighbourhood_pairs",
+    "stable_order",
     "union_pairs",
 ]
 
@@ -85,6 +86,24 @@ def key_strings(keys: Sequence[BlockingKey], columns: Callable[[str], Column]) -
     return np.asarray(joined.where(joined.notna(), None).to_numpy(dtype=object), dtype=object)
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` of non-negative integers, by 16-bit radix passes when they fit in 32 bits.
+
+    NumPy sorts 16-bit integers by radix (linear time) and wider ones by
+    timsort; two stable passes (low half, then high half) give the one
+    stable order of the whole keys, about three times as fast.
+    """
+    if not len(keys) or keys.dtype.kind not in "iu":
+        return np.argsort(keys, kind="stable")
+    top = int(keys.max())
+    if int(keys.min()) < 0 or top >= 1 << 32:
+        return np.argsort(keys, kind="stable")
+    if top < 1 << 16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return order[np.argsort((keys[order] >> 16).astype(np.uint16), kind="stable")]
+
+
 def _blocks(codes: np.ndarray, max_block_size: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Records sorted by code (ascending inside a block), the blocks that pair (start, size), and how many were skipped."""
     records = np.flatnonzero(codes >= 0)
@@ -92,7 +111,7 @@ def _blocks(codes: np.ndarray, max_block_size: int | None) -> tuple[np.ndarray, 
     if len(records) < 2:
         return empty, empty, empty, 0
     # A stable sort keeps record numbers ascending inside a block, so left < right.
-    order = records[np.argsort(codes[records], kind="stable")]
+    order = records[stable_order(codes[records])]
     sorted_codes = codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
     sizes = np.diff(np.r_[starts, len(order)])

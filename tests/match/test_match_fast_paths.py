@@ -158,3 +158,18 @@ def test_stored_frequencies_are_each_values_share(matched) -> None:  # type: ign
         expected = {str(keys[code]): float(counts[code] / total) for code in top.tolist()} if total > 0 else {}
         got = _stored_frequencies(comparator)
         assert list(got.items()) == list(expected.items())
+
+
+@given(
+    keys=st.lists(st.integers(0, 5), max_size=40) | st.lists(st.integers(0, 70_000), max_size=40)
+    | st.lists(st.integers(0, 2**32 + 5), max_size=20) | st.lists(st.integers(-3, 3), max_size=20),
+    dtype=st.sampled_from([np.int32, np.int64]),
+)
+@settings(max_examples=300, deadline=None)
+def test_stable_order_is_the_stable_argsort(keys, dtype) -> None:  # type: ignore[no-untyped-def]
+    from reconcile.match._blocking import stable_order
+
+    if dtype is np.int32 and any(k >= 2**31 for k in keys):
+        dtype = np.int64
+    array = np.asarray(keys, dtype=dtype)
+    np.testing.assert_array_equal(stable_order(array), np.argsort(array, kind="stable"))
