@@ -15,6 +15,7 @@ from rapidfuzz import fuzz
 from reconcile.findings import Finding
 from reconcile.rules._common import (
     BuiltinRule,
+    column_values,
     confidence,
     day,
     distinct_values,
@@ -53,14 +54,31 @@ SURVEY_FIELDS = ("survey_id", "contact_id", "score", "scale_max", "responded_at"
 CONTACT_FIELDS = ("contact_id", "name", "given_name", "family_name", "company", "email", "phone")
 
 
-def _name_columns(table: pd.DataFrame, fields: tuple[str, ...]) -> Any:
-    """The columns to take: ``fields`` and the normalised names, or every column if they are missing.
+_PAIRED = ("_rid", "company", *_NAME_COLUMNS)
 
-    Without the normalised columns, :func:`normalised` computes them from the party fields.
+
+def _pairing_frame(table: pd.DataFrame, record_type: str, rows: np.ndarray, ekey: np.ndarray) -> pd.DataFrame:
+    """What pairing reads of the rows at ``rows``: rid, company and normalised names, ``_ekey`` and ``_row``.
+
+    ``_row`` is the row's position in ``table``, where :func:`_rows_of` takes
+    the fields of the few records a finding shows: at a million customers,
+    every field of every record and contact (taken whole, then again for the
+    contacts of the records' entities) was this rule's largest use of memory.
+    A table without the normalised names has them computed, as
+    :func:`normalised` does.
     """
     if all(c in table.columns for c in _NAME_COLUMNS):
-        return (*fields, *_NAME_COLUMNS)
-    return table.columns
+        frame = pd.DataFrame({c: column_values(table[c]).take(rows) for c in _PAIRED}, copy=False)
+    else:
+        frame = normalised(take(table, table.columns, rows), record_type, _NAME_COLUMNS)[list(_PAIRED)]
+        frame = frame.reset_index(drop=True)
+    return with_columns(frame, _ekey=ekey[rows], _row=rows)
+
+
+def _rows_of(table: pd.DataFrame, fields: tuple[str, ...], chosen: pd.DataFrame) -> pd.DataFrame:
+    """The ``fields`` of the pairing frame's ``chosen`` rows, read from ``table``, with ``_ekey`` and ``_conf``."""
+    out = take(table, fields, chosen["_row"].to_numpy())
+    return with_columns(out, _ekey=chosen["_ekey"].to_numpy(), _conf=confidence(out))
 
 
 def _present(series: pd.Series) -> pd.Series:
@@ -149,10 +167,8 @@ class NameMismatchRule(BuiltinRule):
         table = ctx.table("contact")
         if table.empty:
             return
-        ekey = entity_key(table)
-        known = ekey.notna().to_numpy()
-        contacts = take(table, _name_columns(table, CONTACT_FIELDS), known)
-        contacts = with_columns(contacts, _ekey=ekey[known], _conf=confidence(contacts))
+        ekey = entity_key(table).to_numpy(dtype=object)
+        contacts = _pairing_frame(table, "contact", np.flatnonzero(pd.notna(ekey)), ekey)
         for record_type in sorted(set(self.record_types)):
             yield from self._check(ctx, record_type, contacts)
 
@@ -161,13 +177,11 @@ class NameMismatchRule(BuiltinRule):
         if table.empty:
             return
         ekey = entity_key(table)
-        theirs = ekey.isin(contacts["_ekey"]).to_numpy()
-        frame = take(table, _name_columns(table, (_KEY_FIELDS[record_type], *NAME_FIELDS)), theirs)
-        frame = with_columns(frame, _ekey=ekey[theirs], _conf=confidence(frame))
+        theirs = np.flatnonzero(ekey.isin(contacts["_ekey"]).to_numpy())
+        frame = _pairing_frame(table, record_type, theirs, ekey.to_numpy(dtype=object))
         if frame.empty:
             return
-        frame = normalised(frame, record_type, _NAME_COLUMNS)
-        crm = normalised(contacts[contacts["_ekey"].isin(frame["_ekey"])], "contact", _NAME_COLUMNS)
+        crm = contacts[contacts["_ekey"].isin(frame["_ekey"])]
         # Every record paired with every contact of its entity, by position: at a
         # million customers the merged frame of both sides' columns was the run's
         # peak of memory; only the pairs that differ are made into rows.
@@ -215,8 +229,14 @@ class NameMismatchRule(BuiltinRule):
             }
         )
         fields = (_KEY_FIELDS[record_type], *NAME_FIELDS)
-        producing = group_rows(frame[frame["_rid"].isin(differing["_rid"])], "_rid", (*fields, "_ekey", "_conf"))
-        told = group_rows(crm[crm["_rid"].isin(differing["_rid_crm"])], "_rid", (*CONTACT_FIELDS, "_conf"))
+        producing = group_rows(
+            _rows_of(table, fields, frame[frame["_rid"].isin(differing["_rid"])]), "_rid", (*fields, "_ekey", "_conf")
+        )
+        told = group_rows(
+            _rows_of(ctx.table("contact"), CONTACT_FIELDS, crm[crm["_rid"].isin(differing["_rid_crm"])]),
+            "_rid",
+            (*CONTACT_FIELDS, "_conf"),
+        )
         options = group_rows(differing, "_rid", differing.columns)
         for rid in sorted(options):
             pair = self._closest(options[rid])

@@ -167,3 +167,27 @@ def test_survey_near_misses() -> None:
 def test_the_score_is_read_against_its_scale() -> None:
     assert subjects(run(SURVEYS, context(findings=[_other_finding()], **_survey(2, 30, scale=5)))) == ["SR-1"]
     assert run(SURVEYS, context(findings=[_other_finding()], **_survey(3, 30, scale=5))) == []
+
+
+@pytest.mark.skipif(not HAVE_NORMALISER, reason="needs reconcile.normalise")
+def test_tables_without_normalised_names_give_the_findings_of_normalised_ones() -> None:
+    """The rule computes the _n_* names where a table lacks them (a raw table handed to the rule)."""
+    import dataclasses
+
+    ctx = context(
+        account=[
+            {"account_id": "AC-1", "name": "SMYTH, ROBERT J", "_entity": "E-1"},
+            {"account_id": "AC-2", "name": "ACME Ltd", "company": "ACME Ltd", "_entity": "E-2"},
+            {"account_id": "AC-3", "name": "Ann Lee", "_entity": "E-3"},
+        ],
+        contact=[
+            {"contact_id": "K1", "name": "Bob Smith", "given_name": "Bob", "family_name": "Smith", "_entity": "E-1"},
+            {"contact_id": "K2", "name": "Globex", "company": "Globex Inc", "_entity": "E-2"},
+            {"contact_id": "K3", "name": "Ann Lee", "given_name": "Ann", "family_name": "Lee", "_entity": "E-3"},
+        ],
+    )
+    normalised = run(NAMES, ctx)
+    assert sorted(subjects(normalised)) == ["AC-1", "AC-2"]
+    raw = {t: f.drop(columns=[c for c in f.columns if c.startswith("_n_")]) for t, f in ctx.tables.items()}
+    again = run(NAMES, dataclasses.replace(ctx, tables=raw))
+    assert [f.model_dump() for f in again] == [f.model_dump() for f in normalised]
