@@ -349,8 +349,14 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
     rows = len(frame)
     default = default_region.upper()
 
+    columns: dict[str, _Coded] = {}
+
     def column(name: str) -> _Coded:
-        return _Coded.of(frame, name)
+        # Coded once each: the VINs and postal codes are read again as the pool's seeds.
+        coded = columns.get(name)
+        if coded is None:
+            coded = columns[name] = _Coded.of(frame, name)
+        return coded
 
     whole_names, given_names, family_names = column("name"), column("given_name"), column("family_name")
     # A column with no value has the one text None.
@@ -384,16 +390,63 @@ def normalise_table(frame: pd.DataFrame, record_type: str, *, default_region: st
     # Equal results are one object: a given name parsed from 40,000 whole names
     # would otherwise be 40,000 strings. A VIN or postal code that normalising
     # left as it was is the input's own object.
-    pool = _Pool()
-    for name in ("vin", "postal_code"):
-        pool.seed(column(name).texts)
+    shared = _shared_texts([column(name).texts for name in ("vin", "postal_code")],
+                           [added[name].texts for name in NORMALISED_COLUMNS])
     # A new frame sharing the input's columns (none is written in place): at a
     # million customers a deep copy would duplicate gigabytes of pointers.
     out = frame.copy(deep=False)
-    for name in NORMALISED_COLUMNS:
-        coded = added[name]
-        out[name] = pd.Series(pool.shared(coded.texts)[coded.codes], index=out.index, dtype=object)
+    for name, texts in zip(NORMALISED_COLUMNS, shared, strict=True):
+        out[name] = pd.Series(texts[added[name].codes], index=out.index, dtype=object)
     return out
+
+
+def _shared_texts(seeds: Sequence[np.ndarray], columns: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``columns`` with every str replaced by the first equal one among ``seeds`` and ``columns``, in order.
+
+    What a :class:`_Pool` seeded with ``seeds`` gives for each column, with
+    the texts hashed and compared by Arrow (``dictionary_encode``) instead of
+    a Python dict: at a million customers the pool took 5.2 s for 12 million
+    texts, this 3.2 s. Missing values keep their objects. Texts that are not
+    all str (or None), or that Arrow cannot hold (a lone surrogate), go to
+    the pool.
+    """
+    everything = np.concatenate([*seeds, *columns]) if len(seeds) + len(columns) else np.zeros(0, dtype=object)
+    codes = _first_codes(everything) if pd.api.types.infer_dtype(everything, skipna=True) in ("string", "empty") else None
+    if codes is None:
+        pool = _Pool()
+        for texts in seeds:
+            pool.seed(texts)
+        return [pool.shared(texts) for texts in columns]
+    rows = np.flatnonzero(codes >= 0)
+    codes = codes[rows]
+    # Each text's first row: assigned from the last row back, so the first row of equal texts is written last.
+    first = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=np.intp)
+    first[codes[::-1]] = rows[::-1]
+    shared = everything.copy()
+    shared[rows] = everything[first[codes]]
+    out: list[np.ndarray] = []
+    at = sum(len(texts) for texts in seeds)
+    for texts in columns:
+        out.append(shared[at : at + len(texts)])
+        at += len(texts)
+    return out
+
+
+def _first_codes(texts: np.ndarray) -> np.ndarray | None:
+    """A code per text, equal for equal texts (-1 for None), by Arrow; None if Arrow cannot hold them.
+
+    Arrow's buffers are handed back once done: its memory pool keeps what
+    is freed for reuse, and at a million customers these texts are hundreds
+    of MiB, held into the next stages otherwise.
+    """
+    arr = _arrow_text(texts)
+    if arr is None:
+        return None
+    encoded = arr.dictionary_encode()
+    codes = np.array(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False))  # a copy: Arrow's buffers go
+    del arr, encoded
+    pa.default_memory_pool().release_unused()
+    return codes
 
 
 class _Pool:

@@ -58,7 +58,7 @@ from reconcile.normalise._names import (
     _parse_usual,
     nicknames,
 )
-from reconcile.normalise._table import _Coded, _street_lines
+from reconcile.normalise._table import _Coded, _Pool, _shared_texts, _street_lines
 from reconcile.normalise._text import _arrow_text
 from reconcile.normalise._vin import vin, vins
 
@@ -283,3 +283,44 @@ def test_street_lines_as_arrays_are_split_of_each(lines: list[str | None]) -> No
     streets, parts = _street_lines(_Coded(np.arange(len(texts)), texts))
     expected = [(None, ()) if text is None else _split(text) for text in texts]
     assert list(zip(streets.row_values().tolist(), parts.row_values().tolist(), strict=True)) == expected
+
+
+def _pooled(seeds: list[np.ndarray], columns: list[np.ndarray]) -> list[np.ndarray]:
+    pool = _Pool()
+    for texts in seeds:
+        pool.seed(texts)
+    return [pool.shared(texts) for texts in columns]
+
+
+def _copied(values: list[object]) -> np.ndarray:
+    """The values with each str a new object (equal texts are distinct objects, as normalisers make them)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = ["".join(["", v]) + "" if isinstance(v, str) and v else v for v in values]
+    out[:] = [v[:1] + v[1:] if isinstance(v, str) and len(v) > 1 else v for v in out.tolist()]
+    return out
+
+
+pooled_cell = st.one_of(st.sampled_from(["a", "b", "ab", "", "+1", "x|y", "\u00e9", None]), st.text(max_size=3))
+
+
+@SHORTCUTS
+@given(st.lists(st.lists(pooled_cell, max_size=8), max_size=2), st.lists(st.lists(pooled_cell, max_size=8), max_size=5),
+       st.sampled_from([None, 1, float("nan"), b"a", "\ud800"]))
+def test_shared_texts_are_the_pools_objects(seeds: list[list[object]], columns: list[list[object]],
+                                            odd: object) -> None:
+    seed_arrays, column_arrays = [_copied(s) for s in seeds], [_copied(c) for c in columns]
+    for candidate in ([], [np.array([odd], dtype=object)]):  # an odd value sends every text to the pool
+        expected = _pooled(seed_arrays, column_arrays + candidate)
+        got = _shared_texts(seed_arrays, column_arrays + candidate)
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected, strict=True):
+            assert len(g) == len(e)
+            assert all(x is y or (x != x and y != y and type(x) is type(y)) for x, y in zip(g.tolist(), e.tolist(), strict=True))
+
+
+def test_shared_texts_share_equal_texts_first_met() -> None:
+    seed = _copied(["a", "b"])
+    first, second = _copied(["a", "c", None, "c"]), _copied(["c", "b", "d"])
+    out = _shared_texts([seed], [first, second])
+    assert out[0][0] is seed[0] and out[1][1] is seed[1]
+    assert out[0][1] is out[0][3] is out[1][0] is first[1] and out[0][2] is None and out[1][2] is second[2]
