@@ -41,6 +41,9 @@ INVOICE_FIELDS = ("invoice_id", "account_id", "amount", "issued_at", "due_date",
 
 _STATUS_DOCS = "compared case-insensitively"
 
+#: failed_autopay makes the rows of this many reported accounts into dicts at a time.
+_ACCOUNTS_PER_BATCH = 2_000
+
 
 def _money(value: float) -> str:
     return f"{value:,.2f}"
@@ -195,10 +198,30 @@ class FailedAutopayRule(BuiltinRule):
             return
 
         payments = with_columns(payments[payments["_acct"].isin(tally.index)], _conf=confidence(payments))
-        attempts = group_rows(payments, "_acct", (*PAYMENT_FIELDS, "_t", "_failed", "_ok", "_conf"))
-        invoices = group_rows(with_columns(overdue, _conf=confidence(overdue)), "_acct", (*INVOICE_FIELDS, "_due", "_conf"))
-        mandates = group_rows(accounts, "_rid", (*ACCOUNT_FIELDS, "_ekey", "_conf"))
-        for acct_rid in sorted(tally.index):
+        overdue = with_columns(overdue, _conf=confidence(overdue))
+        # The rows of a batch of accounts at a time become dicts: every payment of every
+        # account reported at once was this rule's largest use of memory at a million customers.
+        chosen = sorted(tally.index)
+        for start in range(0, len(chosen), _ACCOUNTS_PER_BATCH):
+            batch = chosen[start : start + _ACCOUNTS_PER_BATCH]
+            yield from self._findings(
+                batch,
+                attempts=group_rows(payments[payments["_acct"].isin(batch)], "_acct",
+                                    (*PAYMENT_FIELDS, "_t", "_failed", "_ok", "_conf")),
+                invoices=group_rows(overdue[overdue["_acct"].isin(batch)], "_acct", (*INVOICE_FIELDS, "_due", "_conf")),
+                mandates=group_rows(accounts[accounts["_rid"].isin(batch)], "_rid", (*ACCOUNT_FIELDS, "_ekey", "_conf")),
+            )
+
+    def _findings(
+        self,
+        batch: list[Any],
+        *,
+        attempts: dict[Any, list[dict[str, Any]]],
+        invoices: dict[Any, list[dict[str, Any]]],
+        mandates: dict[Any, list[dict[str, Any]]],
+    ) -> Iterator[Finding]:
+        """The findings of a batch of accounts, from their rows as dicts."""
+        for acct_rid in batch:
             (account,) = mandates[acct_rid]
             mine = attempts[acct_rid]
             successes = [i for i, p in enumerate(mine) if p["_ok"]]

@@ -199,3 +199,27 @@ def test_payments_before_the_current_account_opened_do_not_count() -> None:
     world = _two_accounts(new_pays=False)
     world["payment"] = [p for p in world["payment"] if p["payment_id"] == "OLD0"]
     assert run(MISAPPLIED, context(**world)) == []
+
+
+def test_accounts_reported_in_batches_give_the_findings_of_one_batch(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """failed_autopay makes its rows into dicts a batch of accounts at a time: the batch size changes nothing."""
+    import reconcile.rules._billing as billing
+    from reconcile.config import load_config
+    from reconcile.demo import generate, write_config
+    from reconcile.pipeline import (
+        build_tables,
+        evaluate,
+        extract_sources,
+        match_entities,
+        normalise_tables,
+    )
+
+    config = load_config(write_config(tmp_path, generate(tmp_path, size=600, seed=3)))
+    tables, _ = match_entities(normalise_tables(build_tables(extract_sources(config)), config), config)
+    whole = evaluate(tables, [RULE], config.as_of)
+    assert len(whole) >= 5  # several accounts, so small batches split them
+    for size in (1, 2, 7):
+        monkeypatch.setattr(billing, "_ACCOUNTS_PER_BATCH", size)
+        assert [f.model_dump() for f in evaluate(tables, [RULE], config.as_of)] == [f.model_dump() for f in whole]
