@@ -595,15 +595,27 @@ def score_pairs(
         column = levels[:, f]
         scores += table[column.astype(np.int64) + 1]
         if params.term_frequency:
-            exact = np.flatnonzero(column == comparator.exact_level)
-            if len(exact):
-                by_value = frequencies[f] if frequencies is not None else None
-                if by_value is None:
-                    by_value = value_frequencies(comparator, params)
-                frequency = by_value[comparator.value_codes(left[exact])]
-                tf_weight = np.log2(max(params.m[-1], _EPS) / params.tf_u(frequency))
-                scores[exact] += tf_weight - params.weights[-1]
+            _weigh_by_frequency(scores, np.flatnonzero(column == comparator.exact_level), comparator, params,
+                                frequencies[f] if frequencies is not None else None, left)
     return scores
+
+
+def _weigh_by_frequency(
+    scores: np.ndarray,
+    exact: np.ndarray,
+    comparator: Comparator,
+    params: FieldModel,
+    by_value: np.ndarray | None,
+    left: np.ndarray,
+) -> None:
+    """Replace the exact-agreement weight of the pairs at ``exact`` by their value's term-frequency weight."""
+    if not len(exact):
+        return
+    if by_value is None:
+        by_value = value_frequencies(comparator, params)
+    frequency = by_value[comparator.value_codes(left[exact])]
+    tf_weight = np.log2(max(params.m[-1], _EPS) / params.tf_u(frequency))
+    scores[exact] += tf_weight - params.weights[-1]
 
 
 def score_patterns(
@@ -630,13 +642,8 @@ def score_patterns(
         if params.term_frequency:
             at_exact = column == comparator.exact_level
             exact = np.flatnonzero(np.take(at_exact, index)) if at_exact.any() else np.zeros(0, dtype=np.intp)
-            if len(exact):
-                by_value = frequencies[f] if frequencies is not None else None
-                if by_value is None:
-                    by_value = value_frequencies(comparator, params)
-                frequency = by_value[comparator.value_codes(left[exact])]
-                tf_weight = np.log2(max(params.m[-1], _EPS) / params.tf_u(frequency))
-                scores[exact] += tf_weight - params.weights[-1]
+            _weigh_by_frequency(scores, exact, comparator, params,
+                                frequencies[f] if frequencies is not None else None, left)
     return scores
 
 
