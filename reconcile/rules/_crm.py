@@ -177,8 +177,8 @@ class NameMismatchRule(BuiltinRule):
         if table.empty:
             return
         ekey = entity_key(table)
-        theirs = np.flatnonzero(ekey.isin(contacts["_ekey"]).to_numpy())
-        frame = _pairing_frame(table, record_type, theirs, ekey.to_numpy(dtype=object))
+        rows = np.flatnonzero(ekey.isin(contacts["_ekey"]).to_numpy())
+        frame = _pairing_frame(table, record_type, rows, ekey.to_numpy(dtype=object))
         if frame.empty:
             return
         crm = contacts[contacts["_ekey"].isin(frame["_ekey"])]
@@ -188,8 +188,8 @@ class NameMismatchRule(BuiltinRule):
         at_left, at_right = pairs_on(frame["_ekey"], crm["_ekey"])
         if not len(at_left):
             return
-        mine = {c: frame[c].to_numpy(dtype=object) for c in ("_rid", "_ekey", "company", *_NAME_COLUMNS)}
-        theirs_ = {c: crm[c].to_numpy(dtype=object) for c in ("_rid", "company", *_NAME_COLUMNS)}
+        values = {c: frame[c].to_numpy(dtype=object) for c in ("_rid", "_ekey", "company", *_NAME_COLUMNS)}
+        crm_values = {c: crm[c].to_numpy(dtype=object) for c in ("_rid", "company", *_NAME_COLUMNS)}
         written = (_present(frame["company"]) & frame["_n_company"].notna()).to_numpy()
         written_crm = (_present(crm["company"]) & crm["_n_company"].notna()).to_numpy()
         by_company = written[at_left] & written_crm[at_right]
@@ -203,7 +203,7 @@ class NameMismatchRule(BuiltinRule):
         company_pairs = by_company[ask]
 
         def equal(column: str, where: np.ndarray) -> np.ndarray:
-            a, b = mine[column][ask_left[where]], theirs_[column][ask_right[where]]
+            a, b = values[column][ask_left[where]], crm_values[column][ask_right[where]]
             return np.asarray(a == b, dtype=bool)
 
         same = np.zeros(len(ask), dtype=bool)
@@ -223,17 +223,17 @@ class NameMismatchRule(BuiltinRule):
         left, right = ask_left[keep], ask_right[keep]
         differing = pd.DataFrame(
             {
-                **{c: mine[c][left] for c in ("_rid", "_ekey", "company", *_NAME_COLUMNS)},
-                **{f"{c}_crm": theirs_[c][right] for c in ("_rid", "company", *_NAME_COLUMNS)},
+                **{c: values[c][left] for c in ("_rid", "_ekey", "company", *_NAME_COLUMNS)},
+                **{f"{c}_crm": crm_values[c][right] for c in ("_rid", "company", *_NAME_COLUMNS)},
                 "_by_company": company_pairs[keep],
             }
         )
         fields = (_KEY_FIELDS[record_type], *NAME_FIELDS)
         producing = group_rows(
-            _rows_of(table, fields, frame[frame["_rid"].isin(differing["_rid"])]), "_rid", (*fields, "_ekey", "_conf")
+            _rows_of(table, fields, frame.take(np.unique(left))), "_rid", (*fields, "_ekey", "_conf")
         )
         told = group_rows(
-            _rows_of(ctx.table("contact"), CONTACT_FIELDS, crm[crm["_rid"].isin(differing["_rid_crm"])]),
+            _rows_of(ctx.table("contact"), CONTACT_FIELDS, crm.take(np.unique(right))),
             "_rid",
             (*CONTACT_FIELDS, "_conf"),
         )
