@@ -419,9 +419,10 @@ def _shared_texts(seeds: Sequence[np.ndarray], columns: Sequence[np.ndarray]) ->
         return [pool.shared(texts) for texts in columns]
     rows = np.flatnonzero(codes >= 0)
     codes = codes[rows]
-    # Each text's first row: assigned from the last row back, so the first row of equal texts is written last.
-    first = np.empty(int(codes.max()) + 1 if len(codes) else 0, dtype=np.intp)
-    first[codes[::-1]] = rows[::-1]
+    # Each text's first row: the least row of its code (NumPy does not say which of repeated
+    # indices an assignment writes last, so no assignment order is relied on).
+    first = np.full(int(codes.max()) + 1 if len(codes) else 0, len(everything), dtype=np.intp)
+    np.minimum.at(first, codes, rows)
     shared = everything.copy()
     shared[rows] = everything[first[codes]]
     out: list[np.ndarray] = []
