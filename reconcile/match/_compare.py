@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, Hamming, Indel, Jaro, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
@@ -153,6 +154,68 @@ def _exact_agreement(
 
 #: From this many pairs on, an edit distance comparison counts the length of every distinct value at once.
 _WHOLE_LENGTHS = 20_000
+
+
+#: Pairs whose character signatures are compared at a time (bounds the temporary arrays).
+_SIGNATURE_STEP = 1 << 18
+#: Character classes a signature counts (code point modulo this); the signature's last four bits say it is usable.
+_SIGNATURE_CLASSES = 15
+_SIGNATURE_COUNTS = np.uint64((1 << (4 * _SIGNATURE_CLASSES)) - 1)
+_EVEN_NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
+_SIGNATURE_SHIFTS = np.arange(0, 4 * _SIGNATURE_CLASSES, 4, dtype=np.uint64)
+
+
+def character_signatures(values: np.ndarray) -> np.ndarray:
+    """Per value, how many of its characters fall in each of 15 classes (code point modulo 15), as one uint64.
+
+    Four bits a class, each count capped at 15; the top four bits are 1 for
+    a value these counts describe (ASCII text), 0 for any other (no bound is
+    drawn from it, see :func:`signature_distance`).
+    """
+    out = np.zeros(len(values), dtype=np.uint64)
+    step = 1 << 16
+    for at in range(0, len(values), step):
+        part = values[at:at + step]
+        try:
+            arr = pa.array(part, type=pa.large_string())
+        except (pa.ArrowException, UnicodeEncodeError, TypeError):
+            continue  # not all text (or a lone surrogate): no bound for these
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+        if arr.buffers()[2] is None or offsets[-1] == offsets[0]:
+            continue
+        data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        row = np.repeat(np.arange(len(arr), dtype=np.int64), np.diff(offsets))
+        counts = np.bincount(row * _SIGNATURE_CLASSES + data % _SIGNATURE_CLASSES,
+                             minlength=len(arr) * _SIGNATURE_CLASSES).reshape(len(arr), _SIGNATURE_CLASSES)
+        np.minimum(counts, 15, out=counts)
+        # The counts side by side, four bits each (distinct bits: their sum is their union).
+        packed = (counts.astype(np.uint64) << _SIGNATURE_SHIFTS).sum(axis=1, dtype=np.uint64)
+        ascii_only = np.ones(len(arr), dtype=bool)
+        ascii_only[row[data >= 0x80]] = False
+        if arr.null_count:
+            ascii_only &= np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        packed[ascii_only] |= np.uint64(1) << np.uint64(4 * _SIGNATURE_CLASSES)
+        out[at:at + len(arr)] = packed
+    return out
+
+
+def signature_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The summed difference of the class counts of two signatures each, 0 where either describes nothing.
+
+    A lower bound of twice the edit distance of the values (:meth:`EditDistanceComparator._far`).
+    """
+    total = np.zeros(len(x), dtype=np.uint64)
+    xc, yc = x & _SIGNATURE_COUNTS, y & _SIGNATURE_COUNTS
+    for shift in (np.uint64(0), np.uint64(4)):
+        # Every other count, one per byte: their differences, byte by byte, summed as whole words (30 at most a byte).
+        xs = ((xc >> shift) & _EVEN_NIBBLES).view(np.uint8)
+        ys = ((yc >> shift) & _EVEN_NIBBLES).view(np.uint8)
+        total += (np.maximum(xs, ys) - np.minimum(xs, ys)).view(np.uint64)
+    distance = total.view(np.uint8).reshape(len(x), 8).sum(axis=1, dtype=np.int64)
+    described = ((x & y) >> np.uint64(4 * _SIGNATURE_CLASSES)) != 0
+    return np.where(described, distance, 0)
 
 
 def _workers(pairs: int) -> int:
@@ -391,7 +454,30 @@ class EditDistanceComparator(_OneColumn):
 
     def restricted(self, records: np.ndarray) -> Comparator:
         self._value_lengths(np.zeros(0, dtype=np.int64))  # the lengths' table made here, so views share it
+        self.__dict__.setdefault("_signatures", [])  # and the signatures' holder (filled once, when asked)
         return super().restricted(records)
+
+    def _far(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Which pairs of values (codes ``a``, ``b``) are further apart than the largest level, by their characters.
+
+        Each edit changes at most two of a value's character counts by one
+        (a transposition none), so half the difference of two values'
+        :func:`character_signatures` is at most their distance: pairs whose
+        signatures differ by more than twice the largest distance are at the
+        cap without being computed. Every distinct value's signature is
+        counted once (in the holder views share), on the first call.
+        """
+        holder: list[np.ndarray] = self.__dict__.setdefault("_signatures", [])
+        if not holder:
+            holder.append(character_signatures(self.column.uniques))
+        signatures = holder[0]
+        far = np.empty(len(a), dtype=bool)
+        limit = 2 * self.max_distances[-1]
+        for at in range(0, len(a), _SIGNATURE_STEP):
+            far[at:at + _SIGNATURE_STEP] = signature_distance(
+                signatures[a[at:at + _SIGNATURE_STEP]], signatures[b[at:at + _SIGNATURE_STEP]]
+            ) > limit
+        return far
 
     def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Edit distance of the values with codes ``a`` and ``b`` (capped above the largest level).
@@ -399,15 +485,21 @@ class EditDistanceComparator(_OneColumn):
         Hamming compares values of one length only. Each edit changes a
         length by one at most: values whose lengths differ by the cap or more
         are at the cap already (the distance is capped). Such pairs are told
-        by their lengths first; only the others are de-duplicated and computed.
+        by their lengths first (and, for many pairs, by their characters:
+        :meth:`_far`); only the others are de-duplicated and computed.
         """
         cap = self.max_distances[-1] + 1
         if len(a) == 0:
             return np.zeros(0, dtype=np.int64)
-        if len(a) >= _WHOLE_LENGTHS:
+        whole = len(a) >= _WHOLE_LENGTHS
+        if whole:
             self._all_lengths()
         len_a, len_b = self._value_lengths(a), self._value_lengths(b)
         usable = len_a == len_b if self.metric == "hamming" else np.abs(len_a - len_b) < cap
+        if whole and usable.any():
+            # Many pairs: those whose characters differ too much are at the cap already (see _far).
+            rows = np.flatnonzero(usable)
+            usable[rows[self._far(a[rows], b[rows])]] = False
         dist = np.full(len(a), cap, dtype=np.int64)
         if usable.any():
             ua, ub, inverse = _unique_pairs(a[usable], b[usable], len(self.column.uniques))

@@ -173,3 +173,70 @@ def test_stable_order_is_the_stable_argsort(keys, dtype) -> None:  # type: ignor
         dtype = np.int64
     array = np.asarray(keys, dtype=dtype)
     np.testing.assert_array_equal(stable_order(array), np.argsort(array, kind="stable"))
+
+
+_EDIT_TEXT = st.text(alphabet="ab0123456789+@.é", min_size=1, max_size=40)
+
+
+@given(
+    values=st.lists(_EDIT_TEXT, min_size=2, max_size=10, unique=True),
+    metric=st.sampled_from(["levenshtein", "damerau_levenshtein", "hamming"]),
+    max_distances=st.sampled_from([[1], [1, 2], [3]]),
+)
+@settings(max_examples=300, deadline=None)
+def test_edit_distance_levels_with_character_signatures_are_rapidfuzz_levels(values, metric, max_distances) -> None:  # type: ignore[no-untyped-def]
+    """Pairs told far apart by their characters (many pairs) get the levels rapidfuzz's distances give, pair by pair."""
+    import itertools
+
+    import pandas as pd
+    from rapidfuzz.distance import OSA, Hamming, Levenshtein
+
+    import reconcile.match._compare as compare_module
+    from reconcile.match._compare import Column, EditDistanceComparator
+    from reconcile.match._config import EditDistanceComparison
+
+    column = Column.of(pd.DataFrame({"v": pd.Series(values, dtype=object)}), "v")
+    comparator = EditDistanceComparator(
+        "v", column, EditDistanceComparison(column="v", metric=metric, max_distances=max_distances)
+    )
+    left, right = (np.array(side, dtype=np.int64)
+                   for side in zip(*itertools.combinations(range(len(values)), 2), strict=True))
+    saved = compare_module._WHOLE_LENGTHS
+    compare_module._WHOLE_LENGTHS = 0
+    try:
+        got = comparator.restricted(np.arange(len(values))).compare(left, right)
+    finally:
+        compare_module._WHOLE_LENGTHS = saved
+    scorer = {"levenshtein": Levenshtein, "damerau_levenshtein": OSA, "hamming": Hamming}[metric]
+    expected = []
+    for i, j in zip(left.tolist(), right.tolist(), strict=True):
+        a, b = values[i], values[j]
+        if metric == "hamming" and len(a) != len(b):
+            expected.append(0)
+            continue
+        distance = scorer.distance(a, b)
+        level = 0
+        for index, limit in enumerate(reversed(max_distances), start=1):
+            if distance <= limit:
+                level = index
+        expected.append(level)
+    assert got.tolist() == expected
+
+
+@given(a=_EDIT_TEXT, b=_EDIT_TEXT)
+@settings(max_examples=500, deadline=None)
+def test_character_signatures_differ_by_at_most_twice_the_edit_distance(a, b) -> None:  # type: ignore[no-untyped-def]
+    """The signatures' difference is a lower bound of twice every edit distance, and 0 for a value not ASCII."""
+    from rapidfuzz.distance import OSA, Levenshtein
+
+    from reconcile.match._compare import character_signatures, signature_distance
+
+    signatures = character_signatures(np.array([a, b], dtype=object))
+    found = int(signature_distance(signatures[:1], signatures[1:])[0])
+    assert found <= 2 * OSA.distance(a, b) <= 2 * Levenshtein.distance(a, b)
+    if not (a.isascii() and b.isascii()):
+        assert found == 0
+    elif len(a) <= 15 and len(b) <= 15:
+        # No count capped: the exact difference of the counts per class.
+        counts = [np.bincount([ord(c) % 15 for c in text], minlength=15) for text in (a, b)]
+        assert found == int(np.abs(counts[0] - counts[1]).sum())
