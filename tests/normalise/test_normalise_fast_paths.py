@@ -131,3 +131,21 @@ def test_a_plain_north_american_number_is_what_a_full_parse_gives(digits: str, l
     expected = (phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
                 if phonenumbers.is_valid_number(parsed) else None)
     assert phone(written) == expected
+
+
+@given(st.lists(st.one_of(st.text(alphabet=" \tab\u00a0é", max_size=4), st.none(), st.just(float("nan")),
+                          st.integers(0, 9)), max_size=30),
+       st.booleans())
+def test_a_coded_column_is_as_text_of_each_cell(values: list[object], text_only: bool) -> None:
+    """_Coded.of: each row's text is as_text of its cell (stripped, None if blank or missing), as a str."""
+    from reconcile.normalise._table import _Coded
+    from reconcile.normalise._text import as_text
+
+    if text_only:
+        values = [v for v in values if isinstance(v, str)]
+    coded = _Coded.of(pd.DataFrame({"v": pd.Series(values, dtype=object)}), "v")
+    got = coded.row_values().tolist()
+    expected = [as_text(v) for v in values]
+    assert got == expected
+    assert [type(v) for v in got] == [type(v) for v in expected]
+    assert coded.texts[-1] is None
