@@ -28,14 +28,14 @@ weights; its match probability follows from the score.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from reconcile.match._compare import Comparator
+from reconcile.match._compare import AddressComparator, Comparator, _OneColumn
 from reconcile.match._config import EstimationConfig
 
 __all__ = [
@@ -550,6 +550,31 @@ def _stored_frequencies(comparator: Comparator) -> dict[str, float]:
     return {str(key): share for key, share in zip(keys.tolist(), shares, strict=True)}
 
 
+def _stored_here(comparator: Comparator, stored: Mapping[str, float]) -> bool:
+    """Whether ``stored`` is what :func:`_stored_frequencies` keeps of these values, each value's text its own.
+
+    Then looking every value's text up in ``stored`` finds each kept value's
+    own share (the same division) and nothing for the others: the shares
+    are the values' own, with no text of every value made (an address's is
+    joined from its parts: a million strings at a million customers). A
+    model estimated on this data is so; a reused one seldom is.
+    """
+    if not _texts_distinct(comparator):
+        return False
+    return _stored_frequencies(comparator) == dict(stored)
+
+
+def _texts_distinct(comparator: Comparator) -> bool:
+    """Whether distinct values of the comparison have distinct texts (:meth:`Comparator.value_keys`)."""
+    if isinstance(comparator, _OneColumn):
+        return True  # its distinct texts
+    if isinstance(comparator, AddressComparator):
+        # Street, unit and postal code joined by "|": distinct when no part holds a "|".
+        return not any("|" in "\n".join(column.uniques.tolist())
+                       for column in (comparator.street, comparator.unit, comparator.postal))
+    return False
+
+
 def value_frequencies(comparator: Comparator, params: FieldModel) -> np.ndarray:
     """Share of records holding each distinct value of the data being matched.
 
@@ -558,7 +583,7 @@ def value_frequencies(comparator: Comparator, params: FieldModel) -> np.ndarray:
     """
     counts = comparator.value_counts().astype(np.float64)
     frequency = counts / max(float(counts.sum()), 1.0)
-    if params.term_frequencies and len(frequency):
+    if params.term_frequencies and len(frequency) and not _stored_here(comparator, params.term_frequencies):
         stored = pd.Series(params.term_frequencies, dtype=np.float64)
         looked_up = pd.Series(comparator.value_keys(), dtype=object).map(stored).to_numpy(dtype=np.float64)
         frequency = np.where(np.isnan(looked_up), frequency, looked_up)

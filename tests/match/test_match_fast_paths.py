@@ -240,3 +240,70 @@ def test_character_signatures_differ_by_at_most_twice_the_edit_distance(a, b) ->
         # No count capped: the exact difference of the counts per class.
         counts = [np.bincount([ord(c) % 15 for c in text], minlength=15) for text in (a, b)]
         assert found == int(np.abs(counts[0] - counts[1]).sum())
+
+
+def _looked_up_frequencies(comparator, stored):  # type: ignore[no-untyped-def]
+    """value_frequencies as it was: every value's text looked up in the stored shares."""
+    import pandas as pd
+
+    counts = comparator.value_counts().astype(np.float64)
+    frequency = counts / max(float(counts.sum()), 1.0)
+    if stored and len(frequency):
+        looked_up = pd.Series(comparator.value_keys(), dtype=object).map(
+            pd.Series(stored, dtype=np.float64)).to_numpy(dtype=np.float64)
+        frequency = np.where(np.isnan(looked_up), frequency, looked_up)
+    return frequency
+
+
+def test_value_frequencies_are_the_looked_up_ones(matched, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A model's own stored shares give the values' own shares without every value's text; other shares are looked up."""
+    import types
+
+    from reconcile.match._model import _stored_frequencies, value_frequencies
+
+    checked = 0
+    for comparator, params in zip(matched._explainer.comparators, matched.model.fields, strict=True):
+        if not params.term_frequency:
+            continue
+        stored = dict(params.term_frequencies)
+        assert stored == _stored_frequencies(comparator)  # the model was estimated on these records
+        expected = _looked_up_frequencies(comparator, stored)
+        every_text = type(comparator).value_keys
+
+        def some_texts_only(self, codes=None, every_text=every_text):  # type: ignore[no-untyped-def]
+            assert codes is not None, "every value's text was made"
+            return every_text(self, codes)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(type(comparator), "value_keys", some_texts_only)
+            got = value_frequencies(comparator, params)
+        np.testing.assert_array_equal(got, expected)
+        # Shares from elsewhere (a reused model): looked up, value by value.
+        first = next(iter(stored), "no such value")
+        for other in ({**stored, first: 0.5}, {k: v for k, v in stored.items() if k != first},
+                      {**stored, "no such value": 0.25}):
+            np.testing.assert_array_equal(value_frequencies(comparator, types.SimpleNamespace(term_frequencies=other)),
+                                          _looked_up_frequencies(comparator, other))
+        checked += bool(stored)
+    assert checked >= 3
+
+
+def test_address_frequencies_are_looked_up_when_two_addresses_share_a_text() -> None:
+    """"x|y" on "" and "z", and "x" on "y" and "|z", are both "x|y||z": the stored share is looked up for both."""
+    import types
+
+    import pandas as pd
+
+    from reconcile.match._compare import AddressComparator, Column
+    from reconcile.match._config import AddressComparison
+    from reconcile.match._model import _stored_frequencies, value_frequencies
+
+    frame = pd.DataFrame({"s": ["x|y", "x|y", "x", "q", "q"], "u": [None, None, "y", None, None],
+                          "p": ["z", "z", "|z", "1", "1"]}, dtype=object)
+    comparator = AddressComparator("address", Column.of(frame, "s"), Column.of(frame, "u"), Column.of(frame, "p"),
+                                   AddressComparison())
+    stored = _stored_frequencies(comparator)
+    assert "x|y||z" in stored
+    got = value_frequencies(comparator, types.SimpleNamespace(term_frequencies=stored))
+    np.testing.assert_array_equal(got, _looked_up_frequencies(comparator, stored))
+    assert got[comparator.value_codes(np.array([2]))[0]] == stored["x|y||z"]  # not its own share
