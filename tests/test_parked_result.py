@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reconcile.config import load_config
+from reconcile.config import Config, load_config
 from reconcile.demo import generate, write_config
 from reconcile.match import MatchResult
 from reconcile.pipeline import (
@@ -24,9 +24,13 @@ from reconcile.pipeline import (
 
 
 @pytest.fixture(scope="module")
-def matched(tmp_path_factory: pytest.TempPathFactory) -> MatchResult:
+def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     directory = tmp_path_factory.mktemp("parked")
-    config = load_config(write_config(directory, generate(directory, size=150, seed=5)))
+    return load_config(write_config(directory, generate(directory, size=150, seed=5)))
+
+
+@pytest.fixture(scope="module")
+def matched(config: Config) -> MatchResult:
     _, result = match_entities(normalise_tables(build_tables(extract_sources(config)), config), config)
     assert len(result.links)  # a result worth parking: records linked across systems
     return result
@@ -94,3 +98,47 @@ def test_the_file_is_in_the_temporary_directory(matched: MatchResult, tmp_path: 
         # An unnamed temporary file: nothing is left in the directory, whatever happens to the run.
         assert parked._file is not None and list(tmp_path.iterdir()) == []
         assert parked.take().links.shape == matched.links.shape
+
+
+def test_match_entities_leaves_no_hash_table_over_the_rids(config: Config) -> None:
+    # The lookups that gave every identity record its entity built one; the rules never read it.
+    tables, result = match_entities(normalise_tables(build_tables(extract_sources(config)), config), config)
+    assert "_engine" not in result.entity_of.index._cache
+    assert result.confidence.index is result.entity_of.index
+    account = tables["account"]
+    assert (account["_entity"].to_numpy() == result.entity_of.loc[account["_rid"]].to_numpy()).all()
+
+
+def test_forgetting_lookups_keeps_the_result_and_shares_its_arrays(matched: MatchResult) -> None:
+    entity_of, confidence = matched.entity_of, matched.confidence
+    rid = str(entity_of.index[len(entity_of) // 2])
+    expected = entity_of.loc[rid]  # a lookup: pandas builds (or uses) the index's table
+    matched.forget_lookups()
+    assert matched.entity_of.index is not entity_of.index and "_engine" not in matched.entity_of.index._cache
+    assert matched.confidence.index is matched.entity_of.index  # still one index for both
+    pd.testing.assert_series_equal(matched.entity_of, entity_of, check_index_type=True)
+    pd.testing.assert_series_equal(matched.confidence, confidence, check_exact=True)
+    for new, old in ((matched.entity_of.index, entity_of.index), (matched.entity_of, entity_of),
+                     (matched.confidence, confidence)):
+        assert np.shares_memory(new.to_numpy(), old.to_numpy())  # no copy of millions of values
+    assert matched.entity_of.loc[rid] == expected
+    assert matched.explain_compact(_pairs(matched)) == MatchResult.explain_compact(matched, _pairs(matched))
+
+
+def test_the_explainer_keeps_the_links_method_column_and_sorts_what_is_not_sorted(matched: MatchResult) -> None:
+    explainer = matched._explainer
+    assert np.shares_memory(explainer.link_methods, matched.links["method"].to_numpy())  # not a copy
+    pairs = _pairs(matched)
+    expected = matched.explain_compact(pairs)
+    # The same links given in reverse order: found by key all the same.
+    reordered = type(explainer).__new__(type(explainer))
+    reordered.__dict__.update(explainer.__dict__)
+    type(explainer).__init__(
+        reordered, rids=explainer.rids, comparators=explainer.comparators, model=explainer.model,
+        frequencies=explainer.frequencies, config=explainer.config, rules=explainer.rules,
+        rule_keys=explainer.rule_keys, by_name=explainer.by_name, candidacy=explainer.candidacy,
+        link_keys=explainer.link_keys[::-1].copy(), link_methods=explainer.link_methods[::-1].copy(),
+        entities=explainer.entities, classifier=explainer.classifier,
+    )
+    assert list(reordered.compact_many(pairs)) == expected
+    assert any(isinstance(e, dict) and e.get("method") for e in expected) or len(matched.links) == 0

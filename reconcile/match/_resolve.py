@@ -329,6 +329,24 @@ class MatchResult:
             f"links={len(self.links)})"
         )
 
+    def forget_lookups(self) -> None:
+        """Let go of the hash table pandas keeps over the rids once a lookup (``map``, ``get_indexer``) built it.
+
+        ``entity_of`` and ``confidence`` get a new index of the same rids
+        (sharing its array, and still one index for both); the next lookup
+        builds its table again. At a million customers the table is about
+        130 MB, which the match stage built to give every record its entity
+        and nothing reads while the rules run.
+        """
+        old = self.entity_of.index
+        index = pd.Index(old.to_numpy(dtype=object), name=old.name, dtype=object, copy=False)
+        shared = self.confidence.index is old
+        self.entity_of = pd.Series(self.entity_of.to_numpy(), index=index, name=self.entity_of.name, copy=False)
+        if shared:
+            self.confidence = pd.Series(
+                self.confidence.to_numpy(), index=index, name=self.confidence.name, copy=False
+            )
+
     def explain(self, rid_a: str, rid_b: str) -> LinkExplanation:
         """The evidence for (or against) linking two records, field by field.
 
@@ -995,9 +1013,12 @@ class _Explainer:
         self.rule_keys = rule_keys
         self.by_name = by_name
         self.candidacy = candidacy
-        order = np.argsort(link_keys, kind="stable")
-        self.link_keys = link_keys[order]
-        self.link_methods = link_methods[order]
+        if len(link_keys) > 1 and not bool((link_keys[1:] >= link_keys[:-1]).all()):
+            order = np.argsort(link_keys, kind="stable")
+            link_keys, link_methods = link_keys[order], link_methods[order]
+        # resolve() gives them sorted and ``link_methods`` is the links' own column: kept, not copied.
+        self.link_keys = link_keys
+        self.link_methods = link_methods
         self.entities = entities
         self.classifier = classifier
 
