@@ -58,13 +58,14 @@ def _overdue_invoices(
         return with_columns(take(inv, INVOICE_FIELDS, np.zeros(len(inv), dtype=bool)),
             _acct=pd.Series(dtype=object), _due=pd.Series(dtype="datetime64[ns, UTC]")
         )
-    # Whole columns are read, only the rows of these accounts are copied.
+    # Whole columns are read, only the rows of these accounts are copied; due dates are
+    # read for those rows alone (reading every invoice's took a second at a million customers).
     acct = parent_rid(inv, "invoice")
-    due = utc(inv["due_date"])
-    mine = acct.isin(account_rids).to_numpy()
-    keep = np.zeros(len(inv), dtype=bool)
-    keep[mine] = (is_in(inv["status"][mine], statuses) & (due[mine] < cutoff)).to_numpy()
-    out = with_columns(take(inv, INVOICE_FIELDS, keep), _acct=acct[keep], _due=due[keep])
+    mine = np.flatnonzero(acct.isin(account_rids).to_numpy())
+    due = utc(inv["due_date"].iloc[mine])
+    chosen = (is_in(inv["status"].iloc[mine], statuses) & (due < cutoff)).to_numpy()
+    keep = mine[chosen]
+    out = with_columns(take(inv, INVOICE_FIELDS, keep), _acct=acct.iloc[keep], _due=due[chosen])
     return out.sort_values(["_acct", "_due", "_rid"], kind="stable")
 
 
@@ -136,13 +137,35 @@ class FailedAutopayRule(BuiltinRule):
     )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
+        # The frames the reported rows are taken from are dropped before any finding is
+        # made: held beside the findings, they were the rule's peak of memory.
+        prepared = self._reported(ctx)
+        if prepared is None:
+            return
+        chosen, payments, overdue, accounts = prepared
+        # The rows of a batch of accounts at a time become dicts: every payment of every
+        # account reported at once was this rule's largest use of memory at a million customers.
+        for start in range(0, len(chosen), _ACCOUNTS_PER_BATCH):
+            batch = chosen[start : start + _ACCOUNTS_PER_BATCH]
+            yield from self._findings(
+                batch,
+                attempts=group_rows(payments[payments["_acct"].isin(batch)], "_acct",
+                                    (*PAYMENT_FIELDS, "_t", "_failed", "_ok", "_conf")),
+                invoices=group_rows(overdue[overdue["_acct"].isin(batch)], "_acct", (*INVOICE_FIELDS, "_due", "_conf")),
+                mandates=group_rows(accounts[accounts["_rid"].isin(batch)], "_rid", (*ACCOUNT_FIELDS, "_ekey", "_conf")),
+            )
+
+    def _reported(
+        self, ctx: RuleContext
+    ) -> tuple[list[Any], pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
+        """The reported accounts' rids, in order, and their payments, overdue invoices and account rows."""
         table = ctx.table("account")
         if table.empty:
-            return
+            return None
         active = (is_in(table["status"], self.account_statuses) & truthy(table["autopay"])).to_numpy()
         every = ctx.table("payment")
         if not active.any() or every.empty:
-            return
+            return None
         # The rows are chosen on whole columns and the payments' fields taken once, for
         # the suspects only: copying the fields of every auto-pay attempt first (twice,
         # as rows were filtered) was this rule's largest use of memory.
@@ -159,7 +182,7 @@ class FailedAutopayRule(BuiltinRule):
         payments = with_columns(take(every, PAYMENT_FIELDS, rows), _acct=acct, _t=t)
         del every
         if payments.empty:
-            return
+            return None
         payments = with_columns(payments,
             _failed=failed, _ok=is_in(payments["status"], self.succeeded_statuses),
         ).sort_values(["_acct", "_t", "_rid"], kind="stable")
@@ -171,14 +194,14 @@ class FailedAutopayRule(BuiltinRule):
         )
         tally = tally[(tally["attempts"] == self.min_failures) & (tally["failed"] == self.min_failures)]
         if tally.empty:
-            return
+            return None
 
         overdue = _overdue_invoices(
             ctx, tally.index, self.open_invoice_statuses, cutoff_day(ctx.as_of, self.grace)
         )
         tally = tally[tally.index.isin(overdue["_acct"])]
         if tally.empty:
-            return
+            return None
 
         accounts = take(table, ACCOUNT_FIELDS, active & table["_rid"].isin(tally.index).to_numpy())
         accounts = with_columns(accounts, _ekey=entity_key(accounts), _conf=confidence(accounts))
@@ -195,22 +218,11 @@ class FailedAutopayRule(BuiltinRule):
             told = told[told["_t"] >= told["first"]]
             tally = tally[~tally.index.isin(told["_acct"])]
         if tally.empty:
-            return
+            return None
 
         payments = with_columns(payments[payments["_acct"].isin(tally.index)], _conf=confidence(payments))
         overdue = with_columns(overdue, _conf=confidence(overdue))
-        # The rows of a batch of accounts at a time become dicts: every payment of every
-        # account reported at once was this rule's largest use of memory at a million customers.
-        chosen = sorted(tally.index)
-        for start in range(0, len(chosen), _ACCOUNTS_PER_BATCH):
-            batch = chosen[start : start + _ACCOUNTS_PER_BATCH]
-            yield from self._findings(
-                batch,
-                attempts=group_rows(payments[payments["_acct"].isin(batch)], "_acct",
-                                    (*PAYMENT_FIELDS, "_t", "_failed", "_ok", "_conf")),
-                invoices=group_rows(overdue[overdue["_acct"].isin(batch)], "_acct", (*INVOICE_FIELDS, "_due", "_conf")),
-                mandates=group_rows(accounts[accounts["_rid"].isin(batch)], "_rid", (*ACCOUNT_FIELDS, "_ekey", "_conf")),
-            )
+        return sorted(tally.index), payments, overdue, accounts
 
     def _findings(
         self,
@@ -320,54 +332,14 @@ class PaymentMisappliedRule(BuiltinRule):
     )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        table = ctx.table("account")
-        if table.empty:
+        # The rows of the findings are made first and the frames they came from dropped:
+        # held while the findings were built, beside them, they were the rule's peak of memory.
+        prepared = self._rows(ctx)
+        if prepared is None:
             return
-        ekey = entity_key(table)
-        # Entities holding two accounts or more.
-        shared = (ekey.notna() & ekey.duplicated(keep=False)).to_numpy()
-        if not shared.any():
-            return
-        accounts = with_columns(take(table, ACCOUNT_FIELDS, shared),
-            _ekey=ekey[shared], _opened=utc(table["opened_at"])[shared], _conf=confidence(table)[shared]
-        )
-        ordered = accounts.sort_values(["_ekey", "_opened", "_rid"], kind="stable", na_position="first")
-        current = ordered.groupby("_ekey", sort=False).tail(1)
-        current = current[current["_opened"].notna()].set_index("_rid", drop=False)
-        if current.empty:
-            return
-
-        overdue = _overdue_invoices(
-            ctx, current.index, self.open_invoice_statuses, cutoff_day(ctx.as_of, self.grace)
-        )
-        current = current[current.index.isin(overdue["_acct"])]
-        payments = ctx.table("payment")
-        if current.empty or payments.empty:
-            return
-
-        others = accounts[~accounts["_rid"].isin(current.index) & accounts["_ekey"].isin(current["_ekey"])]
-        acct = parent_rid(payments, "payment")
-        theirs = acct.isin(others["_rid"]).to_numpy()
-        keep = np.zeros(len(payments), dtype=bool)
-        keep[theirs] = is_in(payments["status"][theirs], self.succeeded_statuses).to_numpy()
-        payments = with_columns(take(payments, PAYMENT_FIELDS, keep),
-            _acct=acct[keep], _t=utc(payments["attempted_at"])[keep]
-        )
-        owner = others.set_index("_rid")["_ekey"]
-        payments = with_columns(payments, _ekey=payments["_acct"].map(owner))
-        payments = payments.merge(
-            current[["_ekey", "_opened"]].reset_index(drop=True), on="_ekey", how="inner"
-        )
-        payments = payments[payments["_t"] >= payments["_opened"]].sort_values(["_t", "_rid"], kind="stable")
-
-        received = group_rows(with_columns(payments, _conf=confidence(payments)), "_ekey",
-                              (*PAYMENT_FIELDS, "_t", "_acct", "_conf"))
-        invoices = group_rows(with_columns(overdue, _conf=confidence(overdue)), "_acct", (*INVOICE_FIELDS, "_conf"))
-        holders = group_rows(others, "_rid", (*ACCOUNT_FIELDS, "_conf"))
-        for account in rows(current, (*ACCOUNT_FIELDS, "_ekey", "_opened", "_conf")):
-            paid = received.get(account["_ekey"])
-            if not paid:
-                continue
+        current, received, invoices, holders = prepared
+        for account in current:
+            paid = received[account["_ekey"]]
             unpaid = invoices[account["_rid"]]
             receiving = [holders[rid][0] for rid in sorted({p["_acct"] for p in paid})]
             due_amount = sum(_amount(i) for i in unpaid)
@@ -400,3 +372,55 @@ class PaymentMisappliedRule(BuiltinRule):
                 confidence=min_confidence([r["_conf"] for r in (account, *receiving, *unpaid, *paid)]),
                 facts=facts,
             )
+
+    def _rows(
+        self, ctx: RuleContext
+    ) -> tuple[list[dict[str, Any]], dict[Any, list[dict[str, Any]]], dict[Any, list[dict[str, Any]]],
+               dict[Any, list[dict[str, Any]]]] | None:
+        """The current accounts' rows, and per entity, account and rid the payments, invoices and accounts they show."""
+        table = ctx.table("account")
+        if table.empty:
+            return None
+        ekey = entity_key(table)
+        # Entities holding two accounts or more.
+        shared = (ekey.notna() & ekey.duplicated(keep=False)).to_numpy()
+        if not shared.any():
+            return None
+        accounts = with_columns(take(table, ACCOUNT_FIELDS, shared),
+            _ekey=ekey[shared], _opened=utc(table["opened_at"][shared]), _conf=confidence(table)[shared]
+        )
+        ordered = accounts.sort_values(["_ekey", "_opened", "_rid"], kind="stable", na_position="first")
+        current = ordered.groupby("_ekey", sort=False).tail(1)
+        current = current[current["_opened"].notna()].set_index("_rid", drop=False)
+        if current.empty:
+            return None
+
+        overdue = _overdue_invoices(
+            ctx, current.index, self.open_invoice_statuses, cutoff_day(ctx.as_of, self.grace)
+        )
+        current = current[current.index.isin(overdue["_acct"])]
+        payments = ctx.table("payment")
+        if current.empty or payments.empty:
+            return None
+
+        others = accounts[~accounts["_rid"].isin(current.index) & accounts["_ekey"].isin(current["_ekey"])]
+        acct = parent_rid(payments, "payment")
+        theirs = acct.isin(others["_rid"]).to_numpy()
+        keep = np.zeros(len(payments), dtype=bool)
+        keep[theirs] = is_in(payments["status"][theirs], self.succeeded_statuses).to_numpy()
+        payments = with_columns(take(payments, PAYMENT_FIELDS, keep),
+            _acct=acct[keep], _t=utc(payments["attempted_at"][keep])
+        )
+        owner = others.set_index("_rid")["_ekey"]
+        payments = with_columns(payments, _ekey=payments["_acct"].map(owner))
+        payments = payments.merge(
+            current[["_ekey", "_opened"]].reset_index(drop=True), on="_ekey", how="inner"
+        )
+        payments = payments[payments["_t"] >= payments["_opened"]].sort_values(["_t", "_rid"], kind="stable")
+
+        received = group_rows(with_columns(payments, _conf=confidence(payments)), "_ekey",
+                              (*PAYMENT_FIELDS, "_t", "_acct", "_conf"))
+        invoices = group_rows(with_columns(overdue, _conf=confidence(overdue)), "_acct", (*INVOICE_FIELDS, "_conf"))
+        holders = group_rows(others, "_rid", (*ACCOUNT_FIELDS, "_conf"))
+        current = current[current["_ekey"].isin(received)]  # the others have no finding
+        return rows(current, (*ACCOUNT_FIELDS, "_ekey", "_opened", "_conf")), received, invoices, holders

@@ -411,10 +411,19 @@ def min_confidence(*values: Iterable[float] | float) -> float:
     return min(clean) if clean else 1.0
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_NS_PER_DAY = 86_400 * 10**9
+
+
 def day(value: Any) -> dt.date | None:
     """A timestamp, datetime or date as a date (UTC); None if unknown."""
     if value is None or value is pd.NaT:
         return None
+    if type(value) is pd.Timestamp and value.unit == "ns":
+        # Nanoseconds since the epoch: of the UTC moment if the stamp has a zone, of
+        # the wall time if not. Whole days of them are the day tz_convert("UTC").date()
+        # (or date()) gives, without converting the stamp.
+        return dt.date.fromordinal(_EPOCH_ORDINAL + value.value // _NS_PER_DAY)
     if isinstance(value, pd.Timestamp):
         if pd.isna(value):
             return None

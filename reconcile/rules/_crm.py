@@ -55,6 +55,8 @@ CONTACT_FIELDS = ("contact_id", "name", "given_name", "family_name", "company", 
 
 
 _PAIRED = ("_rid", "company", *_NAME_COLUMNS)
+#: A record type's differing pairs: the records' rows and the contacts' rows by rid, and the pairs per record rid.
+_Differing = tuple[dict[Any, list[dict[str, Any]]], dict[Any, list[dict[str, Any]]], dict[Any, list[dict[str, Any]]]]
 
 
 def _pairing_frame(table: pd.DataFrame, record_type: str, rows: np.ndarray, ekey: np.ndarray) -> pd.DataFrame:
@@ -164,30 +166,43 @@ class NameMismatchRule(BuiltinRule):
     )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
+        # Every record type's differing pairs are found, and the frames they were found
+        # in dropped, before any finding is made: held beside the findings, the pairing
+        # frames were the rule's peak of memory.
+        for record_type, differing in self._differing(ctx):
+            yield from self._findings(record_type, *differing)
+
+    def _differing(self, ctx: RuleContext) -> list[tuple[str, _Differing]]:
+        """Per record type (in order), the rows of its records that differ from every contact they are compared with."""
         table = ctx.table("contact")
         if table.empty:
-            return
+            return []
         ekey = entity_key(table).to_numpy(dtype=object)
         contacts = _pairing_frame(table, "contact", np.flatnonzero(pd.notna(ekey)), ekey)
+        found: list[tuple[str, _Differing]] = []
         for record_type in sorted(set(self.record_types)):
-            yield from self._check(ctx, record_type, contacts)
+            differing = self._check(ctx, record_type, contacts)
+            if differing is not None:
+                found.append((record_type, differing))
+        return found
 
-    def _check(self, ctx: RuleContext, record_type: str, contacts: pd.DataFrame) -> Iterator[Finding]:
+    def _check(self, ctx: RuleContext, record_type: str, contacts: pd.DataFrame) -> _Differing | None:
+        """The differing pairs of ``record_type``'s records, with the rows of the records and contacts in them."""
         table = ctx.table(record_type)
         if table.empty:
-            return
+            return None
         ekey = entity_key(table)
         rows = np.flatnonzero(ekey.isin(contacts["_ekey"]).to_numpy())
         frame = _pairing_frame(table, record_type, rows, ekey.to_numpy(dtype=object))
         if frame.empty:
-            return
+            return None
         crm = contacts[contacts["_ekey"].isin(frame["_ekey"])]
         # Every record paired with every contact of its entity, by position: at a
         # million customers the merged frame of both sides' columns was the run's
         # peak of memory; only the pairs that differ are made into rows.
         at_left, at_right = pairs_on(frame["_ekey"], crm["_ekey"])
         if not len(at_left):
-            return
+            return None
         values = {c: frame[c].to_numpy(dtype=object) for c in ("_rid", "_ekey", "company", *_NAME_COLUMNS)}
         crm_values = {c: crm[c].to_numpy(dtype=object) for c in ("_rid", "company", *_NAME_COLUMNS)}
         written = (_present(frame["company"]) & frame["_n_company"].notna()).to_numpy()
@@ -219,7 +234,7 @@ class NameMismatchRule(BuiltinRule):
         agrees[ask_left[same]] = True
         keep = np.flatnonzero(~agrees[ask_left])
         if not len(keep):
-            return
+            return None
         left, right = ask_left[keep], ask_right[keep]
         differing = pd.DataFrame(
             {
@@ -238,6 +253,17 @@ class NameMismatchRule(BuiltinRule):
             (*CONTACT_FIELDS, "_conf"),
         )
         options = group_rows(differing, "_rid", differing.columns)
+        return producing, told, options
+
+    def _findings(
+        self,
+        record_type: str,
+        producing: dict[Any, list[dict[str, Any]]],
+        told: dict[Any, list[dict[str, Any]]],
+        options: dict[Any, list[dict[str, Any]]],
+    ) -> Iterator[Finding]:
+        """One finding per differing record, with the contact whose name is closest."""
+        fields = (_KEY_FIELDS[record_type], *NAME_FIELDS)
         for rid in sorted(options):
             pair = self._closest(options[rid])
             (row,) = producing[rid]

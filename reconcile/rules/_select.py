@@ -552,6 +552,10 @@ def pair_up(
     )
 
 
+#: Combined match keys stay below this (int64 never overflows).
+_KEY_LIMIT = 2**62
+
+
 def _joint_codes(lk: pd.DataFrame, rk: pd.DataFrame, on: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """One integer per row of ``lk`` and of ``rk``, equal where the rows agree on every ``on`` column."""
     size = len(lk)
@@ -563,9 +567,15 @@ def _joint_codes(lk: pd.DataFrame, rk: pd.DataFrame, on: Sequence[str]) -> tuple
         )
         if key is None:
             key = codes.astype(np.int64)
-        else:  # pairwise, re-coded each time, so the combined key never overflows
-            key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
-            key = key.astype(np.int64)
+            continue
+        # Equal keys, and only those, make equal combined keys: key * width + code for codes
+        # below width. Re-coded (densely) only when that could overflow, not after each
+        # column: a hash pass over every key row, and its table, at each column was
+        # half of the keying's time and memory.
+        width = len(uniques) + 1
+        if int(key.max(initial=0)) >= _KEY_LIMIT // width:
+            key = pd.factorize(key)[0].astype(np.int64)
+        key = key * width + codes
     assert key is not None
     return key[:size], key[size:]
 

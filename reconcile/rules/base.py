@@ -180,10 +180,73 @@ class _StoryFormatter(string.Formatter):
 _FORMATTER = _StoryFormatter()
 
 #: The fields :meth:`Rule.finding` gives every finding, one set shared by them all.
-_FINDING_FIELDS_SET = SharedFieldsSet(
-    ("rule_id", "kind", "severity", "owner", "entity_id", "subject", "records", "story", "confidence",
-     "detail", "detail_key")
-)
+_FINDING_FIELDS_ORDER = ("rule_id", "kind", "severity", "owner", "entity_id", "subject", "records", "story",
+                         "confidence", "detail", "detail_key")
+_FINDING_FIELDS_SET = SharedFieldsSet(_FINDING_FIELDS_ORDER)
+
+
+_FINDING_DEFAULTS = {"status": None, "first_seen": None, "last_seen": None}
+_new_finding = Finding.__new__
+_set = object.__setattr__
+
+
+def _valid_as_given(values: dict[str, Any]) -> bool:
+    """True if validating ``values`` as a :class:`Finding` would keep every one as it is.
+
+    So when each has the exact type its field holds: text, a :class:`Severity`,
+    :class:`RecordRef` instances (kept, not copied, by validation), a float in
+    [0, 1], a dict with text keys. A rule built elsewhere (a plugin's values of
+    other types) goes through validation, which converts or rejects them.
+    """
+    entity_id, detail = values["entity_id"], values["detail"]
+    return (
+        type(values["rule_id"]) is str and type(values["kind"]) is str and type(values["owner"]) is str
+        and type(values["story"]) is str and type(values["detail_key"]) is str
+        and type(values["severity"]) is Severity
+        and (entity_id is None or type(entity_id) is str)
+        and type(values["subject"]) is RecordRef
+        and all(type(r) is RecordRef for r in values["records"])
+        and 0.0 <= values["confidence"] <= 1.0
+        and all(type(k) is str for k in detail)
+    )
+
+
+def _assemble_finding(values: dict[str, Any]) -> Finding:
+    """The :class:`Finding` validation builds from ``values`` (see :func:`_valid_as_given`), without validating.
+
+    Its fields in their declared order, the defaults of the rest, and the
+    shared fields-set :meth:`Finding.share_fields_set` would give it.
+    """
+    made = _new_finding(Finding)
+    _set(made, "__dict__", {**values, **_FINDING_DEFAULTS})
+    _set(made, "__pydantic_fields_set__", _FINDING_FIELDS_SET)
+    _set(made, "__pydantic_extra__", None)
+    _set(made, "__pydantic_private__", None)
+    return made
+
+
+def _assembles_as_validated() -> bool:
+    """True if :func:`_assemble_finding` gives exactly what validation gives (this pydantic, this Finding)."""
+    if (list(Finding.model_fields) != [*_FINDING_FIELDS_ORDER, *_FINDING_DEFAULTS]
+            or Finding.__pydantic_post_init__ is not None
+            or any(Finding.model_fields[n].default is not None for n in _FINDING_DEFAULTS)):
+        return False
+    subject = RecordRef(source="billing", record_type="account", key="AC-1", fields={"status": "active"})
+    probe: dict[str, Any] = {
+        "rule_id": "probe", "kind": "probe", "severity": Severity.high, "owner": "billing", "entity_id": "E1",
+        "subject": subject, "records": [subject], "story": "s", "confidence": 0.5, "detail": {"n": 1},
+        "detail_key": "",
+    }
+    validated, assembled = Finding(**probe), _assemble_finding(dict(probe))
+    validated.share_fields_set(_FINDING_FIELDS_SET)
+    slots = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+    return (
+        validated == assembled
+        and all(getattr(validated, slot, None) == getattr(assembled, slot, None) for slot in slots)
+        and list(vars(validated)) == list(vars(assembled))
+        and validated.records[0] is subject
+        and validated.__pydantic_fields_set__ is _FINDING_FIELDS_SET
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -307,19 +370,22 @@ class Rule(BaseModel):
         """Build a finding of this rule, rendering its story from ``facts``."""
         all_facts = {"rule_id": self.id, "subject": subject.key, **facts}
         story = render_story(self.description or self.story, all_facts)
-        made = Finding(
-            rule_id=self.id,
-            kind=self.kind,
-            severity=self.severity,
-            owner=self.owner,
-            entity_id=entity_id,
-            subject=subject,
-            records=list(records),
-            story=story,
-            confidence=max(0.0, min(1.0, float(confidence))),
-            detail={k: _jsonable(v) for k, v in facts.items()},
-            detail_key=detail_key,
-        )
+        values: dict[str, Any] = {
+            "rule_id": self.id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "owner": self.owner,
+            "entity_id": entity_id,
+            "subject": subject,
+            "records": list(records),
+            "story": story,
+            "confidence": max(0.0, min(1.0, float(confidence))),
+            "detail": {k: _jsonable(v) for k, v in facts.items()},
+            "detail_key": detail_key,
+        }
+        if _ASSEMBLE_FINDINGS and _valid_as_given(values):
+            return _assemble_finding(values)
+        made = Finding(**values)
         made.share_fields_set(_FINDING_FIELDS_SET)  # one set for all of them (see SharedFieldsSet)
         return made
 
@@ -329,3 +395,8 @@ def iter_groups(frame: pd.DataFrame, by: str = "_entity") -> Iterator[tuple[Any,
     if frame.empty:
         return iter(())
     return iter(frame[frame[by].notna()].groupby(by, sort=True))
+
+
+# Findings are built by the hundred thousand: without validation when that gives the
+# same object (checked here, for this pydantic), else validated.
+_ASSEMBLE_FINDINGS = _assembles_as_validated()
