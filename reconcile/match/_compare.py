@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, Hamming, Indel, Jaro, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
@@ -543,11 +544,39 @@ def house_number_codes(streets: np.ndarray) -> np.ndarray:
     """A code per street for its house number (the leading ``\\d+\\w*``), -1 where it has none.
 
     ``pd.Series(streets).str.extract(r"^\\s*(\\d+\\w*)\\b", expand=False)``
-    factorised, with the pattern matched in a plain loop (no frame built).
+    factorised, with the pattern matched by Arrow when every street is ASCII
+    text, else in a plain loop (no frame built).
     """
+    arr = _ascii_text(streets)
+    if arr is not None:
+        # ASCII text: the pattern in RE2 (_HOUSE_NUMBER_ASCII), the numbers coded by Arrow in order of
+        # appearance, as factorize codes them.
+        extracted = pc.struct_field(pc.extract_regex(arr, _HOUSE_NUMBER_ASCII), "number")  # null: no number
+        codes = extracted.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        return np.asarray(codes, dtype=np.int64)
     match = _HOUSE_NUMBER.match
     numbers = [None if (found := match(street)) is None else found.group(1) for street in streets.tolist()]
     return np.asarray(pd.factorize(np.asarray(numbers, dtype=object), use_na_sentinel=True)[0])
+
+
+# _HOUSE_NUMBER for ASCII text in RE2: Python's \s also matches \v and \x1c-\x1f (RE2's does not), and
+# \w* taking every word character leaves a word boundary behind it.
+_HOUSE_NUMBER_ASCII = r"^[ \t\n\r\f\v\x1c-\x1f]*(?P<number>[0-9]+[0-9A-Za-z_]*)"
+
+
+def _ascii_text(values: np.ndarray) -> pa.Array | None:
+    """``values`` as an Arrow array of text when every one is ASCII text (no None); else None."""
+    if not len(values):
+        return None
+    try:
+        arr = pa.array(values, type=pa.large_string(), from_pandas=False)
+    except (pa.ArrowException, UnicodeEncodeError, TypeError):
+        return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count or not pc.all(pc.string_is_ascii(arr)).as_py():
+        return None
+    return arr
 
 
 class AddressComparator(Comparator):
