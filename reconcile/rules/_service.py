@@ -7,12 +7,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from reconcile.findings import Finding
 from reconcile.rules._common import (
     BuiltinRule,
+    column_values,
     confidence,
     day,
     entity_key,
@@ -389,17 +391,7 @@ class DuplicateActiveLineRule(BuiltinRule):
     )
 
     def evaluate(self, ctx: RuleContext) -> Iterator[Finding]:
-        table = ctx.table("service_line")
-        if table.empty:
-            return
-        keep = is_in(table["status"], self.line_statuses) & table["product"].notna()
-        if self.products is not None:
-            keep &= table["product"].isin(self.products)
-        lines = take(table, _wanted(table, LINE_FIELDS), keep.to_numpy())
-        lines = with_columns(lines, _ekey=entity_key(lines))
-        # Two lines or more of one product in one entity (as a group size of 2 or more).
-        shared = lines["_ekey"].notna() & lines.duplicated(["_ekey", "product"], keep=False)
-        lines = lines[shared]
+        lines = self._shared(ctx.table("service_line"))
         if lines.empty:
             return
         lines = normalised(lines, "service_line", _ADDRESS_COLUMNS)
@@ -423,6 +415,24 @@ class DuplicateActiveLineRule(BuiltinRule):
                 if current is not None and _same_address(key, current):
                     continue
                 yield self._finding(ekey, str(product), row, newest, current, current_row, current_from)
+
+    def _shared(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The active lines whose entity has another active line of their product, with ``_ekey``.
+
+        Lines are chosen on their entity and product; the fields shown are taken
+        for the chosen lines only (every active line's were taken first).
+        """
+        if table.empty:
+            return table
+        keep = is_in(table["status"], self.line_statuses) & table["product"].notna()
+        if self.products is not None:
+            keep &= table["product"].isin(self.products)
+        positions = np.flatnonzero(keep.to_numpy())
+        ekey = entity_key(take(table, (), positions))
+        pairs = pd.DataFrame({"_ekey": ekey.to_numpy(), "product": column_values(table["product"]).take(positions)})
+        # Two lines or more of one product in one entity (as a group size of 2 or more).
+        shared = ekey.notna().to_numpy() & pairs.duplicated(keep=False).to_numpy()
+        return with_columns(take(table, _wanted(table, LINE_FIELDS), positions[shared]), _ekey=ekey[shared])
 
     @staticmethod
     def _holders(ctx: RuleContext, record_type: str, entities: set[Any]) -> dict[Any, list[dict[str, Any]]]:
@@ -638,6 +648,7 @@ class MonitoringGapRule(BuiltinRule):
         earlier = earlier.drop_duplicates("_device", keep="last")
         earlier = group_rows(with_columns(earlier, _conf=confidence(earlier)), "_device", (*ALERT_FIELDS, "_t", "_conf"))
         fields = (*DEVICE_FIELDS, "_hb", "_conf", "_line", "_ekey", "_device")
+        as_of = pd.Timestamp(ctx.as_of)
         for device in rows(on_line, fields):
             (line,) = line_rows[device["_line"]]
             (sub,) = sub_rows[device["_ekey"]]
@@ -653,7 +664,7 @@ class MonitoringGapRule(BuiltinRule):
             ]
             confidences = [r["_conf"] for r in (device, line, sub, *account, *alert)]
             last_alert = day(alert[0]["_t"]) if alert else None
-            hours = (pd.Timestamp(ctx.as_of) - device["_hb"]).total_seconds() / 3600
+            hours = (as_of - device["_hb"]).total_seconds() / 3600
             facts = {
                 "device": text(device.get("device_id")),
                 "status": text(device.get("status"), "unknown"),

@@ -22,10 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconcile.findings import Finding, RecordRef, Severity
-from reconcile.rules import _billing, _select, base
-from reconcile.rules._common import day, is_in, parent_rid, take, utc, with_columns
+from reconcile.rules import _billing, _select, _service, base
+from reconcile.rules._common import day, entity_key, is_in, parent_rid, take, utc, with_columns
 from reconcile.rules.base import Rule, RuleContext
-from reconcile.rules.builtin import FailedAutopayRule, NameMismatchRule, PaymentMisappliedRule
+from reconcile.rules.builtin import (
+    DuplicateActiveLineRule,
+    FailedAutopayRule,
+    NameMismatchRule,
+    PaymentMisappliedRule,
+)
 
 settings.register_profile("stage-costs", max_examples=80, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -290,3 +295,36 @@ def test_name_mismatch_holds_no_long_frame_while_it_yields() -> None:
     assert next(findings).subject.key == "AC-0"
     assert _long_frames(ctx, _BIG // 2, before) == []
     assert list(findings) == []
+
+
+# ---------------------------------------------------------------- duplicate lines chosen narrow
+
+
+def _shared_as_taken_wide(rule: DuplicateActiveLineRule, table: pd.DataFrame) -> pd.DataFrame:
+    """The lines duplicate_active_line compares, as it chose them after taking every active line's fields."""
+    keep = is_in(table["status"], rule.line_statuses) & table["product"].notna()
+    if rule.products is not None:
+        keep &= table["product"].isin(rule.products)
+    lines = take(table, _service._wanted(table, _service.LINE_FIELDS), keep.to_numpy())
+    lines = with_columns(lines, _ekey=entity_key(lines))
+    shared = lines["_ekey"].notna() & lines.duplicated(["_ekey", "product"], keep=False)
+    return lines[shared]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["E-1", "E-2", None]), st.sampled_from(["fiber_1g", "tv", None]),
+                          st.sampled_from(["active", "ACTIVE", "pending", None])), max_size=12),
+       st.one_of(st.none(), st.just(["tv"])))
+def test_duplicate_lines_are_chosen_as_on_every_active_lines_fields(
+    lines: list[tuple[Any, Any, Any]], products: list[str] | None
+) -> None:
+    from tests.rules.conftest import context
+
+    rows = [{"line_id": f"L{i}", "product": p, "status": s, "street": f"{i} Oak St", "postal_code": "98101",
+             "_entity": e} for i, (e, p, s) in enumerate(lines)]
+    table = context(service_line=rows).table("service_line")
+    rule = DuplicateActiveLineRule(id="dup", owner="provisioning", products=products)
+    chosen = rule._shared(table)
+    if chosen.empty:
+        assert _shared_as_taken_wide(rule, table).empty
+        return
+    pd.testing.assert_frame_equal(chosen, _shared_as_taken_wide(rule, table))
