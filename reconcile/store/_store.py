@@ -22,7 +22,7 @@ from sqlalchemy.pool import StaticPool
 
 from reconcile._pause import pause_point
 from reconcile.errors import StoreError
-from reconcile.findings import Finding, FindingStatus, RecordRef, Severity
+from reconcile.findings import Finding, FindingStatus, RecordRef, Severity, SharedFieldsSet
 from reconcile.model import record_model
 from reconcile.results import QuarantinedRow, RunResult, SourceHealth
 from reconcile.store import _migrate, _snapshots
@@ -205,17 +205,38 @@ def _tracked_from_version(
     return TrackedFinding.model_validate(data)  # pydantic's validation beats model_construct here
 
 
+#: The fields-set of every finding :func:`_seen_finding` makes (all of them): one set, shared (see SharedFieldsSet).
+_SEEN_FIELDS = SharedFieldsSet(TrackedFinding.model_fields)
+
+
 def _seen_finding(
     finding: Finding, status: FindingStatus, first_seen: dt.datetime, as_of: dt.datetime,
     suppression: Suppression | None,
 ) -> TrackedFinding:
-    """The finding a run returns: the rule's finding with its lifecycle (no re-validation)."""
-    return TrackedFinding.model_construct(
-        rule_id=finding.rule_id, kind=finding.kind, severity=finding.severity, owner=finding.owner,
-        entity_id=finding.entity_id, subject=finding.subject, records=finding.records, story=finding.story,
-        confidence=finding.confidence, detail=finding.detail, detail_key=finding.detail_key,
-        status=status, first_seen=first_seen, last_seen=as_of, suppression=suppression, unverified=None,
-    )
+    """The finding a run returns: the rule's finding with its lifecycle (no re-validation).
+
+    What ``TrackedFinding.model_construct(**every field)`` makes (the fields
+    in the model's order, no extra, no private values), without its loop
+    over the model's fields (about 40 us a finding, seconds at a million
+    customers), and with one shared fields-set (a finding copies it before
+    changing it) instead of a set per finding.
+    """
+    tracked = _new_tracked(TrackedFinding)
+    _set(tracked, "__dict__", {
+        "rule_id": finding.rule_id, "kind": finding.kind, "severity": finding.severity, "owner": finding.owner,
+        "entity_id": finding.entity_id, "subject": finding.subject, "records": finding.records,
+        "story": finding.story, "confidence": finding.confidence, "detail": finding.detail,
+        "detail_key": finding.detail_key, "status": status, "first_seen": first_seen, "last_seen": as_of,
+        "suppression": suppression, "unverified": None,
+    })
+    _set(tracked, "__pydantic_fields_set__", _SEEN_FIELDS)
+    _set(tracked, "__pydantic_extra__", None)
+    _set(tracked, "__pydantic_private__", None)
+    return tracked
+
+
+_new_tracked = TrackedFinding.__new__
+_set = object.__setattr__
 
 
 _T = TypeVar("_T")
