@@ -216,20 +216,52 @@ def _section_of(finding: Finding) -> str:
 
 
 def _order(section: str) -> Any:
-    """How the findings of a group are ranked: the most severe first; then what to look at first."""
+    """How the findings of a group are ranked: the most severe first; then what to look at first.
+
+    The key without its last part, the fingerprint (see :func:`_ranked`).
+    """
     if section == "changed":  # back again before new; suppressed ones last
         def key(f: Finding) -> tuple[Any, ...]:
             return (-f.severity.rank, getattr(f, "suppression", None) is not None,
-                    f.status != FindingStatus.reopened, f.subject.rid, f.fingerprint)
+                    f.status != FindingStatus.reopened, f.subject.rid)
     elif section == "open":  # the oldest first: they have waited longest
         def key(f: Finding) -> tuple[Any, ...]:
             first = _utc_or_max(f.first_seen)
-            return (-f.severity.rank, getattr(f, "suppression", None) is not None, first, f.subject.rid,
-                    f.fingerprint)
+            return (-f.severity.rank, getattr(f, "suppression", None) is not None, first, f.subject.rid)
     else:
         def key(f: Finding) -> tuple[Any, ...]:
-            return (-f.severity.rank, f.subject.rid, f.fingerprint)
+            return (-f.severity.rank, f.subject.rid)
     return key
+
+
+def _ranked(found: list[Finding], key: Any, count: int | None) -> list[Finding]:
+    """``sorted(found, key=key + fingerprint)[:count]`` (all of them for None), reading few fingerprints.
+
+    A fingerprint is a hash computed each time it is read; it only orders
+    findings equal on ``key``. So the findings are ranked on ``key`` and only
+    those that could be shown and tie with another one on it are ordered by
+    fingerprint: every finding whose key is below the ``count``-th smallest,
+    and every one equal to it.
+    """
+    keys = [key(f) for f in found]
+    if count is not None and count < len(found):
+        if count <= 0:
+            return []
+        last = heapq.nsmallest(count, keys)[-1]
+        # Those that may be shown, in the order given (the sort below is stable, as sorted() on the whole key is).
+        chosen = [i for i, k in enumerate(keys) if k <= last]
+    else:
+        chosen = list(range(len(found)))
+    chosen.sort(key=keys.__getitem__)
+    ordered = [found[i] for i in chosen]
+    start = 0
+    for end in range(1, len(chosen) + 1):
+        if end < len(chosen) and keys[chosen[end]] == keys[chosen[start]]:
+            continue
+        if end - start > 1:  # ties on the key: by fingerprint
+            ordered[start:end] = sorted(ordered[start:end], key=lambda f: f.fingerprint)
+        start = end
+    return ordered if count is None else ordered[:count]
 
 
 _LATEST = dt.datetime.max.replace(tzinfo=dt.UTC)
@@ -268,9 +300,7 @@ def _layout(
     sections = {name: _Section(name, []) for name in _SECTIONS}
     by_owner: dict[str, dict[str, list[_Group]]] = {name: {} for name in _SECTIONS}
     for number, ((where, owner, kind), found) in enumerate(sorted(buckets.items()), start=1):
-        key = _order(where)
-        shown = (sorted(found, key=key) if per_group is None or per_group >= len(found)
-                 else heapq.nsmallest(per_group, found, key=key))
+        shown = _ranked(found, _order(where), per_group)
         statuses: dict[str, int] = {}
         for f in found:
             name = f.status.value if f.status is not None else "untracked"

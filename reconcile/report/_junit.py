@@ -6,6 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from reconcile.findings import Finding, Severity
+from reconcile.report._document import sort_findings
 from reconcile.results import RunResult, SourceHealth
 from reconcile.store._json import utc_iso
 
@@ -72,10 +73,7 @@ def render_junit(result: RunResult, min_severity: Severity = Severity.low) -> by
     """JUnit XML: a test per source (failed if unhealthy) and a failed test per
     finding at or above ``min_severity`` (a skipped one when the finding is suppressed)."""
     floor = Severity(min_severity)
-    findings = sorted(
-        (f for f in result.findings if f.severity >= floor),
-        key=lambda f: (-f.severity.rank, f.owner, f.kind, f.subject.rid, f.fingerprint),
-    )
+    findings = sort_findings([f for f in result.findings if f.severity >= floor])
     root = ET.Element("testsuites", name="reconcile")
     sources = ET.SubElement(root, "testsuite", name="reconcile.sources")
     for health in result.health:
