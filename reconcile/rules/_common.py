@@ -293,6 +293,8 @@ _TRUE = (True, "true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "1", 1)
 
 def truthy(series: pd.Series) -> pd.Series:
     """A boolean column read leniently (missing is false)."""
+    if series.dtype == bool:  # True and False are read as themselves: no hash pass over the objects
+        return series.copy()
     return series.astype(object).isin(_TRUE)
 
 
@@ -331,6 +333,9 @@ def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
+_ABSENT = object()
+
+
 def records(
     frame: pd.DataFrame | Iterable[Mapping[str, Any]],
     record_type: str,
@@ -345,12 +350,23 @@ def records(
     record_type = str(record_type)
     role = None if role is None else str(role)
     out = []
+    absent = _ABSENT
     for row in listed:
         values = {}
         for name in fields:
-            if name in row:
-                value = row[name]
-                values[name] = value if type(value) is str or value is None else _jsonable(value)
+            value = row.get(name, absent)
+            if value is absent:
+                continue
+            # The common exact types as _jsonable reads them, without a call per value.
+            kind = type(value)
+            if kind is str or value is None or kind is bool or kind is int:
+                values[name] = value
+            elif kind is float:
+                values[name] = None if value != value else value
+            elif kind is dt.date:
+                values[name] = value.isoformat()
+            else:
+                values[name] = _jsonable(value)
         source, key = row["_source"], row["_key"]
         out.append(construct(
             source if type(source) is str else str(source),

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconcile.findings import Finding, RecordRef, Severity
-from reconcile.rules import _billing, _select, _service, base
+from reconcile.rules import _billing, _common, _select, _service, base
 from reconcile.rules._common import day, entity_key, is_in, parent_rid, take, utc, with_columns
 from reconcile.rules.base import Rule, RuleContext
 from reconcile.rules.builtin import (
@@ -328,3 +328,33 @@ def test_duplicate_lines_are_chosen_as_on_every_active_lines_fields(
         assert _shared_as_taken_wide(rule, table).empty
         return
     pd.testing.assert_frame_equal(chosen, _shared_as_taken_wide(rule, table))
+
+
+# ---------------------------------------------------------------- record fields and lenient booleans
+
+values = st.one_of(st.none(), st.text(max_size=4), st.booleans(), st.integers(-3, 3), st.floats(width=32),
+                   st.just(float("nan")),
+                   st.dates(), st.datetimes(), st.just(np.float64("nan")), st.just(np.int64(4)), st.just(np.True_),
+                   st.just(pd.Timestamp("2026-01-02 03:04:05.000006", tz="UTC")), st.just(pd.NaT))
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c"]), values, max_size=3), max_size=4),
+       st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True, max_size=4))
+def test_record_fields_are_the_jsonable_values(found: list[dict[str, Any]], fields: list[str]) -> None:
+    rows = [{"_source": "billing", "_key": f"K{i}", **row} for i, row in enumerate(found)]
+    made = _common.records(rows, "account", fields, "role")
+    for row, ref in zip(rows, made, strict=True):
+        expected = {name: base._jsonable(row[name]) for name in fields if name in row}
+        assert ref.fields == expected
+        assert [type(v) for v in ref.fields.values()] == [type(v) for v in expected.values()]
+        assert list(ref.fields) == list(expected)
+
+
+@given(st.lists(st.booleans(), max_size=10), st.sampled_from([None, "autopay"]))
+def test_a_boolean_column_is_truthy_as_its_objects_are(flags: list[bool], name: str | None) -> None:
+    series = pd.Series(flags, index=list(range(7, 7 + len(flags))), dtype=bool, name=name)
+    expected = series.astype(object).isin(_common._TRUE)
+    got = _common.truthy(series)
+    pd.testing.assert_series_equal(got, expected)
+    got.iloc[:] = False  # its own column, never the table's
+    assert series.tolist() == flags
