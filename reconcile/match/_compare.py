@@ -164,14 +164,16 @@ _SIGNATURE_CLASSES = 15
 _SIGNATURE_COUNTS = np.uint64((1 << (4 * _SIGNATURE_CLASSES)) - 1)
 _EVEN_NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
 _SIGNATURE_SHIFTS = np.arange(0, 4 * _SIGNATURE_CLASSES, 4, dtype=np.uint64)
+_UNCAPPED = np.uint64(1) << np.uint64(4 * _SIGNATURE_CLASSES + 1)
 
 
 def character_signatures(values: np.ndarray) -> np.ndarray:
     """Per value, how many of its characters fall in each of 15 classes (code point modulo 15), as one uint64.
 
-    Four bits a class, each count capped at 15; the top four bits are 1 for
-    a value these counts describe (ASCII text), 0 for any other (no bound is
-    drawn from it, see :func:`signature_distance`).
+    Four bits a class, each count capped at 15; of the top four bits, the
+    lowest is 1 for a value these counts describe (ASCII text), 0 for any
+    other (no bound is drawn from it, see :func:`signature_distance`), and
+    the next is 1 when no count was capped (:func:`signature_common`).
     """
     out = np.zeros(len(values), dtype=np.uint64)
     step = 1 << 16
@@ -190,14 +192,14 @@ def character_signatures(values: np.ndarray) -> np.ndarray:
         row = np.repeat(np.arange(len(arr), dtype=np.int64), np.diff(offsets))
         counts = np.bincount(row * _SIGNATURE_CLASSES + data % _SIGNATURE_CLASSES,
                              minlength=len(arr) * _SIGNATURE_CLASSES).reshape(len(arr), _SIGNATURE_CLASSES)
-        np.minimum(counts, 15, out=counts)
         # The counts side by side, four bits each (distinct bits: their sum is their union).
-        packed = (counts.astype(np.uint64) << _SIGNATURE_SHIFTS).sum(axis=1, dtype=np.uint64)
+        packed = (np.minimum(counts, 15).astype(np.uint64) << _SIGNATURE_SHIFTS).sum(axis=1, dtype=np.uint64)
         ascii_only = np.ones(len(arr), dtype=bool)
         ascii_only[row[data >= 0x80]] = False
         if arr.null_count:
             ascii_only &= np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         packed[ascii_only] |= np.uint64(1) << np.uint64(4 * _SIGNATURE_CLASSES)
+        packed[ascii_only & (counts.max(axis=1) < 15)] |= _UNCAPPED
         out[at:at + len(arr)] = packed
     return out
 
@@ -215,8 +217,37 @@ def signature_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         ys = ((yc >> shift) & _EVEN_NIBBLES).view(np.uint8)
         total += (np.maximum(xs, ys) - np.minimum(xs, ys)).view(np.uint64)
     distance = total.view(np.uint8).reshape(len(x), 8).sum(axis=1, dtype=np.int64)
-    described = ((x & y) >> np.uint64(4 * _SIGNATURE_CLASSES)) != 0
+    described = ((x & y) >> np.uint64(4 * _SIGNATURE_CLASSES)) & np.uint64(1) != 0
     return np.where(described, distance, 0)
+
+
+def signature_common(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Characters two values can have in common (per class, the lesser count, summed), and each value's length.
+
+    The last is whether the first three are exact (both signatures with no
+    count capped); where not, they are 0.
+    """
+    common = np.zeros(len(x), dtype=np.uint64)
+    length_x = np.zeros(len(x), dtype=np.uint64)
+    length_y = np.zeros(len(x), dtype=np.uint64)
+    xc, yc = x & _SIGNATURE_COUNTS, y & _SIGNATURE_COUNTS
+    for shift in (np.uint64(0), np.uint64(4)):
+        xs = ((xc >> shift) & _EVEN_NIBBLES)
+        ys = ((yc >> shift) & _EVEN_NIBBLES)
+        common += np.minimum(xs.view(np.uint8), ys.view(np.uint8)).view(np.uint64)
+        length_x += xs
+        length_y += ys
+    exact = (x & y & _UNCAPPED) != 0
+    sums = [np.where(exact, total.view(np.uint8).reshape(len(x), 8).sum(axis=1, dtype=np.int64), 0)
+            for total in (common, length_x, length_y)]
+    return sums[0], sums[1], sums[2], exact
+
+
+#: Similarities bounded from above by Jaro's bound (see StringComparator._below): the bound of each.
+_JARO_BOUNDS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "jaro": lambda jaro: jaro,
+    "jaro_winkler": lambda jaro: 0.6 * jaro + 0.4,
+}
 
 
 def _workers(pairs: int) -> int:
@@ -340,9 +371,17 @@ class _OneColumn(Comparator):
         return self.column.value(i)
 
     def restricted(self, records: np.ndarray) -> Comparator:
+        self.__dict__.setdefault("_signature_holder", [])  # made here, so views share what is filled in
         view = copy.copy(self)
         view.column = self.column.restricted(records)
         return view
+
+    def _signatures(self) -> np.ndarray:
+        """:func:`character_signatures` of every distinct value, counted once (in the holder views share)."""
+        holder: list[np.ndarray] = self.__dict__.setdefault("_signature_holder", [])
+        if not holder:
+            holder.append(character_signatures(self.column.uniques))
+        return holder[0]
 
 
 class ExactComparator(_OneColumn):
@@ -385,12 +424,48 @@ class StringComparator(_OneColumn):
         self.__dict__.update(state)
         self._scorer = _SIMILARITY[self.similarity]
 
-    def similarities(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Similarity (0..1) of the values with codes ``a`` and ``b`` (both present)."""
+    def _below(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Which pairs of values (codes ``a``, ``b``) are surely less similar than the lowest threshold.
+
+        Jaro's similarity is ``(m/|a| + m/|b| + (m - t)/m) / 3`` for ``m``
+        matching characters (0 if none), and ``m`` is at most the characters
+        the two have in common, at most the sum over classes of the lesser
+        count (:func:`signature_common`): so at most ``(c/|a| + c/|b| + 1) / 3``
+        for ``c`` that sum (capped by the lengths). Jaro-Winkler adds
+        ``l * 0.1 * (1 - jaro)`` for a common prefix of ``l <= 4``: at most
+        ``0.6 * jaro + 0.4``. Pairs whose bound is below the lowest threshold
+        (by a margin for rounding) are at "else" without being computed.
+        """
+        signatures = self._signatures()
+        below = np.zeros(len(a), dtype=bool)
+        lowest = min(self.thresholds) - 1e-9
+        for at in range(0, len(a), _SIGNATURE_STEP):
+            x, y = signatures[a[at:at + _SIGNATURE_STEP]], signatures[b[at:at + _SIGNATURE_STEP]]
+            common, length_x, length_y, exact = signature_common(x, y)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                most = np.minimum(common, np.minimum(length_x, length_y)).astype(np.float64)
+                jaro = np.where(most > 0, (most / length_x + most / length_y + 1.0) / 3.0, 0.0)
+            bound = _JARO_BOUNDS[self.similarity](jaro)
+            below[at:at + _SIGNATURE_STEP] = exact & (bound < lowest)
+        return below
+
+    def similarities(self, a: np.ndarray, b: np.ndarray, *, bounded: bool = False) -> np.ndarray:
+        """Similarity (0..1) of the values with codes ``a`` and ``b`` (both present).
+
+        With ``bounded`` (for a Jaro or Jaro-Winkler similarity), pairs of
+        values surely below the lowest threshold (:meth:`_below`) are not
+        computed: 0 for them.
+        """
         if len(a) == 0:
             return np.zeros(0, dtype=np.float64)
         ua, ub, inverse = _unique_pairs(a, b, len(self.column.uniques))
         uniques = self.column.uniques
+        if bounded and self.similarity in _JARO_BOUNDS:
+            scores = np.zeros(len(ua), dtype=np.float64)
+            kept = np.flatnonzero(~self._below(ua, ub))
+            scores[kept] = cpdist(list(uniques[ua[kept]]), list(uniques[ub[kept]]), scorer=self._scorer,
+                                  workers=_workers(len(kept)))
+            return np.asarray(scores[inverse], dtype=np.float64)
         scores = cpdist(list(uniques[ua]), list(uniques[ub]), scorer=self._scorer, workers=_workers(len(ua)))
         scores = np.asarray(scores, dtype=np.float64)
         if self.similarity == "token_sort":
@@ -402,7 +477,8 @@ class StringComparator(_OneColumn):
         out = np.zeros(len(left), dtype=np.int8)
         fuzzy = ~null & ~exact
         if fuzzy.any():
-            sims = self.similarities(a[fuzzy], b[fuzzy])
+            # Many pairs: those too unlike to reach the lowest threshold are not computed (see _below).
+            sims = self.similarities(a[fuzzy], b[fuzzy], bounded=len(left) >= _WHOLE_LENGTHS)
             level = np.zeros(len(sims), dtype=np.int8)
             # thresholds are descending; level 1 is the lowest fuzzy level
             for index, threshold in enumerate(reversed(self.thresholds), start=1):
@@ -455,7 +531,6 @@ class EditDistanceComparator(_OneColumn):
 
     def restricted(self, records: np.ndarray) -> Comparator:
         self._value_lengths(np.zeros(0, dtype=np.int64))  # the lengths' table made here, so views share it
-        self.__dict__.setdefault("_signatures", [])  # and the signatures' holder (filled once, when asked)
         return super().restricted(records)
 
     def _far(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -468,10 +543,7 @@ class EditDistanceComparator(_OneColumn):
         cap without being computed. Every distinct value's signature is
         counted once (in the holder views share), on the first call.
         """
-        holder: list[np.ndarray] = self.__dict__.setdefault("_signatures", [])
-        if not holder:
-            holder.append(character_signatures(self.column.uniques))
-        signatures = holder[0]
+        signatures = self._signatures()
         far = np.empty(len(a), dtype=bool)
         limit = 2 * self.max_distances[-1]
         for at in range(0, len(a), _SIGNATURE_STEP):

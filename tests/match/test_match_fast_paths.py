@@ -309,3 +309,67 @@ def test_address_frequencies_are_looked_up_when_two_addresses_share_a_text() -> 
     got = value_frequencies(comparator, types.SimpleNamespace(term_frequencies=stored))
     np.testing.assert_array_equal(got, _looked_up_frequencies(comparator, stored))
     assert got[comparator.value_codes(np.array([2]))[0]] == stored["x|y||z"]  # not its own share
+
+
+_NAME_TEXT = st.text(alphabet="aeinorstlmé", min_size=1, max_size=20) | st.sampled_from(
+    ["smith", "smyth", "johnson", "jonson", "maria", "mario", "aaaaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaab"])
+
+
+@given(
+    values=st.lists(_NAME_TEXT, min_size=2, max_size=10, unique=True),
+    similarity=st.sampled_from(["jaro_winkler", "jaro", "levenshtein"]),
+    thresholds=st.sampled_from([[0.92, 0.85], [0.94, 0.88], [0.7], [0.99, 0.6, 0.4]]),
+)
+@settings(max_examples=300, deadline=None)
+def test_string_levels_with_a_jaro_bound_are_rapidfuzz_levels(values, similarity, thresholds) -> None:  # type: ignore[no-untyped-def]
+    """Pairs told too unlike by their characters (many pairs) get the levels rapidfuzz's similarities give, pair by pair."""
+    import itertools
+
+    import pandas as pd
+    from rapidfuzz.distance import Jaro, JaroWinkler, Levenshtein
+    from rapidfuzz.process import cpdist
+
+    import reconcile.match._compare as compare_module
+    from reconcile.match._compare import Column, StringComparator
+    from reconcile.match._config import StringComparison
+
+    column = Column.of(pd.DataFrame({"v": pd.Series(values, dtype=object)}), "v")
+    comparator = StringComparator("v", column, StringComparison(column="v", similarity=similarity,
+                                                                thresholds=thresholds))
+    left, right = (np.array(side, dtype=np.int64)
+                   for side in zip(*itertools.combinations(range(len(values)), 2), strict=True))
+    saved = compare_module._WHOLE_LENGTHS
+    compare_module._WHOLE_LENGTHS = 0
+    try:
+        got = comparator.restricted(np.arange(len(values))).compare(left, right)
+    finally:
+        compare_module._WHOLE_LENGTHS = saved
+    scorer = {"jaro_winkler": JaroWinkler, "jaro": Jaro, "levenshtein": Levenshtein}[similarity]
+    expected = []
+    for i, j in zip(left.tolist(), right.tolist(), strict=True):
+        # As the comparator computes it (cpdist may round otherwise than a call for one pair).
+        sim = float(cpdist([values[i]], [values[j]], scorer=scorer.normalized_similarity)[0])
+        level = 0
+        for index, threshold in enumerate(reversed(thresholds), start=1):
+            if sim >= threshold:
+                level = index
+        expected.append(level)
+    assert got.tolist() == expected
+
+
+@given(a=_NAME_TEXT | _EDIT_TEXT, b=_NAME_TEXT | _EDIT_TEXT)
+@settings(max_examples=500, deadline=None)
+def test_signatures_common_characters_bound_the_jaro_matches(a, b) -> None:  # type: ignore[no-untyped-def]
+    """Exact where no count is capped: per class the lesser count, summed (at least the common characters), and the lengths."""
+    from reconcile.match._compare import character_signatures, signature_common
+
+    signatures = character_signatures(np.array([a, b], dtype=object))
+    common, length_a, length_b, exact = (int(v[0]) for v in signature_common(signatures[:1], signatures[1:]))
+    counts = [np.bincount([ord(c) % 15 for c in text], minlength=15) for text in (a, b)]
+    uncapped = a.isascii() and b.isascii() and max(counts[0].max(), counts[1].max()) < 15
+    assert bool(exact) == uncapped
+    if uncapped:
+        assert (common, length_a, length_b) == (int(np.minimum(counts[0], counts[1]).sum()), len(a), len(b))
+        assert common >= sum(min(a.count(c), b.count(c)) for c in set(a))
+    else:
+        assert (common, length_a, length_b) == (0, 0, 0)
