@@ -46,6 +46,7 @@ from typing import Any, ClassVar, final
 import annotated_types
 import numpy as np
 import pandas as pd
+from pandas.core.dtypes.cast import maybe_convert_platform
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from reconcile.errors import ConfigError, SourceError
@@ -422,8 +423,13 @@ class ExtractResult:
             if store.rows and simple is not None and simple[0] in (str, dt.date):
                 # Validated text and dates (or None) are objects: inference would only confirm it.
                 data[name] = store.array(name)
+            elif store.rows:
+                # Bools, numbers, times: as inferred from records. A list's values would be
+                # put into an object array and converted (then times inferred) by the frame:
+                # the same steps on an array filled from the chunks, without the list.
+                data[name] = maybe_convert_platform(store.array(name))
             else:
-                data[name] = store.column(name)  # bools, numbers, times: as inferred from records
+                data[name] = store.column(name)
         return pd.DataFrame(data, columns=names, copy=False)
 
 

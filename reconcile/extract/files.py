@@ -635,6 +635,11 @@ class _ArrowCsv:
         return bool(ok.all())
 
 
+#: Bytes that are not blank to a JSON Lines reader (blank: space, tab, carriage return, line feed).
+_SOLID = np.ones(256, dtype=bool)
+_SOLID[[32, 9, 13, 10]] = False
+
+
 class _ArrowJson:
     """A block of JSON lines parsed by pyarrow, or None where that would not give what the json module gives.
 
@@ -671,10 +676,10 @@ class _ArrowJson:
         if _SURROGATE_ESCAPE.search(block):  # pyarrow reads a lone one as it likes; json keeps it
             return None
         # Blank lines (only spaces, tabs and line ends) are skipped by both readers.
-        solid = ~np.isin(data, np.array([32, 9, 13, 10], dtype=np.uint8))
-        counts = np.add.reduceat(solid.astype(np.int64), starts) if len(data) else np.zeros(len(starts), dtype=np.int64)
-        counts[stops == starts] = 0
-        rows = np.flatnonzero(counts > 0)
+        solid = _SOLID[data]
+        filled = np.logical_or.reduceat(solid, starts) if len(data) else np.zeros(len(starts), dtype=bool)
+        filled[stops == starts] = False
+        rows = np.flatnonzero(filled)
         table = self._parse(block)
         if table is None or table.num_rows != len(rows):
             return None

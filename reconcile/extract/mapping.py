@@ -581,6 +581,10 @@ class _CompiledField:
             value = self._safe(self.const)
             return [value] * n, value is None, value is _FAIL, None
         if len(self.columns) > 1:
+            if self.plain_text:
+                arrays = [source.arrow_column(c) for c in self.columns]
+                if all(array is not None for array in arrays):
+                    return self._arrow_joined(arrays)
             cols = [source.values(c) for c in self.columns]
             out = [self._safe(self._joined(parts)) for parts in zip(*cols, strict=True)]
             return out, True, True, None
@@ -680,6 +684,52 @@ class _CompiledField:
         for j, converted in enumerate(converted_values):
             lookup[j] = converted
         return _spread(lookup, codes)
+
+    def _arrow_joined(self, arrays: Sequence[Any]) -> tuple[Any, bool, Any, Any]:
+        """:meth:`column` of plain text joined from several Arrow text columns, joined in Arrow.
+
+        A row whose parts cannot need stripping (see
+        :func:`reconcile.extract._arrow.needs_python`) is joined in Arrow:
+        its null and empty parts left out, the others joined with ``join``
+        (no part to join: the default). Any other row is joined in Python, as
+        the list path joins it. Plain text never fails.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from reconcile.extract import _arrow
+
+        n = len(arrays[0])
+        text = pa.large_string() if any(pa.types.is_large_string(a.type) for a in arrays) else pa.string()
+        separator = pa.scalar(self.join, type=text)
+        python = np.zeros(n, dtype=bool)
+        joined: Any = None
+        for array in arrays:
+            empty, flagged = _arrow.needs_python(array)
+            python |= flagged
+            part = array.cast(text)
+            if empty.any():
+                part = pc.if_else(pa.array(empty), pa.scalar(None, type=text), part)
+            # Both present: joined; one missing: the other (coalesce takes the first that is not null).
+            joined = part if joined is None else pc.coalesce(pc.binary_join_element_wise(joined, part, separator), joined, part)
+        out = _arrow.objects(joined)
+        missing = _arrow.null_mask(joined)
+        none: Any = None
+        if missing is not None:
+            if self.default is None:
+                none = missing.copy()
+            else:
+                out[missing] = self.default
+        for i in np.flatnonzero(python).tolist():
+            value = self._safe(self._joined([array[i].as_py() for array in arrays]))
+            out[i] = value
+            if value is None:
+                if none is None:
+                    none = np.zeros(n, dtype=bool)
+                none[i] = True
+        if none is not None and not none.any():
+            none = None
+        return out, none is not None, None, none
 
     def _arrow_seconds(self, array: Any) -> tuple[Any, bool, Any, Any]:
         """:meth:`arrow_column` of a datetime field read to the second: the distinct texts parsed in Arrow.

@@ -80,7 +80,7 @@ def _line(draw_kind: str, obj: dict[str, Any]) -> str:
 
 LINE = st.one_of(
     st.tuples(st.sampled_from(["plain", "plain", "plain", "ascii", "twice"]), objects()).map(lambda t: _line(*t)),
-    st.sampled_from(["", "   ", "{\"Id\": \"C9\"", "[1, 2]", "{\"Id\": NaN}", "{\"Id\": \"\\ud800\"}",
+    st.sampled_from(["", "   ", "\t", " \t ", "{\"Id\": \"C9\"", "[1, 2]", "{\"Id\": NaN}", "{\"Id\": \"\\ud800\"}",
                      "{\"Id\": \"C7\"} {\"Id\": \"C8\"}", "\"text\""]),
 )
 
@@ -145,3 +145,11 @@ def test_plain_blocks_come_from_pyarrow_and_quarantine_shows_the_line_as_written
     assert [r["city"] for r in result.records["contact"]] == ["Boulder"]
     assert [(q.row, q.field) for q in result.quarantine] == [("line 2 (key 'C2')", "birth_date")]
     assert result.quarantine[0].raw == {"Id": "C2", "FirstName": "Susan", "Birthdate": "1980-02-30"}
+
+
+def test_blank_lines_of_spaces_tabs_and_carriage_returns_leave_the_block_to_pyarrow() -> None:
+    block = b'{"Id": "C1"}\n\t\n \t \r\n{"Id": "C2"}\r\n\n   \n{"Id": "C3"}\n'
+    batch = files._ArrowJson(1 << 20)(block, 1)
+    assert batch is not None  # not left to the json module
+    assert list(batch.positions) == [1, 4, 7]
+    assert [row[0] for row in batch.rows] == ["C1", "C2", "C3"]
