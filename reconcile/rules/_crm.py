@@ -196,10 +196,12 @@ class NameMismatchRule(BuiltinRule):
         frame = _pairing_frame(table, record_type, rows, ekey.to_numpy(dtype=object))
         if frame.empty:
             return None
-        crm = contacts[contacts["_ekey"].isin(frame["_ekey"])]
         # Every record paired with every contact of its entity, by position: at a
         # million customers the merged frame of both sides' columns was the run's
-        # peak of memory; only the pairs that differ are made into rows.
+        # peak of memory; only the pairs that differ are made into rows. Contacts of
+        # entities without a record pair with nothing, so they are not filtered out
+        # first (a hash pass and a copy of the contacts' frame).
+        crm = contacts
         at_left, at_right = pairs_on(frame["_ekey"], crm["_ekey"])
         if not len(at_left):
             return None
