@@ -94,9 +94,24 @@ def constrained_components(
 
 def entity_ids(rids: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``E`` + a short hash of the smallest rid of each record's component (stable across runs)."""
-    unique, inverse = np.unique(labels, return_inverse=True)
+    unique, inverse = _distinct(labels)
+    sha1 = hashlib.sha1
     names = np.array(
-        ["E" + hashlib.sha1(str(rids[label]).encode("utf-8")).hexdigest()[:12] for label in unique.tolist()],
+        ["E" + sha1(str(rid).encode("utf-8")).hexdigest()[:12] for rid in rids[unique].tolist()],
         dtype=object,
     )
     return names[inverse] if len(labels) else np.zeros(0, dtype=object)
+
+
+def _distinct(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(labels, return_inverse=True)``; for labels that are record numbers, by marking them (no sort).
+
+    At a million customers the sort of 3.5 million labels took about a second.
+    """
+    if not len(labels) or labels.dtype.kind not in "iu" or int(labels.min()) < 0 or int(labels.max()) > 4 * len(labels):
+        unique, inverse = np.unique(labels, return_inverse=True)
+        return unique, inverse.reshape(-1)
+    present = np.zeros(int(labels.max()) + 1, dtype=bool)
+    present[labels] = True
+    rank = np.cumsum(present, dtype=np.intp) - 1  # each present label's place among the present ones, in order
+    return np.flatnonzero(present), rank[labels]

@@ -373,3 +373,23 @@ def test_signatures_common_characters_bound_the_jaro_matches(a, b) -> None:  # t
         assert common >= sum(min(a.count(c), b.count(c)) for c in set(a))
     else:
         assert (common, length_a, length_b) == (0, 0, 0)
+
+
+@given(labels=st.lists(st.integers(0, 30), max_size=30) | st.lists(st.integers(-5, 200), max_size=10),
+       dtype=st.sampled_from([np.int64, np.int32, np.intp]))
+@settings(max_examples=300, deadline=None)
+def test_entity_ids_are_those_of_the_sorted_distinct_labels(labels, dtype) -> None:  # type: ignore[no-untyped-def]
+    """entity_ids marks record-number labels instead of sorting them: the names of np.unique's way."""
+    import hashlib
+
+    from reconcile.match._cluster import _distinct, entity_ids
+
+    array = np.asarray(labels, dtype=dtype)
+    unique, inverse = np.unique(array, return_inverse=True)
+    got_unique, got_inverse = _distinct(array)
+    np.testing.assert_array_equal(got_unique, unique)
+    np.testing.assert_array_equal(got_inverse, inverse.reshape(-1))
+    if len(array) and array.min() >= 0:
+        rids = np.array([f"src:r{k:03d}" for k in range(int(array.max()) + 1)], dtype=object)
+        expected = ["E" + hashlib.sha1(str(rids[label]).encode("utf-8")).hexdigest()[:12] for label in array.tolist()]
+        assert entity_ids(rids, array).tolist() == expected
