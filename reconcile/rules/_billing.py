@@ -168,13 +168,20 @@ class FailedAutopayRule(BuiltinRule):
             return None
         # The rows are chosen on whole columns and the payments' fields taken once, for
         # the suspects only: copying the fields of every auto-pay attempt first (twice,
-        # as rows were filtered) was this rule's largest use of memory.
+        # as rows were filtered) was this rule's largest use of memory. The failed
+        # attempts are read first, while nothing else is held (reading the statuses is
+        # the largest temporary); then the accounts of the auto-pay attempts, then the
+        # times of those of active accounts.
+        failed_at = is_in(every["status"], self.failed_statuses).to_numpy()
         rows = np.flatnonzero(truthy(every["autopay"]).to_numpy())
-        acct = parent_rid(every, "payment").iloc[rows]
+        acct = parent_rid(every, "payment", rows)
+        mine = acct.isin(table["_rid"][active]).to_numpy()
+        rows, acct = rows[mine], acct[mine]
         t = utc(every["attempted_at"].iloc[rows])
-        kept = (acct.isin(table["_rid"][active]) & t.notna()).to_numpy()
+        kept = t.notna().to_numpy()
         rows, acct, t = rows[kept], acct[kept], t[kept]
-        failed = is_in(every["status"].iloc[rows], self.failed_statuses)
+        failed = pd.Series(failed_at[rows], index=acct.index)
+        del failed_at
         # An account with fewer failed attempts in all cannot have its latest N all failed.
         counts = acct[failed.to_numpy()].value_counts()
         suspects = acct.isin(counts.index[counts >= self.min_failures]).to_numpy()

@@ -180,14 +180,22 @@ def entity_or_none(value: Any) -> str | None:
     return None if text.startswith("~") else text
 
 
-def parent_rid(frame: pd.DataFrame, record_type: str) -> pd.Series:
-    """The parent's rid of each dependent record.
+def parent_rid(frame: pd.DataFrame, record_type: str, rows: np.ndarray | None = None) -> pd.Series:
+    """The parent's rid of each dependent record (of the records at positions ``rows``, if given).
 
     ``_parent_rid`` as the pipeline set it; where it is missing and the
     reference is the parent's key, the same-source parent's rid is assumed
     (``billing:account:AC-1`` for an invoice of ``AC-1`` in ``billing``).
+    With ``rows``, what ``parent_rid(frame, record_type).iloc[rows]`` gives,
+    without the column of every record first.
     """
-    rid = _column(frame, "_parent_rid").astype(object)
+    if rows is not None:
+        rid = _column(frame, "_parent_rid")
+        values = np.asarray(column_values(rid).take(rows), dtype=object)
+        rid = pd.Series(values, index=frame.index.take(rows), name=rid.name, dtype=object)
+        frame = _Rows(frame, rows)  # type: ignore[assignment]
+    else:
+        rid = _column(frame, "_parent_rid").astype(object)
     parent = RECORD_TYPES[record_type].parent
     if parent is None:
         return rid
@@ -202,6 +210,21 @@ def parent_rid(frame: pd.DataFrame, record_type: str) -> pd.Series:
         )
         rid = _filled(rid, mask, guess)
     return rid.where(rid.notna(), None)
+
+
+class _Rows:
+    """The columns of ``frame`` at positions ``rows``, each taken when read (what ``frame.iloc[rows]`` holds)."""
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray):
+        self._frame, self._rows = frame, rows
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._frame
+
+    def __getitem__(self, name: str) -> pd.Series:
+        column = self._frame[name]
+        return pd.Series(column_values(column).take(self._rows), index=self._frame.index.take(self._rows),
+                         name=column.name)
 
 
 def utc(series: pd.Series) -> pd.Series:

@@ -358,3 +358,22 @@ def test_a_boolean_column_is_truthy_as_its_objects_are(flags: list[bool], name: 
     pd.testing.assert_series_equal(got, expected)
     got.iloc[:] = False  # its own column, never the table's
     assert series.tolist() == flags
+
+
+# ---------------------------------------------------------------- parents of some rows
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["billing:account:AC-1", "crm:account:X"])),
+                          st.sampled_from(["billing", "crm"]), st.one_of(st.none(), st.sampled_from(["AC-1", "AC-2"]))),
+                max_size=10),
+       st.data())
+def test_parent_rids_of_some_rows_are_those_rows_of_every_parent_rid(
+    found: list[tuple[Any, str, Any]], data: st.DataObject
+) -> None:
+    index = data.draw(st.lists(st.integers(0, 4), min_size=len(found), max_size=len(found)))  # labels may repeat
+    frame = pd.DataFrame({"_parent_rid": pd.Series([f[0] for f in found], dtype=object).to_numpy(),
+                          "_source": [f[1] for f in found], "account_id": [f[2] for f in found]}, index=index)
+    rows = np.array(data.draw(st.lists(st.integers(0, max(len(found) - 1, 0)), max_size=8)) if found else [],
+                    dtype=np.intp)
+    pd.testing.assert_series_equal(_common.parent_rid(frame, "invoice", rows),
+                                   _common.parent_rid(frame, "invoice").iloc[rows])
