@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -59,28 +59,46 @@ _PAIRED = ("_rid", "company", *_NAME_COLUMNS)
 _Differing = tuple[dict[Any, list[dict[str, Any]]], dict[Any, list[dict[str, Any]]], dict[Any, list[dict[str, Any]]]]
 
 
-def _pairing_frame(table: pd.DataFrame, record_type: str, rows: np.ndarray, ekey: np.ndarray) -> pd.DataFrame:
-    """What pairing reads of the rows at ``rows``: rid, company and normalised names, ``_ekey`` and ``_row``.
+class _Side(NamedTuple):
+    """What pairing reads of one side's records: rid, company and normalised names, by position.
 
-    ``_row`` is the row's position in ``table``, where :func:`_rows_of` takes
-    the fields of the few records a finding shows: at a million customers,
-    every field of every record and contact (taken whole, then again for the
-    contacts of the records' entities) was this rule's largest use of memory.
-    A table without the normalised names has them computed, as
-    :func:`normalised` does.
+    ``columns`` are the table's own columns (not copied), or for a table
+    without the normalised names a normalised copy of the paired rows (as
+    :func:`normalised` computes them); ``at[i]`` is the ``i``-th paired
+    record's position in ``columns``, ``row[i]`` its position in the table
+    (where :func:`_rows_of` takes the fields of the few records a finding
+    shows) and ``ekey[i]`` its entity key. At a million customers every field
+    of every record and contact (taken whole, then again for the contacts of
+    the records' entities) was this rule's largest use of memory, and then
+    the paired rows' columns copied into frames.
     """
+
+    columns: dict[str, np.ndarray]
+    at: np.ndarray
+    row: np.ndarray
+    ekey: np.ndarray
+
+
+def _side(table: pd.DataFrame, record_type: str, rows: np.ndarray, ekey: np.ndarray) -> _Side:
+    """The :class:`_Side` of the records at positions ``rows`` of ``table``, whose entity keys are ``ekey``."""
     if all(c in table.columns for c in _NAME_COLUMNS):
-        frame = pd.DataFrame({c: column_values(table[c]).take(rows) for c in _PAIRED}, copy=False)
-    else:
-        frame = normalised(take(table, table.columns, rows), record_type, _NAME_COLUMNS)[list(_PAIRED)]
-        frame = frame.reset_index(drop=True)
-    return with_columns(frame, _ekey=ekey[rows], _row=rows)
+        columns = {c: np.asarray(column_values(table[c]), dtype=object) for c in _PAIRED}
+        return _Side(columns, rows, rows, ekey[rows])
+    frame = normalised(take(table, table.columns, rows), record_type, _NAME_COLUMNS)
+    columns = {c: frame[c].to_numpy(dtype=object) for c in _PAIRED}
+    return _Side(columns, np.arange(len(rows)), rows, ekey[rows])
 
 
-def _rows_of(table: pd.DataFrame, fields: tuple[str, ...], chosen: pd.DataFrame) -> pd.DataFrame:
-    """The ``fields`` of the pairing frame's ``chosen`` rows, read from ``table``, with ``_ekey`` and ``_conf``."""
-    out = take(table, fields, chosen["_row"].to_numpy())
-    return with_columns(out, _ekey=chosen["_ekey"].to_numpy(), _conf=confidence(out))
+def _rows_of(table: pd.DataFrame, fields: tuple[str, ...], side: _Side, chosen: np.ndarray) -> pd.DataFrame:
+    """The ``fields`` of the paired records ``chosen`` (positions among them), read from ``table``, with ``_ekey`` and ``_conf``."""
+    out = take(table, fields, side.row[chosen])
+    return with_columns(out, _ekey=side.ekey[chosen], _conf=confidence(out))
+
+
+def _company_written(side: _Side) -> np.ndarray:
+    """Per column position: a company is written and normalises to something."""
+    return (_present(pd.Series(side.columns["company"], dtype=object)).to_numpy()
+            & pd.notna(side.columns["_n_company"]))
 
 
 def _present(series: pd.Series) -> pd.Series:
@@ -178,7 +196,7 @@ class NameMismatchRule(BuiltinRule):
         if table.empty:
             return []
         ekey = entity_key(table).to_numpy(dtype=object)
-        contacts = _pairing_frame(table, "contact", np.flatnonzero(pd.notna(ekey)), ekey)
+        contacts = _side(table, "contact", np.flatnonzero(pd.notna(ekey)), ekey)
         found: list[tuple[str, _Differing]] = []
         for record_type in sorted(set(self.record_types)):
             differing = self._check(ctx, record_type, contacts)
@@ -186,38 +204,36 @@ class NameMismatchRule(BuiltinRule):
                 found.append((record_type, differing))
         return found
 
-    def _check(self, ctx: RuleContext, record_type: str, contacts: pd.DataFrame) -> _Differing | None:
+    def _check(self, ctx: RuleContext, record_type: str, contacts: _Side) -> _Differing | None:
         """The differing pairs of ``record_type``'s records, with the rows of the records and contacts in them."""
         table = ctx.table(record_type)
         if table.empty:
             return None
         ekey = entity_key(table)
-        rows = np.flatnonzero(ekey.isin(contacts["_ekey"]).to_numpy())
-        frame = _pairing_frame(table, record_type, rows, ekey.to_numpy(dtype=object))
-        if frame.empty:
+        rows = np.flatnonzero(ekey.isin(contacts.ekey).to_numpy())
+        if not len(rows):
             return None
+        records = _side(table, record_type, rows, ekey.to_numpy(dtype=object))
+        del ekey, rows
         # Every record paired with every contact of its entity, by position: at a
         # million customers the merged frame of both sides' columns was the run's
         # peak of memory; only the pairs that differ are made into rows. Contacts of
         # entities without a record pair with nothing, so they are not filtered out
         # first (a hash pass and a copy of the contacts' frame).
-        crm = contacts
-        at_left, at_right = pairs_on(frame["_ekey"], crm["_ekey"])
+        at_left, at_right = pairs_on(pd.Series(records.ekey, dtype=object), pd.Series(contacts.ekey, dtype=object))
         if not len(at_left):
             return None
-        values = {c: frame[c].to_numpy(dtype=object) for c in ("_rid", "_ekey", "company", *_NAME_COLUMNS)}
-        crm_values = {c: crm[c].to_numpy(dtype=object) for c in ("_rid", "company", *_NAME_COLUMNS)}
-        written = (_present(frame["company"]) & frame["_n_company"].notna()).to_numpy()
-        written_crm = (_present(crm["company"]) & crm["_n_company"].notna()).to_numpy()
-        by_company = written[at_left] & written_crm[at_right]
-        known = {c: frame[c].notna().to_numpy() for c in ("_n_given", "_n_family")}
-        known_crm = {c: crm[c].notna().to_numpy() for c in ("_n_given", "_n_family")}
-        families = known["_n_family"][at_left] & known_crm["_n_family"][at_right]
+        # Each pair's positions in the columns read.
+        col_left, col_right = records.at[at_left], contacts.at[at_right]
+        values, crm_values = records.columns, contacts.columns
+        by_company = _company_written(records)[col_left] & _company_written(contacts)[col_right]
+        families = pd.notna(values["_n_family"][col_left]) & pd.notna(crm_values["_n_family"][col_right])
         comparable = by_company | families
         # Only comparable pairs are compared: a company where both write one, else the person.
         ask = np.flatnonzero(comparable)
-        ask_left, ask_right = at_left[ask], at_right[ask]
+        ask_left, ask_right = col_left[ask], col_right[ask]
         company_pairs = by_company[ask]
+        del col_left, col_right, by_company, families, comparable
 
         def equal(column: str, where: np.ndarray) -> np.ndarray:
             a, b = values[column][ask_left[where]], crm_values[column][ask_right[where]]
@@ -227,30 +243,34 @@ class NameMismatchRule(BuiltinRule):
         on_company = np.flatnonzero(company_pairs)
         same[on_company] = equal("_n_company", on_company)
         on_person = np.flatnonzero(~company_pairs)
-        givens = known["_n_given"][ask_left[on_person]] & known_crm["_n_given"][ask_right[on_person]]
+        givens = (pd.notna(values["_n_given"][ask_left[on_person]])
+                  & pd.notna(crm_values["_n_given"][ask_right[on_person]]))
         same_given = ~givens
         same_given[givens] = equal("_n_given", on_person[givens])
         same[on_person] = equal("_n_family", on_person) & same_given
-        # The records no comparable contact agrees with (each record is one row of frame).
-        agrees = np.zeros(len(frame), dtype=bool)
-        agrees[ask_left[same]] = True
-        keep = np.flatnonzero(~agrees[ask_left])
+        # The records no comparable contact agrees with (by their place among the paired records).
+        record_of = at_left[ask]
+        agrees = np.zeros(len(records.at), dtype=bool)
+        agrees[record_of[same]] = True
+        keep = np.flatnonzero(~agrees[record_of])
         if not len(keep):
             return None
         left, right = ask_left[keep], ask_right[keep]
         differing = pd.DataFrame(
             {
-                **{c: values[c][left] for c in ("_rid", "_ekey", "company", *_NAME_COLUMNS)},
+                "_rid": values["_rid"][left],
+                "_ekey": records.ekey[record_of[keep]],
+                **{c: values[c][left] for c in ("company", *_NAME_COLUMNS)},
                 **{f"{c}_crm": crm_values[c][right] for c in ("_rid", "company", *_NAME_COLUMNS)},
                 "_by_company": company_pairs[keep],
             }
         )
         fields = (_KEY_FIELDS[record_type], *NAME_FIELDS)
         producing = group_rows(
-            _rows_of(table, fields, frame.take(np.unique(left))), "_rid", (*fields, "_ekey", "_conf")
+            _rows_of(table, fields, records, np.unique(record_of[keep])), "_rid", (*fields, "_ekey", "_conf")
         )
         told = group_rows(
-            _rows_of(ctx.table("contact"), CONTACT_FIELDS, crm.take(np.unique(right))),
+            _rows_of(ctx.table("contact"), CONTACT_FIELDS, contacts, np.unique(at_right[ask][keep])),
             "_rid",
             (*CONTACT_FIELDS, "_conf"),
         )
