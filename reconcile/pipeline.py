@@ -667,7 +667,7 @@ def run(
             )
         with open_engine(config.engine) as engine:
             matched, findings = _reconcile(engine, extracted, config, store, state, as_of, timings, progress)
-        result.links = len(matched.links)
+        result.links = matched.link_count
         result.entities = int(matched.entity_of.nunique()) if len(matched.entity_of) else 0
         # Nothing after this reads the match result (hundreds of MB at a million
         # customers; the tables went before the evidence): persisting and

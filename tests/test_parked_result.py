@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,9 @@ def test_a_parked_result_comes_back_equal_and_its_file_goes(matched: MatchResult
         assert back is not matched
         assert parked.take() is back  # read once
     assert parked._file is None
-    assert np.shares_memory(back.links["rid_l"].to_numpy(), matched.links["rid_l"].to_numpy())  # kept, not copied
+    assert np.shares_memory(back.entity_of.index.to_numpy(), matched.entity_of.index.to_numpy())  # kept, not copied
+    assert back._link_arrays is not None and back._links is None  # the links' frame is made when read
+    assert not np.shares_memory(back._link_arrays.left, matched._link_arrays.left)  # read back
     assert not np.shares_memory(back.confidence.to_numpy(), matched.confidence.to_numpy())  # read back
     pd.testing.assert_series_equal(back.entity_of, matched.entity_of)
     pd.testing.assert_series_equal(back.confidence, matched.confidence)
@@ -127,7 +131,9 @@ def test_forgetting_lookups_keeps_the_result_and_shares_its_arrays(matched: Matc
 
 def test_the_explainer_keeps_the_links_method_column_and_sorts_what_is_not_sorted(matched: MatchResult) -> None:
     explainer = matched._explainer
-    assert np.shares_memory(explainer.link_methods, matched.links["method"].to_numpy())  # not a copy
+    assert matched._link_arrays is not None
+    assert explainer.link_methods is matched._link_arrays.method  # the links' own numbers, not a copy
+    assert explainer.link_methods.dtype.kind == "i"  # numbers, not a pointer per link
     pairs = _pairs(matched)
     expected = matched.explain_compact(pairs)
     # The same links given in reverse order: found by key all the same.
@@ -138,7 +144,36 @@ def test_the_explainer_keeps_the_links_method_column_and_sorts_what_is_not_sorte
         frequencies=explainer.frequencies, config=explainer.config, rules=explainer.rules,
         rule_keys=explainer.rule_keys, by_name=explainer.by_name, candidacy=explainer.candidacy,
         link_keys=explainer.link_keys[::-1].copy(), link_methods=explainer.link_methods[::-1].copy(),
-        entities=explainer.entities, classifier=explainer.classifier,
+        method_names=explainer.method_names, entities=explainer.entities, classifier=explainer.classifier,
     )
     assert list(reordered.compact_many(pairs)) == expected
     assert any(isinstance(e, dict) and e.get("method") for e in expected) or len(matched.links) == 0
+
+
+def test_links_kept_as_arrays_give_the_frame_and_paths_of_links_given_as_a_frame(matched: MatchResult) -> None:
+    arrays = matched._link_arrays
+    assert arrays is not None
+    frame = matched.links
+    assert matched.link_count == len(frame) == len(arrays)
+    rids = matched.entity_of.index.to_numpy()
+    assert (frame["rid_l"].to_numpy() == rids[arrays.left]).all() and (frame["rid_r"].to_numpy() == rids[arrays.right]).all()
+    assert (frame["rid_l"].to_numpy() < frame["rid_r"].to_numpy()).all()
+    assert set(frame["method"]) <= {*(f"deterministic:{r}" for r in matched.config.active_rules()), "probabilistic"}
+    given = pickle.loads(pickle.dumps(matched))
+    assert given._links is None  # the frame is not pickled when the arrays are
+    given.links = frame.copy()  # a frame given: paths found by looking the rids up
+    assert given._link_arrays is None
+    pd.testing.assert_frame_equal(given.links, frame)
+    members = frame["rid_l"].tolist()[:15] + frame["rid_r"].tolist()[-15:]
+    for a in members:
+        for b in members[::3]:
+            assert matched.path(a, b) == given.path(a, b)
+    # A path's neighbours are linked pairs.
+    linked = set(zip(frame["rid_l"], frame["rid_r"], strict=True))
+    biggest = matched.entity_of.value_counts().index[0]
+    crowd = matched.members(biggest)
+    chains = [c for a in crowd for b in crowd if len(c := matched.path(a, b)) > 1]
+    assert chains == [c for a in crowd for b in crowd if len(c := given.path(a, b)) > 1]
+    assert chains  # records of one customer, joined by links
+    for chain in chains:
+        assert all((min(x, y), max(x, y)) in linked for x, y in itertools.pairwise(chain))

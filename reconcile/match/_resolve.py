@@ -269,6 +269,45 @@ class _Columns:
         return column
 
 
+class LinkArrays:
+    """The accepted links as arrays of numbers: what :attr:`MatchResult.links` is made from.
+
+    ``left`` and ``right`` are positions in ``rids``, the rids of the
+    result's ``entity_of`` in their order (``left < right``, in
+    ``(left, right)`` order), ``method`` the position of each link's method in
+    ``methods``. Only ``rids`` and the few ``methods`` are objects: a result
+    whose links are kept so holds no array of millions of pointers for them,
+    and its numbers can wait on disk (``reconcile.pipeline.ParkedResult``).
+    """
+
+    def __init__(self, rids: np.ndarray, left: np.ndarray, right: np.ndarray, score: np.ndarray,
+                 probability: np.ndarray, method: np.ndarray, methods: np.ndarray):
+        self.rids = rids
+        self.left = left
+        self.right = right
+        self.score = score
+        self.probability = probability
+        self.method = method
+        self.methods = methods
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def frame(self) -> pd.DataFrame:
+        """The links as :attr:`MatchResult.links` gives them (rids and method names as text)."""
+        return pd.DataFrame(
+            {
+                "rid_l": self.rids[self.left],
+                "rid_r": self.rids[self.right],
+                "score": self.score,
+                "probability": self.probability,
+                "method": self.methods[self.method],
+            },
+            columns=LINK_COLUMNS,
+            copy=False,  # fresh arrays, each its own column: not copied into one block per dtype
+        )
+
+
 class MatchResult:
     """The outcome of :func:`resolve`.
 
@@ -296,7 +335,7 @@ class MatchResult:
         *,
         entity_of: pd.Series,
         confidence: pd.Series,
-        links: pd.DataFrame,
+        links: pd.DataFrame | LinkArrays,
         model: LinkageModel | None,
         stats: dict[str, Any],
         config: MatchingConfig,
@@ -304,7 +343,9 @@ class MatchResult:
     ):
         self.entity_of = entity_of
         self.confidence = confidence
-        self.links = links
+        # Links given as arrays (as resolve gives them) become a frame when ``links`` is first read.
+        self._link_arrays: LinkArrays | None = links if isinstance(links, LinkArrays) else None
+        self._links: pd.DataFrame | None = None if isinstance(links, LinkArrays) else links
         self.model = model
         self.stats = stats
         self.config = config
@@ -312,21 +353,47 @@ class MatchResult:
         # How path() finds linked records: all links' lists (built only if a link
         # joined two entities), else links grouped by entity and each entity's lists.
         self._neighbours: dict[str, list[str]] | None = None
-        self._link_groups: tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._link_groups: tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._by_entity: dict[str, dict[str, list[str]]] = {}
 
+    @property
+    def links(self) -> pd.DataFrame:
+        """One row per accepted pair (see the class); made from the link arrays when first read."""
+        if self._links is None:
+            assert self._link_arrays is not None
+            self._links = self._link_arrays.frame()
+        return self._links
+
+    @links.setter
+    def links(self, links: pd.DataFrame) -> None:
+        self._links, self._link_arrays = links, None
+        self._neighbours, self._link_groups, self._by_entity = None, None, {}
+
+    @property
+    def link_count(self) -> int:
+        """How many links were accepted (``len(links)``, without making the frame)."""
+        return len(self._link_arrays) if self._link_arrays is not None else len(self.links)
+
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled without path()'s lists, which are made again when asked for."""
-        return {**self.__dict__, "_neighbours": None, "_link_groups": None, "_by_entity": {}}
+        """Pickled without path()'s lists, which are made again when asked for, nor a links frame made from arrays."""
+        state = {**self.__dict__, "_neighbours": None, "_link_groups": None, "_by_entity": {}}
+        if self._link_arrays is not None:
+            state["_links"] = None
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # A result pickled before path() kept its lists this way has none of them.
-        self.__dict__.update({"_neighbours": None, "_link_groups": None, "_by_entity": {}, **state})
+        # A result pickled before path() kept its lists this way has none of them;
+        # one pickled before links were kept as arrays has its frame as ``links``.
+        if "links" in state:
+            state["_links"] = state.pop("links")
+        self.__dict__.update(
+            {"_neighbours": None, "_link_groups": None, "_by_entity": {}, "_link_arrays": None, **state}
+        )
 
     def __repr__(self) -> str:
         return (
             f"MatchResult(records={len(self.entity_of)}, entities={self.entity_of.nunique()}, "
-            f"links={len(self.links)})"
+            f"links={self.link_count})"
         )
 
     def forget_lookups(self) -> None:
@@ -434,19 +501,28 @@ class MatchResult:
         if self._neighbours is not None:
             return self._neighbours
         if self._link_groups is None:
-            left = self.links["rid_l"].to_numpy(dtype=object)
-            right = self.links["rid_r"].to_numpy(dtype=object)
-            index = self.entity_of.index
-            at_left, at_right = index.get_indexer(left), index.get_indexer(right)
             entities = self.entity_of.to_numpy(dtype=object)
-            if (at_left < 0).any() or (at_right < 0).any() or (entities[at_left] != entities[at_right]).any():
-                self._neighbours = _neighbours_of(left.tolist(), right.tolist())
+            arrays = self._link_arrays
+            if arrays is not None and len(arrays.rids) == len(entities):
+                # Positions in the rids of entity_of (resolve gives both the same rids): no rid is looked up.
+                rids, at_left, at_right = arrays.rids, arrays.left, arrays.right
+            else:
+                left = self.links["rid_l"].to_numpy(dtype=object)
+                right = self.links["rid_r"].to_numpy(dtype=object)
+                index = self.entity_of.index
+                at_left, at_right = index.get_indexer(left), index.get_indexer(right)
+                if (at_left < 0).any() or (at_right < 0).any() or (entities[at_left] != entities[at_right]).any():
+                    self._neighbours = _neighbours_of(left.tolist(), right.tolist())
+                    return self._neighbours
+                rids = index.to_numpy(dtype=object)
+            if (entities[at_left] != entities[at_right]).any():
+                self._neighbours = _neighbours_of(rids[at_left].tolist(), rids[at_right].tolist())
                 return self._neighbours
             codes, uniques = pd.factorize(entities[at_left])
             order = np.argsort(codes, kind="stable")  # links order kept within an entity
             starts = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-            self._link_groups = (pd.Index(uniques), order, starts, left, right)
-        uniques, order, starts, left, right = self._link_groups
+            self._link_groups = (pd.Index(uniques), order, starts, rids, at_left, at_right)
+        uniques, order, starts, rids, at_left, at_right = self._link_groups
         found = self._by_entity.get(entity)
         if found is None:
             try:
@@ -454,7 +530,9 @@ class MatchResult:
             except KeyError:  # an entity without links
                 code = -1
             rows = order[starts[code] : starts[code + 1]] if code >= 0 else order[:0]
-            found = self._by_entity[entity] = _neighbours_of(left[rows].tolist(), right[rows].tolist())
+            found = self._by_entity[entity] = _neighbours_of(
+                rids[at_left[rows]].tolist(), rids[at_right[rows]].tolist()
+            )
         return found
 
     def members(self, entity: str) -> list[str]:
@@ -877,17 +955,11 @@ def resolve(
     methods = np.array(
         [f"deterministic:{r}" for r in rule_names] + ["probabilistic"], dtype=object
     )
-    links = pd.DataFrame(
-        {
-            "rid_l": rids[link_left],
-            "rid_r": rids[link_right],
-            "score": chosen_scores,
-            "probability": chosen_probability,
-            "method": methods[np.where(chosen_deterministic, chosen_rule, len(rule_names))],
-        },
-        columns=LINK_COLUMNS,
-        copy=False,  # fresh arrays, each its own column: not copied into one block per dtype
+    method_of = np.where(chosen_deterministic, chosen_rule, len(rule_names)).astype(
+        np.int8 if len(methods) < 127 else np.int32
     )
+    # Numbers and the rids: MatchResult.links makes the frame of text when it is read.
+    links = LinkArrays(rids, link_left, link_right, chosen_scores, chosen_probability, method_of, methods)
     index = pd.Index(rids, name="_rid")
     entity_of = pd.Series(entities, index=index, name="entity", dtype=object)
     confidence_series = pd.Series(confidence, index=index, name="confidence")
@@ -916,7 +988,7 @@ def resolve(
         classifier=classifier,
         rule_keys=rule_keys, by_name=by_name, candidacy=candidacy,
         link_keys=link_left * np.int64(max(n, 1)) + link_right,
-        link_methods=links["method"].to_numpy(dtype=object), entities=entities,
+        link_methods=method_of, method_names=methods, entities=entities,
     )
     timer.lap("result")  # stats["timings"] is this same dict
     return MatchResult(
@@ -1002,7 +1074,7 @@ class _Explainer:
     def __init__(self, *, rids: np.ndarray, comparators: list[Comparator], model: LinkageModel | None,
                  frequencies: list[np.ndarray | None], config: MatchingConfig, rules: dict[str, Any],
                  rule_keys: dict[str, np.ndarray], by_name: dict[str, int], candidacy: _Candidacy,
-                 link_keys: np.ndarray, link_methods: np.ndarray, entities: np.ndarray,
+                 link_keys: np.ndarray, link_methods: np.ndarray, method_names: np.ndarray, entities: np.ndarray,
                  classifier: LogisticClassifier | None = None):
         self.rids = rids  # sorted: a rid is found by bisection, no dictionary of every rid is kept
         self.comparators = comparators
@@ -1016,9 +1088,10 @@ class _Explainer:
         if len(link_keys) > 1 and not bool((link_keys[1:] >= link_keys[:-1]).all()):
             order = np.argsort(link_keys, kind="stable")
             link_keys, link_methods = link_keys[order], link_methods[order]
-        # resolve() gives them sorted and ``link_methods`` is the links' own column: kept, not copied.
+        # resolve() gives them sorted, and the links' own method numbers: kept, not copied.
         self.link_keys = link_keys
-        self.link_methods = link_methods
+        self.link_methods = link_methods  # per link: its method's position in method_names
+        self.method_names = method_names
         self.entities = entities
         self.classifier = classifier
 
@@ -1121,7 +1194,7 @@ class _Explainer:
             is_linked = bool(linked[p])
             method, rule = None, None
             if is_linked:
-                method, _, rule_name = str(self.link_methods[found[p]]).partition(":")
+                method, _, rule_name = str(self.method_names[self.link_methods[found[p]]]).partition(":")
                 rule = rule_name or None
             out[k] = {
                 "rid_l": str(self.rids[left]),
@@ -1198,6 +1271,6 @@ class _Explainer:
             threshold=self.config.threshold, deterministic_rule=rule_name, vetoed_by=vetoed,
             veto=[c for c in self.config.veto if levels.get(c) == 0],
             candidate=self.candidacy(lo, hi, n), linked=at >= 0,
-            method=str(self.link_methods[at]) if at >= 0 else None,
+            method=str(self.method_names[self.link_methods[at]]) if at >= 0 else None,
             same_entity=bool(self.entities[lo] == self.entities[hi]),
         )
