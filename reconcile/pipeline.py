@@ -305,7 +305,7 @@ def match_entities(
             frame["_confidence"] = confidence
             frame["_parent_rid"] = None
             out[record_type] = frame
-    result.forget_lookups()  # the rids' hash table the lookups above built: 130 MB at a million customers
+    result.forget_lookups()  # the rids' hash table the lookups above built: about 160 MiB at a million customers
     return attach_dependents(out), result
 
 

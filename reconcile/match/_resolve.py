@@ -401,8 +401,8 @@ class MatchResult:
 
         ``entity_of`` and ``confidence`` get a new index of the same rids
         (sharing its array, and still one index for both); the next lookup
-        builds its table again. At a million customers the table is about
-        130 MB, which the match stage built to give every record its entity
+        builds its table again. At a million customers (3.5 million identity records) the table
+        is about 160 MiB, which the match stage built to give every record its entity
         and nothing reads while the rules run.
         """
         old = self.entity_of.index
