@@ -1161,25 +1161,35 @@ class _Explainer:
         if self.classifier is not None:
             prior_weight = self.classifier.intercept
         threshold = float(self.config.threshold)
+        # Per comparator, what does not depend on the pair, read once: the levels as
+        # Python ints, the model's m and weights per level, and the term-frequency u
+        # of every pair (a product and a maximum: each element as alone).
+        level_lists = [np.asarray(level).tolist() for level in levels]
+        scored = self.classifier is None and self.model is not None
+        m_lists = [self.model.fields[f].m.tolist() if scored else [] for f in range(len(self.comparators))]
+        weight_lists = [self.model.fields[f].weights.tolist() if scored else [] for f in range(len(self.comparators))]
+        tf_u_lists = [
+            self.model.fields[f].tf_u(np.asarray(tf, dtype=np.float64)).tolist() if scored and tf is not None else None
+            for f, tf in enumerate(frequencies)
+        ]
+        exact_levels = [comparator.exact_level for comparator in self.comparators]
         for p, k in enumerate(at):
             left, right = int(lo[p]), int(hi[p])
             fields: list[dict[str, Any]] = []
             total = 0.0
             by_name: dict[str, int] = {}
             for f, comparator in enumerate(self.comparators):
-                level = int(levels[f][p])
+                level = level_lists[f][p]
                 by_name[comparator.name] = level
                 weight = 0.0
                 if self.classifier is not None:
                     weight = self.classifier.weight(f, level)
                 elif self.model is not None and level >= 0:
-                    params = self.model.fields[f]
-                    m = float(params.m[level])
-                    weight = float(params.weights[level])
-                    tf = frequencies[f]
-                    if tf is not None and level == comparator.exact_level:
-                        u = float(params.tf_u(np.array([float(tf[p])]))[0])
-                        weight = float(np.log2(max(m, 1e-300) / u))
+                    m = m_lists[f][level]
+                    weight = weight_lists[f][level]
+                    tf_u = tf_u_lists[f]
+                    if tf_u is not None and level == exact_levels[f]:
+                        weight = float(np.log2(max(m, 1e-300) / tf_u[p]))
                 total += weight
                 value_l, value_r = comparator.display(left), comparator.display(right)
                 if value_l is not None or value_r is not None:
