@@ -1165,11 +1165,11 @@ class _Explainer:
         # Python ints, the model's m and weights per level, and the term-frequency u
         # of every pair (a product and a maximum: each element as alone).
         level_lists = [np.asarray(level).tolist() for level in levels]
-        scored = self.classifier is None and self.model is not None
-        m_lists = [self.model.fields[f].m.tolist() if scored else [] for f in range(len(self.comparators))]
-        weight_lists = [self.model.fields[f].weights.tolist() if scored else [] for f in range(len(self.comparators))]
+        fields_of = self.model.fields if self.classifier is None and self.model is not None else None
+        m_lists = [fields_of[f].m.tolist() if fields_of else [] for f in range(len(self.comparators))]
+        weight_lists = [fields_of[f].weights.tolist() if fields_of else [] for f in range(len(self.comparators))]
         tf_u_lists = [
-            self.model.fields[f].tf_u(np.asarray(tf, dtype=np.float64)).tolist() if scored and tf is not None else None
+            fields_of[f].tf_u(np.asarray(tf, dtype=np.float64)).tolist() if fields_of and tf is not None else None
             for f, tf in enumerate(frequencies)
         ]
         exact_levels = [comparator.exact_level for comparator in self.comparators]
