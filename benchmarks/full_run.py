@@ -95,6 +95,8 @@ def _child(directory: Path, fingerprints: Path | None) -> None:
     out["run_seconds"] = round(time.perf_counter() - started, 2)
     out["stages"] = result.timings
     out["findings"] = len(result.findings)
+    out["links"] = result.links
+    out["entities"] = result.entities
     out["rows_read"] = sum(h.rows_read for h in result.health)
     out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     from reconcile.demo import score
