@@ -526,6 +526,10 @@ def _is_memory_sqlite(url: sa.URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+#: The page cache of each SQLite connection of a store, in KiB (SQLite's default is 2,000).
+SQLITE_CACHE_KIB = 256 * 1024
+
+
 def _install_sqlite_transactions(engine: sa.Engine) -> None:
     """Make SQLite transactions real: BEGIN at the start, IMMEDIATE for writers.
 
@@ -540,6 +544,11 @@ def _install_sqlite_transactions(engine: sa.Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        # A run writes its findings' contents (hundreds of MB at a million customers) in one
+        # transaction, into indexes of random keys: with SQLite's default 2 MiB page cache
+        # the pages are written out and read back again and again. The cache takes memory
+        # only as pages are used.
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

@@ -55,3 +55,17 @@ def test_seen_findings_share_a_fields_set_no_change_reaches_another() -> None:
     copied = two.model_copy(update={"story": "other"})
     assert copied.story == "other" and two.story != "other"
     assert three.model_fields_set == set(TrackedFinding.model_fields)
+
+
+def test_a_sqlite_store_gives_each_connection_a_large_page_cache(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from reconcile.store import Store
+    from reconcile.store._store import SQLITE_CACHE_KIB
+
+    assert SQLITE_CACHE_KIB >= 64 * 1024
+    store = Store(f"sqlite:///{tmp_path / 'reconcile.db'}")
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        store.close()
