@@ -1197,7 +1197,7 @@ class _SeenKeys:
     a key -> position index once duplicates turn out to be common.
     """
 
-    __slots__ = ("_batches", "_index", "_lookups", "_single_keys", "_single_positions", "keys")
+    __slots__ = ("_batches", "_index", "_lookups", "_repeated", "_single_keys", "_single_positions", "keys")
 
     #: Positions looked up in the key lists before an index is built.
     SCANS = 16
@@ -1210,6 +1210,8 @@ class _SeenKeys:
         self._batches.append((self._single_keys, self._single_positions))
         self._index: dict[Any, int | str] | None = None
         self._lookups = 0
+        # Whether a batch repeated a key yet (until then add_batch looks at each key once).
+        self._repeated = False
 
     def __contains__(self, key: object) -> bool:
         return key in self.keys
@@ -1235,15 +1237,30 @@ class _SeenKeys:
         earlier one); its entry in ``keys`` becomes a :class:`_Dropped` too.
         """
         seen = self.keys
-        if seen.isdisjoint(keys):
-            earlier: set[Any] = set()
+        earlier: set[Any] = set()
+        repeats = True
+        if not self._repeated:
+            # No key repeated so far: one pass adds them, and the set's growth tells whether
+            # one repeats now (the set is as large as the keys of tens of millions of rows).
             before = len(seen)
             seen.update(keys)
-            repeats = len(seen) - before != len(keys)
-        else:
-            earlier = seen.intersection(keys)
-            seen.update(keys)
-            repeats = True
+            if len(seen) - before == len(keys):
+                repeats = False
+            else:
+                # One does: the set as it was before this batch, from the batches' keys
+                # (a dropped row's marker is in no set), then as below from now on.
+                self._repeated = True
+                seen.clear()
+                for kept, _ in self._batches:
+                    seen.update(key for key in kept if type(key) is not _Dropped)
+        if repeats:
+            if seen.isdisjoint(keys):
+                before = len(seen)
+                seen.update(keys)
+                repeats = len(seen) - before != len(keys)
+            else:
+                earlier = seen.intersection(keys)
+                seen.update(keys)
         found: list[tuple[int, Any, int | str | None]] = []
         if repeats:
             counts = Counter(keys)
