@@ -20,6 +20,7 @@ from reconcile.rules._common import (
     group_rows,
     is_in,
     min_confidence,
+    parent_in,
     parent_rid,
     plural,
     records,
@@ -60,12 +61,11 @@ def _overdue_invoices(
         )
     # Whole columns are read, only the rows of these accounts are copied; due dates are
     # read for those rows alone (reading every invoice's took a second at a million customers).
-    acct = parent_rid(inv, "invoice")
-    mine = np.flatnonzero(acct.isin(account_rids).to_numpy())
+    mine = np.flatnonzero(parent_in(inv, "invoice", account_rids))
     due = utc(inv["due_date"].iloc[mine])
     chosen = (is_in(inv["status"].iloc[mine], statuses) & (due < cutoff)).to_numpy()
     keep = mine[chosen]
-    out = with_columns(take(inv, INVOICE_FIELDS, keep), _acct=acct.iloc[keep], _due=due[chosen])
+    out = with_columns(take(inv, INVOICE_FIELDS, keep), _acct=parent_rid(inv, "invoice", keep), _due=due[chosen])
     return out.sort_values(["_acct", "_due", "_rid"], kind="stable")
 
 
@@ -398,6 +398,7 @@ class PaymentMisappliedRule(BuiltinRule):
         )
         ordered = accounts.sort_values(["_ekey", "_opened", "_rid"], kind="stable", na_position="first")
         current = ordered.groupby("_ekey", sort=False).tail(1)
+        del ordered  # a sorted copy of the accounts, held to the end otherwise
         current = current[current["_opened"].notna()].set_index("_rid", drop=False)
         if current.empty:
             return None
@@ -411,12 +412,10 @@ class PaymentMisappliedRule(BuiltinRule):
             return None
 
         others = accounts[~accounts["_rid"].isin(current.index) & accounts["_ekey"].isin(current["_ekey"])]
-        acct = parent_rid(payments, "payment")
-        theirs = acct.isin(others["_rid"]).to_numpy()
-        keep = np.zeros(len(payments), dtype=bool)
-        keep[theirs] = is_in(payments["status"][theirs], self.succeeded_statuses).to_numpy()
+        theirs = np.flatnonzero(parent_in(payments, "payment", others["_rid"]))
+        keep = theirs[is_in(payments["status"].iloc[theirs], self.succeeded_statuses).to_numpy()]
         payments = with_columns(take(payments, PAYMENT_FIELDS, keep),
-            _acct=acct[keep], _t=utc(payments["attempted_at"][keep])
+            _acct=parent_rid(payments, "payment", keep), _t=utc(payments["attempted_at"].iloc[keep])
         )
         owner = others.set_index("_rid")["_ekey"]
         payments = with_columns(payments, _ekey=payments["_acct"].map(owner))

@@ -36,6 +36,7 @@ __all__ = [
     "is_in",
     "min_confidence",
     "normalised",
+    "parent_in",
     "parent_rid",
     "pairs_on",
     "per_row",
@@ -210,6 +211,21 @@ def parent_rid(frame: pd.DataFrame, record_type: str, rows: np.ndarray | None = 
         )
         rid = _filled(rid, mask, guess)
     return rid.where(rid.notna(), None)
+
+
+def parent_in(frame: pd.DataFrame, record_type: str, rids: Any) -> np.ndarray:
+    """``parent_rid(frame, record_type).isin(rids)`` as a boolean array, without the column of every parent rid.
+
+    The pipeline's ``_parent_rid`` is read as it is; the parents of the
+    records it lacks are worked out (as :func:`parent_rid` does) for those
+    records only.
+    """
+    given = _column(frame, "_parent_rid")
+    hit = np.asarray(given.isin(rids).to_numpy(), dtype=bool)
+    missing = np.flatnonzero(given.isna().to_numpy())
+    if len(missing):
+        hit[missing] = parent_rid(frame, record_type, missing).isin(rids).to_numpy()
+    return hit
 
 
 class _Rows:

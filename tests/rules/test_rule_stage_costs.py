@@ -377,3 +377,16 @@ def test_parent_rids_of_some_rows_are_those_rows_of_every_parent_rid(
                     dtype=np.intp)
     pd.testing.assert_series_equal(_common.parent_rid(frame, "invoice", rows),
                                    _common.parent_rid(frame, "invoice").iloc[rows])
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["billing:account:AC-1", "crm:account:X"])),
+                          st.sampled_from(["billing", "crm"]), st.one_of(st.none(), st.sampled_from(["AC-1", "AC-2"]))),
+                max_size=10),
+       st.lists(st.sampled_from(["billing:account:AC-1", "billing:account:AC-2", "crm:account:AC-2", "crm:account:X"]),
+                unique=True, max_size=3))
+def test_parents_in_some_rids_are_every_parent_rid_in_them(found: list[tuple[Any, str, Any]], rids: list[str]) -> None:
+    frame = pd.DataFrame({"_parent_rid": pd.Series([f[0] for f in found], dtype=object).to_numpy(),
+                          "_source": [f[1] for f in found], "account_id": [f[2] for f in found]},
+                         index=[7] * len(found))
+    expected = _common.parent_rid(frame, "payment").isin(rids).to_numpy()
+    assert _common.parent_in(frame, "payment", pd.Index(rids)).tolist() == expected.tolist()
