@@ -137,10 +137,8 @@ def test_the_explainer_keeps_the_links_method_column_and_sorts_what_is_not_sorte
     pairs = _pairs(matched)
     expected = matched.explain_compact(pairs)
     # The same links given in reverse order: found by key all the same.
-    reordered = type(explainer).__new__(type(explainer))
-    reordered.__dict__.update(explainer.__dict__)
-    type(explainer).__init__(
-        reordered, rids=explainer.rids, comparators=explainer.comparators, model=explainer.model,
+    reordered = type(explainer)(
+        rids=explainer.rids, comparators=explainer.comparators, model=explainer.model,
         frequencies=explainer.frequencies, config=explainer.config, rules=explainer.rules,
         rule_keys=explainer.rule_keys, by_name=explainer.by_name, candidacy=explainer.candidacy,
         link_keys=explainer.link_keys[::-1].copy(), link_methods=explainer.link_methods[::-1].copy(),

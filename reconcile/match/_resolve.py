@@ -511,7 +511,7 @@ class MatchResult:
                 right = self.links["rid_r"].to_numpy(dtype=object)
                 index = self.entity_of.index
                 at_left, at_right = index.get_indexer(left), index.get_indexer(right)
-                if (at_left < 0).any() or (at_right < 0).any() or (entities[at_left] != entities[at_right]).any():
+                if (at_left < 0).any() or (at_right < 0).any():  # a link to a record that is not here
                     self._neighbours = _neighbours_of(left.tolist(), right.tolist())
                     return self._neighbours
                 rids = index.to_numpy(dtype=object)

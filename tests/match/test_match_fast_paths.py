@@ -7,17 +7,31 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from match_helpers import population
 
+import reconcile.match._compare as compare_module
 from reconcile.match import MatchingConfig, resolve
 from reconcile.match._model import score_pairs, score_patterns
 from reconcile.match._runner import compare_pairs, distinct_missing, generated_by, not_generated
 
 _CODES = st.lists(st.integers(-1, 3), min_size=1, max_size=12)
+
+
+def _every_pair(view, n, whole_from=0):  # type: ignore[no-untyped-def]
+    """Every pair of ``n`` records (left < right) and ``view``'s levels of them, every length counted at once from ``whole_from`` pairs."""
+    left, right = (np.array(side, dtype=np.int64) for side in zip(*itertools.combinations(range(n), 2), strict=True))
+    saved = compare_module._WHOLE_LENGTHS
+    compare_module._WHOLE_LENGTHS = whole_from
+    try:
+        return left, right, view.compare(left, right)
+    finally:
+        compare_module._WHOLE_LENGTHS = saved
 
 
 @given(
@@ -108,11 +122,8 @@ def test_house_number_codes_are_the_extracted_numbers_factorised(streets) -> Non
 @settings(max_examples=150, deadline=None)
 def test_edit_distance_levels_do_not_depend_on_when_lengths_are_counted(values, metric, max_distances) -> None:  # type: ignore[no-untyped-def]
     """Every value's length counted at once (many pairs, through a restricted view) or as asked: the same levels."""
-    import itertools
-
     import pandas as pd
 
-    import reconcile.match._compare as compare_module
     from reconcile.match._compare import Column, EditDistanceComparator
     from reconcile.match._config import EditDistanceComparison
 
@@ -122,15 +133,7 @@ def test_edit_distance_levels_do_not_depend_on_when_lengths_are_counted(values, 
             "v", column, EditDistanceComparison(column="v", metric=metric, max_distances=max_distances)
         )
         records = np.arange(len(values))[::-1].copy()
-        view = comparator.restricted(records)
-        left, right = (np.array(side, dtype=np.int64)
-                       for side in zip(*itertools.combinations(range(len(values)), 2), strict=True))
-        saved = compare_module._WHOLE_LENGTHS
-        compare_module._WHOLE_LENGTHS = whole_from
-        try:
-            return view.compare(left, right)
-        finally:
-            compare_module._WHOLE_LENGTHS = saved
+        return _every_pair(comparator.restricted(records), len(values), whole_from)[2]  # type: ignore[no-any-return]
 
     np.testing.assert_array_equal(levels(0), levels(10**9))
 
@@ -188,12 +191,9 @@ _EDIT_TEXT = st.text(alphabet="ab0123456789+@.é", min_size=1, max_size=40)
 @settings(max_examples=300, deadline=None)
 def test_edit_distance_levels_with_character_signatures_are_rapidfuzz_levels(values, metric, max_distances) -> None:  # type: ignore[no-untyped-def]
     """Pairs told far apart by their characters (many pairs) get the levels rapidfuzz's distances give, pair by pair."""
-    import itertools
-
     import pandas as pd
     from rapidfuzz.distance import OSA, Hamming, Levenshtein
 
-    import reconcile.match._compare as compare_module
     from reconcile.match._compare import Column, EditDistanceComparator
     from reconcile.match._config import EditDistanceComparison
 
@@ -201,14 +201,7 @@ def test_edit_distance_levels_with_character_signatures_are_rapidfuzz_levels(val
     comparator = EditDistanceComparator(
         "v", column, EditDistanceComparison(column="v", metric=metric, max_distances=max_distances)
     )
-    left, right = (np.array(side, dtype=np.int64)
-                   for side in zip(*itertools.combinations(range(len(values)), 2), strict=True))
-    saved = compare_module._WHOLE_LENGTHS
-    compare_module._WHOLE_LENGTHS = 0
-    try:
-        got = comparator.restricted(np.arange(len(values))).compare(left, right)
-    finally:
-        compare_module._WHOLE_LENGTHS = saved
+    left, right, got = _every_pair(comparator.restricted(np.arange(len(values))), len(values))
     scorer = {"levenshtein": Levenshtein, "damerau_levenshtein": OSA, "hamming": Hamming}[metric]
     expected = []
     for i, j in zip(left.tolist(), right.tolist(), strict=True):
@@ -323,27 +316,17 @@ _NAME_TEXT = st.text(alphabet="aeinorstlmé", min_size=1, max_size=20) | st.samp
 @settings(max_examples=300, deadline=None)
 def test_string_levels_with_a_jaro_bound_are_rapidfuzz_levels(values, similarity, thresholds) -> None:  # type: ignore[no-untyped-def]
     """Pairs told too unlike by their characters (many pairs) get the levels rapidfuzz's similarities give, pair by pair."""
-    import itertools
-
     import pandas as pd
     from rapidfuzz.distance import Jaro, JaroWinkler, Levenshtein
     from rapidfuzz.process import cpdist
 
-    import reconcile.match._compare as compare_module
     from reconcile.match._compare import Column, StringComparator
     from reconcile.match._config import StringComparison
 
     column = Column.of(pd.DataFrame({"v": pd.Series(values, dtype=object)}), "v")
     comparator = StringComparator("v", column, StringComparison(column="v", similarity=similarity,
                                                                 thresholds=thresholds))
-    left, right = (np.array(side, dtype=np.int64)
-                   for side in zip(*itertools.combinations(range(len(values)), 2), strict=True))
-    saved = compare_module._WHOLE_LENGTHS
-    compare_module._WHOLE_LENGTHS = 0
-    try:
-        got = comparator.restricted(np.arange(len(values))).compare(left, right)
-    finally:
-        compare_module._WHOLE_LENGTHS = saved
+    left, right, got = _every_pair(comparator.restricted(np.arange(len(values))), len(values))
     scorer = {"jaro_winkler": JaroWinkler, "jaro": Jaro, "levenshtein": Levenshtein}[similarity]
     expected = []
     for i, j in zip(left.tolist(), right.tolist(), strict=True):
