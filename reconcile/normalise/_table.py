@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from reconcile._factorize import factorize_objects
 from reconcile.model import record_model
 from reconcile.normalise._address import (
     _numbered_rest,
@@ -65,7 +66,10 @@ class _Coded:
             return cls(np.zeros(len(frame), dtype=np.intp), np.array([None], dtype=object))
         series = frame[name]
         try:
-            codes, uniques = pd.factorize(series, use_na_sentinel=True)
+            if series.dtype == object:  # text with a NUL kept apart
+                codes, uniques = factorize_objects(series.to_numpy(dtype=object))
+            else:
+                codes, uniques = pd.factorize(series, use_na_sentinel=True)
         except TypeError:  # unhashable cells (lists from JSON): code them one by one
             codes, uniques = pd.factorize(pd.Series([as_text(v) for v in series.tolist()], dtype=object))
         # The code -1 (missing) picks the trailing None.

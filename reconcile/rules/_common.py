@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reconcile._factorize import factorize_objects
 from reconcile.findings import RecordRef
 from reconcile.model import RECORD_TYPES
 from reconcile.rules.base import META_COLUMNS, Rule, _jsonable
@@ -279,7 +280,7 @@ def distinct_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     are one value, the first of them. A column of a few statuses over millions
     of rows is then read once per status, and each row takes its answer by code.
     """
-    return pd.factorize(series.to_numpy(dtype=object))
+    return factorize_objects(series.to_numpy(dtype=object))  # text with a NUL kept apart too
 
 
 def pairs_on(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
