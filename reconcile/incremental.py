@@ -25,6 +25,7 @@ unhealthy, so the run fails instead of resolving findings for lack of data.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -241,6 +242,10 @@ def apply_snapshots(
                 merged = changed[~changed_keys.isin(deleted)].reset_index(drop=True)
             else:
                 snapshot, layout = store.read_snapshot(*key, derived_tag=derived_tag)
+                # The snapshot's text and dates that are one object per value: the changed
+                # records' equal values become those objects too (memory, nothing else), so
+                # build_tables finds them shared; let go of them after the merge.
+                values, layout = layout.values, dataclasses.replace(layout, values={})
                 if any(str(c).startswith(DERIVED_PREFIX) for c in snapshot.columns):
                     snapshot[NORMALISED_OK] = True
                 snap_keys = snapshot[key_field].astype(str)
@@ -249,7 +254,8 @@ def apply_snapshots(
                 if scanned is not None:
                     gone.update(snap_keys[~_in(snap_keys, scanned)])
                     gone.update(changed_keys[~_in(changed_keys, scanned)])
-                merged = _merge(record_type, snapshot, snap_keys, changed, changed_keys, gone)
+                merged = _merge(record_type, snapshot, snap_keys, changed, changed_keys, gone, values)
+                del values
                 delta = _delta(merged[key_field], snap_keys, changed_keys, gone, layout)
                 if delta is not None:
                     changes.deltas[key] = delta
@@ -313,6 +319,7 @@ def _merge(
     changed: pd.DataFrame,
     changed_keys: pd.Series,
     gone: set[str],
+    shared: Mapping[str, Mapping[Any, Any]] | None = None,
 ) -> pd.DataFrame:
     """The snapshot without ``gone``, changed records in their old place, new ones at the end.
 
@@ -325,6 +332,11 @@ def _merge(
     differ are inferred again over all values, as there. Anything else
     (changed keys repeated, columns the snapshot lacks) goes through the
     reference.
+
+    ``shared`` gives, for a column of the snapshot whose equal values are
+    one object, those objects by value: a changed record's value equal to
+    one of them (and of its type) is replaced by it, so the merged column's
+    equal values are one object too (the values do not change).
     """
     keep = ~_in(snap_keys, gone) if gone else np.ones(len(snap_keys), dtype=bool)
     fresh = ~_in(changed_keys, gone) if gone else np.ones(len(changed_keys), dtype=bool)
@@ -349,6 +361,11 @@ def _merge(
     mixed = []
     for name in snapshot.columns:
         if name in changed.columns:
+            objects = shared.get(name) if shared else None
+            if objects is not None and snapshot[name].dtype == object and changed[name].dtype == object:
+                both = np.concatenate([snapshot[name].to_numpy(), _share(changed[name].to_numpy(), objects)])
+                columns[name] = both.take(rows)
+                continue
             both = pd.concat([snapshot[name], changed[name]], ignore_index=True)
             columns[name] = _values(both).take(rows)
             if snapshot[name].dtype != changed[name].dtype:
@@ -367,6 +384,17 @@ def _merge(
         for name in mixed:
             merged[name] = again[name]
     return merged
+
+
+def _share(values: np.ndarray, objects: Mapping[Any, Any]) -> np.ndarray:
+    """``values`` (objects) with each one equal to one of ``objects`` (and of its type) replaced by it."""
+    out = values.copy()
+    for i, value in enumerate(values.tolist()):
+        if type(value) is str or type(value) is dt.date:
+            same = objects.get(value)
+            if same is not None and type(same) is type(value):
+                out[i] = same
+    return out
 
 
 def _values(column: pd.Series) -> Any:

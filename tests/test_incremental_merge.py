@@ -69,3 +69,36 @@ def test_changed_records_keep_their_place_and_new_ones_come_last() -> None:
     assert merged["payment_id"].tolist() == ["P2", "P3", "P9"]
     assert merged["status"].tolist() == ["B", "c", "n"]
     assert isinstance(merged.index, pd.RangeIndex) and np.array_equal(merged.index, np.arange(3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(merges())
+def test_changed_values_equal_to_the_snapshots_become_its_objects(case: tuple[pd.DataFrame, pd.DataFrame, set[str]]) -> None:
+    """With the snapshot's objects by value (as its reader gives them): the same merge, equal values one object."""
+    snapshot, changed, gone = case
+    # The snapshot's text as one object per value, and changed values as objects of their own.
+    shared: dict[str, dict[Any, Any]] = {}
+    for name in ("account_id", "status"):
+        objects = {v: v for v in snapshot[name] if v is not None}
+        shared[name] = objects
+        changed[name] = pd.Series([None if v is None else "".join(list(v)) for v in changed[name]], dtype=object)
+    args = (snapshot, snapshot["payment_id"].astype(str), changed, changed["payment_id"].astype(str), gone)
+    expected = _merge("payment", *args)
+    merged = _merge("payment", *args, shared)
+    pd.testing.assert_frame_equal(merged, expected)
+    fresh = [k for k in changed["payment_id"] if k not in gone]
+    if not fresh or len(set(fresh)) < len(fresh) or set(snapshot["payment_id"]) <= gone:
+        return  # merged by the reference (concatenated frames), which shares nothing
+    for name, objects in shared.items():
+        for value in merged[name]:
+            if value in objects:
+                assert value is objects[value]
+
+
+def test_a_changed_value_takes_the_snapshots_object_only_of_its_own_type() -> None:
+    snapshot = frame_from_values("payment", {"payment_id": ["P1", "P2"], "status": ["ok", "late"]})
+    changed = frame_from_values("payment", {"payment_id": ["P2", "P3"], "status": ["".join(["o", "k"]), "late"]})
+    keys = snapshot["payment_id"].astype(str), changed["payment_id"].astype(str)
+    merged = _merge("payment", snapshot, keys[0], changed, keys[1], set(), {"status": {"ok": snapshot["status"][0]}})
+    assert merged["status"].tolist() == ["ok", "ok", "late"]
+    assert merged["status"][1] is snapshot["status"][0]

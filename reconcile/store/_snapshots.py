@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,6 +98,10 @@ class SnapshotLayout:
         columns: The columns it was read with (canonical, and derived when
             they were kept under the tag asked for).
         in_arrow: Its deltas were merged in Arrow (else in pandas, or it has none).
+        values: For each text or date column whose equal values were read
+            as one object, those objects by value (a snapshot's changed
+            records can take them: see :func:`reconcile.incremental.apply_snapshots`,
+            which lets them go after its merge).
     """
 
     parts: int = 0
@@ -106,6 +110,7 @@ class SnapshotLayout:
     delta_rows: int = 0
     columns: tuple[str, ...] = ()
     in_arrow: bool = False
+    values: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -180,16 +185,29 @@ def _tables(
 
 
 def _read_part(
-    data: bytes, columns: Collection[str] | None = None
+    data: bytes, columns: Collection[str] | None = None, plain: Collection[str] | None = None
 ) -> tuple[pa.Table, set[str], str | None, dict[str, Any] | None]:
-    """A part as an Arrow table, its JSON-text columns, its derived tag and its delta (None: a whole part)."""
+    """A part as an Arrow table, its JSON-text columns, its derived tag and its delta (None: a whole part).
+
+    With ``plain`` (the columns to read as they are), every other text column
+    is read as a dictionary array: as Parquet keeps it, each distinct text
+    once and a number per record (see :func:`_frame_of`).
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if columns is None:
+    if columns is None and plain is None:
         table = pq.read_table(io.BytesIO(data))
     else:
-        present = set(pq.read_schema(io.BytesIO(data)).names)
-        table = pq.read_table(io.BytesIO(data), columns=[name for name in columns if name in present])
+        schema = pq.read_schema(io.BytesIO(data))
+        names = None if columns is None else [name for name in columns if name in set(schema.names)]
+        coded = None
+        if plain is not None:
+            coded = [
+                kind.name for kind in schema
+                if pa.types.is_string(kind.type) and kind.name not in plain and (names is None or kind.name in names)
+            ]
+        table = pq.read_table(io.BytesIO(data), columns=names, read_dictionary=coded or None)
     metadata = table.schema.metadata or {}
     tag = metadata.get(_DERIVED_TAG)
     delta = metadata.get(_DELTA)
@@ -216,10 +234,12 @@ def _assemble(
     """
     from reconcile.incremental import merge_changes
 
-    read = [_read_part(data, columns) for data in parts]
+    key_field = record_model(record_type).key_field
+    # Text read as Parquet keeps it (dictionaries), but for the key, which the merges look up,
+    # and when only some keys are read (filtered first).
+    read = [_read_part(data, columns, plain=None if keys is not None else (key_field,)) for data in parts]
     tags = {tag for _, _, tag, _ in read}
     tag = derived_tag if derived_tag is not None and tags == {derived_tag} else None
-    key_field = record_model(record_type).key_field
     base: list[tuple[pa.Table, set[str], str | None]] = []
     deltas: list[tuple[Any, list[str], list[tuple[pa.Table, set[str], str | None]]]] = []
     for table, as_json, part_tag, delta in read:
@@ -234,31 +254,38 @@ def _assemble(
     if deltas and keys is None:
         merged = _merged_in_arrow(key_field, base, deltas)
         if merged is not None:
-            # Into pandas a part's worth at a time, as whole parts are (smaller tables convert faster).
-            slices: list[tuple[pa.Table, set[str], str | None]] = [
-                (merged.slice(start, PART_ROWS), set(), tag) for start in range(0, max(merged.num_rows, 1), PART_ROWS)
-            ]
-            frame = _frame_of(record_type, slices, tag)
-            return frame, _layout(read, base, deltas, frame, in_arrow=True)
+            values: dict[str, dict[Any, Any]] = {}
+            tables, rows = merged
+            frame = _frame_of(record_type, [(table, set(), tag) for table in tables], tag, values, rows)
+            return frame, _layout(read, base, deltas, frame, in_arrow=True, values=values)
     with_nulls = _integers_with_nulls(table for table, _, _, _ in read)
 
-    def frame_of(tables: list[tuple[pa.Table, set[str], str | None]]) -> pd.DataFrame:
+    def frame_of(
+        tables: list[tuple[pa.Table, set[str], str | None]], values: dict[str, dict[Any, Any]] | None = None
+    ) -> pd.DataFrame:
         if keys is not None:
             tables = _rows_of_keys(tables, key_field, keys, with_nulls)
-        return _frame_of(record_type, tables, tag)
+        return _frame_of(record_type, tables, tag, values)
 
-    frame = frame_of(base)
+    shared: dict[str, dict[Any, Any]] = {}
+    frame = frame_of(base, None if deltas else shared)
     for _, gone, tables in deltas:
         frame = merge_changes(record_type, frame, frame_of(tables), set(gone))
     if deltas:
         _settle(frame)
-    return frame, _layout(read, base, deltas, frame)
+    return frame, _layout(read, base, deltas, frame, values=shared)
 
 
 def _layout(
-    read: list[Any], base: list[Any], deltas: list[Any], frame: pd.DataFrame, in_arrow: bool = False
+    read: list[Any],
+    base: list[Any],
+    deltas: list[Any],
+    frame: pd.DataFrame,
+    in_arrow: bool = False,
+    values: Mapping[str, Mapping[Any, Any]] | None = None,
 ) -> SnapshotLayout:
     return SnapshotLayout(
+        values=values or {},
         in_arrow=in_arrow,
         parts=len(read),
         base_rows=sum(table.num_rows for table, _, _ in base),
@@ -272,15 +299,17 @@ def _merged_in_arrow(
     key_field: str,
     base: list[tuple[pa.Table, set[str], str | None]],
     deltas: list[tuple[Any, list[str], list[tuple[pa.Table, set[str], str | None]]]],
-) -> pa.Table | None:
-    """The whole parts with every delta merged in, in Arrow, before any value becomes a Python object.
+) -> tuple[list[pa.Table], np.ndarray] | None:
+    """The whole parts with every delta merged in, found in Arrow, before any value becomes a Python object.
 
-    Row for row what :func:`reconcile.incremental.merge_changes` gives for
-    each delta in turn (deleted keys out, changed records in their place,
-    new ones after); the rows are found on the key columns and every column
-    is taken once, so a delta costs a few key lookups, not a merge of every
-    column. The table reads into pandas as the merged frame written whole
-    would (:func:`_assemble` of its parts), so no merge in pandas and no
+    The parts (of one schema) and the rows of them all, one after another,
+    that make the merged snapshot: row for row what
+    :func:`reconcile.incremental.merge_changes` gives for each delta in turn
+    (deleted keys out, changed records in their place, new ones after); the
+    rows are found on the key columns, so a delta costs a few key lookups,
+    not a merge of every column. The parts' rows taken read into pandas as
+    the merged frame written whole would (:func:`_assemble` of its parts;
+    :func:`_frame_of` takes each column once), so no merge in pandas and no
     :func:`_settle` after. None (merge in pandas) unless the parts agree:
     the same columns, none kept as JSON text, one type per column (a column
     with no value at all may stand for text, booleans or dates, which read
@@ -351,13 +380,15 @@ def _merged_in_arrow(
         rows = np.concatenate([rows, offset + np.arange(len(changed_keys), dtype=np.int64)])[local]
         keys = pa.concat_arrays([keys, changed_keys]).take(pa.array(local, type=pa.int64()))
         offset += len(changed_keys)
-    return pa.concat_tables(tables).take(pa.array(rows, type=pa.int64()))
+    return tables, rows
 
 
 def _null_reads_alike(kind: pa.DataType) -> bool:
     """Whether a column of this type with missing values reads into pandas as a column of no value at all does: objects, None where missing."""
     import pyarrow as pa
 
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type  # text read as a dictionary: objects too
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_boolean(kind)
                 or pa.types.is_date(kind))
 
@@ -433,15 +464,155 @@ def _settle(frame: pd.DataFrame) -> None:
 
 
 def _frame_of(
+    record_type: str,
+    tables: Iterable[tuple[pa.Table, set[str], str | None]],
+    derived_tag: str | None = None,
+    values: dict[str, dict[Any, Any]] | None = None,
+    take: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """:func:`snapshot_frame` of parts already read as Arrow tables (see :func:`_tables`).
+
+    With ``take``, the frame of those rows of the parts, one after another
+    (the parts have one schema): each column of objects is taken once made,
+    any other in Arrow, before pandas (so a column reads as the taken rows
+    alone would: integers without a missing value stay integers).
+
+    Column by column: a column of text (or dates) becomes its distinct
+    values as objects, each once, and a ``take`` of them: a dictionary
+    column (:func:`_read_part`) as Parquet kept it, whose values are made
+    once for the column (and not again for each part) when they repeat; a
+    plain text column value by value. The frame is the one
+    :func:`_frame_by_parts` gives (pandas of each part, concatenated; a
+    property test says so), which also reads parts with columns kept as
+    JSON text or not the same columns in every part. Each text or date
+    column whose equal values are one object gives them by value in
+    ``values``, when it is given.
+    """
+    import pyarrow as pa
+
+    tables = list(tables)
+    if (
+        not tables
+        or any(as_json for _, as_json, _ in tables)
+        or len({tuple(table.column_names) for table, _, _ in tables}) != 1
+        or len(set(tables[0][0].column_names)) != tables[0][0].num_columns
+    ):
+        if take is not None:
+            raise ValueError("rows are taken from parts of one schema only")
+        return _frame_by_parts(record_type, tables, derived_tag)
+    names = list(record_model(record_type).model_fields)
+    present = tables[0][0].column_names
+    if derived_tag is not None and {tag for _, _, tag in tables} == {derived_tag}:
+        names += [c for c in present if str(c).startswith(DERIVED_PREFIX)]
+    rows = sum(table.num_rows for table, _, _ in tables)
+    index = pd.RangeIndex(rows if take is None else len(take))
+    data: dict[str, pd.Series] = {}
+    for name in names:
+        if name not in present:
+            data[name] = pd.Series(np.full(len(index), None, dtype=object), index=index, dtype=object)
+            continue
+        kinds = {table.schema.field(name).type for table, _, _ in tables}
+        chunks = [chunk for table, _, _ in tables for chunk in table.column(name).chunks]
+        if all(_as_objects(kind) for kind in kinds):
+            objects, shared = _objects(chunks, rows)
+            if values is not None and shared is not None:
+                values[name] = shared
+            if take is not None:
+                objects = objects.take(take)
+            data[name] = pd.Series(objects, index=index, dtype=object, copy=False)
+            continue
+        if take is not None:
+            column = pa.chunked_array(chunks, type=next(iter(kinds))).take(pa.array(take, type=pa.int64()))
+            column = column.to_pandas(date_as_object=True)
+        elif len(kinds) == 1:
+            column = pa.chunked_array(chunks, type=next(iter(kinds))).to_pandas(date_as_object=True)
+        else:
+            # As frames (not series) are concatenated: their rules for a part of missing values differ.
+            column = pd.concat(
+                [table.select([name]).to_pandas(date_as_object=True) for table, _, _ in tables], ignore_index=True
+            )[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype) and column.dtype.unit != "ns":
+            column = column.astype(pd.DatetimeTZDtype("ns", column.dtype.tz))
+        data[name] = column
+    return pd.DataFrame(data, index=index, columns=names, copy=False)
+
+
+def _as_objects(kind: pa.DataType) -> bool:
+    """Whether a column of this type reads into pandas as objects that :func:`_objects` makes: text, dates, nothing."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        return bool(pa.types.is_string(kind.value_type))
+    return bool(pa.types.is_string(kind) or pa.types.is_null(kind) or kind == pa.date32())
+
+
+#: A column's values are made once for the column (shared between parts) when its parts
+#: hold at most this share of distinct values: for text that hardly repeats, a lookup
+#: per value would cost more than it saves.
+_SHARED_SHARE = 0.75
+
+
+def _objects(chunks: list[pa.Array], rows: int) -> tuple[np.ndarray, dict[Any, Any] | None]:
+    """Text (dictionary or plain), date and null chunks as one array of objects, None where missing.
+
+    What pandas makes of them (``to_pandas(date_as_object=True)``), value
+    for value. A dictionary chunk's values are made once each and taken;
+    those of a column whose dictionaries (dates: their distinct values) hold
+    few distinct values for its rows are one object per value across the
+    chunks, given back by value (else None, as for plain text chunks, made
+    value by value).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = np.full(rows, None, dtype=object)
+    coded = []
+    for chunk in chunks:
+        if pa.types.is_date(chunk.type):
+            chunk = pc.dictionary_encode(chunk)
+        coded.append(chunk)
+    plain = any(pa.types.is_string(chunk.type) for chunk in coded)
+    distinct = sum(len(chunk.dictionary) for chunk in coded if pa.types.is_dictionary(chunk.type))
+    shared: dict[Any, Any] | None = None if plain or distinct > _SHARED_SHARE * rows else {}
+    made: tuple[Any, np.ndarray] | None = None  # the last dictionary's objects (unified chunks share one)
+    at = 0
+    for chunk in coded:
+        n = len(chunk)
+        if pa.types.is_dictionary(chunk.type):
+            dictionary = chunk.dictionary
+            buffers = tuple(
+                (buffer.address, buffer.size) if buffer is not None else None for buffer in dictionary.buffers()
+            ) + (dictionary.offset, len(dictionary))
+            if made is None or made[0] != buffers:
+                if pa.types.is_date(dictionary.type):
+                    objects = np.array(dictionary.to_pylist() + [None], dtype=object)
+                else:
+                    objects = np.empty(len(dictionary) + 1, dtype=object)
+                    objects[:-1] = dictionary.to_numpy(zero_copy_only=False)
+                if shared is not None:
+                    same = shared.setdefault
+                    objects[:-1] = [same(value, value) for value in objects[:-1].tolist()]
+                made = (buffers, objects)
+            indices = chunk.indices
+            if indices.null_count:
+                indices = indices.fill_null(len(dictionary))  # the None after the values
+            np.take(made[1], indices.to_numpy(), out=out[at : at + n])
+        elif pa.types.is_string(chunk.type):
+            out[at : at + n] = chunk.to_numpy(zero_copy_only=False)
+        at += n
+    return out, shared
+
+
+def _frame_by_parts(
     record_type: str, tables: Iterable[tuple[pa.Table, set[str], str | None]], derived_tag: str | None = None
 ) -> pd.DataFrame:
-    """:func:`snapshot_frame` of parts already read as Arrow tables (see :func:`_tables`)."""
+    """:func:`_frame_of` part by part: each part into pandas, concatenated (the reference)."""
     names = list(record_model(record_type).model_fields)
     frames = []
     tags = set()
     for table, as_json, tag in tables:
         tags.add(tag)
-        frame = table.to_pandas(date_as_object=True, types_mapper=None)
+        frame = _plain(table).to_pandas(date_as_object=True, types_mapper=None)
         for name in as_json:
             frame[name] = [None if v is None else json.loads(v) for v in table.column(name).to_pylist()]
         frames.append(frame)
@@ -458,6 +629,19 @@ def _frame_of(
     if derived_tag is not None and tags == {derived_tag}:
         names += [c for c in frame.columns if str(c).startswith(DERIVED_PREFIX)]
     return frame[names]
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """The table with its dictionary columns (see :func:`_read_part`) as plain columns of their values."""
+    import pyarrow as pa
+
+    if not any(pa.types.is_dictionary(kind) for kind in table.schema.types):
+        return table
+    schema = pa.schema(
+        [kind.with_type(kind.type.value_type) if pa.types.is_dictionary(kind.type) else kind for kind in table.schema],
+        metadata=table.schema.metadata,
+    )
+    return table.cast(schema)
 
 
 def records_of(frame: pd.DataFrame, key_field: str) -> dict[str, dict[str, Any]]:

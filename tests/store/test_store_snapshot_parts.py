@@ -8,6 +8,7 @@ from collections.abc import Collection
 from typing import Any
 from unittest import mock
 
+import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -262,3 +263,66 @@ def test_the_downgrade_writes_snapshots_with_deltas_whole(store: Any) -> None:
     pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
     _migrate.upgrade(store.engine)
     pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
+
+
+# ---------------------------------------------------------------- into pandas column by column
+
+
+def _read(parts: list[bytes], key_field: str | None) -> list[tuple[Any, set[str], str | None]]:
+    """The parts read as _assemble reads them (text but the key as dictionaries), or plain (None)."""
+    plain = None if key_field is None else (key_field,)
+    return [(table, as_json, tag) for table, as_json, tag, _ in (_snapshots._read_part(p, plain=plain) for p in parts)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(vehicles(), st.integers(1, 4), st.booleans())
+def test_parts_read_column_by_column_are_the_parts_read_into_pandas_one_by_one(
+    frame: pd.DataFrame, rows: int, derived: bool
+) -> None:
+    """_frame_of (text from Parquet's dictionaries, one object per value) gives the reference's frame."""
+    if derived:
+        frame["_n_x"] = [None if i % 3 == 0 else "ab"[i % 2] for i in range(len(frame))]
+    with mock.patch.object(_snapshots, "PART_ROWS", rows):
+        parts = encode_parts(frame, "tag-1")
+    expected = _snapshots._frame_by_parts("vehicle", _read(parts, None), "tag-1")
+    values: dict[str, Any] = {}
+    got = _snapshots._frame_of("vehicle", _read(parts, "vehicle_id"), "tag-1", values)
+    pd.testing.assert_frame_equal(got, expected)
+    for name, objects in values.items():  # the objects given are the column's, one per value
+        present = [v for v in got[name] if v is not None]
+        assert all(objects[v] is v for v in present) and len(objects) == len(set(present))
+
+
+@settings(max_examples=100, deadline=None)
+@given(vehicles(), st.integers(1, 4), st.data())
+def test_rows_taken_column_by_column_are_the_rows_taken_in_arrow(frame: pd.DataFrame, rows: int, data: st.DataObject) -> None:
+    """_frame_of with rows to take: what the parts' rows taken in Arrow read into pandas as (integers stay integers)."""
+    import pyarrow as pa
+
+    with mock.patch.object(_snapshots, "PART_ROWS", rows):
+        parts = encode_parts(frame)
+    take = np.array(data.draw(st.lists(st.integers(0, max(len(frame) - 1, 0)), max_size=len(frame)) if len(frame) else st.just([])), dtype=np.int64)
+    read = _read(parts, "vehicle_id")
+    tables = [t for t, _, _ in read]
+    if any(not t.schema.equals(tables[0].schema) for t in tables):
+        return  # parts of other schemas are not taken from (_merged_in_arrow casts them first, or says no)
+    taken = pa.concat_tables([t for t, _, _ in _read(parts, None)]).take(pa.array(take, type=pa.int64()))
+    expected = _snapshots._frame_by_parts("vehicle", [(taken, set(), None)])
+    got = _snapshots._frame_of("vehicle", [(t, set(), None) for t in tables], None, None, take)
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_text_repeated_across_parts_is_read_as_one_object_per_value() -> None:
+    """pandas of each part would make each part's own objects: the whole snapshot shares them (build_tables need not)."""
+    keys = [f"P{i}" for i in range(40)]
+    frame = frame_from_values("payment", {
+        "payment_id": keys, "account_id": [f"A{i % 3}" for i in range(40)], "status": ["ok", "failed"] * 20,
+        "attempted_at": [dt.datetime(2026, 1, 1 + i % 2, tzinfo=dt.UTC) for i in range(40)],
+    })
+    with mock.patch.object(_snapshots, "PART_ROWS", 7):
+        parts = encode_parts(frame)
+    read, layout = _snapshots._assemble("payment", parts)
+    pd.testing.assert_frame_equal(read, frame)
+    assert len({id(v) for v in read["status"]}) == 2 and len({id(v) for v in read["account_id"]}) == 3
+    assert set(layout.values) >= {"status", "account_id"} and layout.values["status"]["ok"] is read["status"][0]
+    assert "payment_id" not in layout.values  # keys do not repeat: made one by one
