@@ -82,10 +82,15 @@ def fingerprint(rule_id: str, subject: RecordRef, detail_key: str = "") -> str:
     and an optional detail key (such as a recall campaign), never from values
     that change from night to night (counts, amounts, dates, entity ids).
     """
-    payload = json.dumps(
-        [rule_id, subject.source, subject.record_type, subject.key, detail_key],
-        separators=(",", ":"),
-    )
+    source, record_type, key = subject.source, subject.record_type, subject.key
+    if (type(rule_id) is str and type(source) is str and type(record_type) is str and type(key) is str
+            and type(detail_key) is str):
+        joined = rule_id + source + record_type + key + detail_key
+        # Printable ASCII without quotes or backslashes: what json.dumps writes is the text between quotes.
+        if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+            payload = f'["{rule_id}","{source}","{record_type}","{key}","{detail_key}"]'
+            return hashlib.sha256(payload.encode("ascii")).hexdigest()[:24]
+    payload = json.dumps([rule_id, source, record_type, key, detail_key], separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
 
 
@@ -122,6 +127,10 @@ class Finding(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # The fingerprint once computed, with what it was computed from (see ``fingerprint``):
+    # a slot, so it is no field, is not compared, copied or pickled, and costs nothing unset.
+    __slots__ = ("_fingerprint_cache",)
+
     rule_id: str
     kind: str
     severity: Severity
@@ -141,7 +150,24 @@ class Finding(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.rule_id, self.subject, self.detail_key)
+        """:func:`fingerprint` of the finding, computed once while its rule id, subject and detail key stay.
+
+        The value is kept with the very objects it was computed from; a
+        finding whose rule id, subject or detail key is replaced (the
+        subject is frozen, strings are immutable) computes it again.
+        """
+        values = self.__dict__
+        rule_id, subject, detail_key = values["rule_id"], values["subject"], values["detail_key"]
+        try:
+            cached = _cached_fingerprint(self)  # the slot itself: no detour through pydantic's __getattr__
+        except AttributeError:  # never computed (or a copy: slots are not copied)
+            pass
+        else:
+            if cached[0] is rule_id and cached[1] is subject and cached[2] is detail_key:
+                return cached[3]
+        value = fingerprint(rule_id, subject, detail_key)
+        object.__setattr__(self, "_fingerprint_cache", (rule_id, subject, detail_key, value))
+        return value
 
     def share_fields_set(self, shared: SharedFieldsSet) -> None:
         """Use ``shared`` as this finding's fields-set if it names the same fields (saves memory)."""
@@ -153,3 +179,7 @@ class Finding(BaseModel):
         if type(fields_set) is SharedFieldsSet:  # its own copy, before pydantic adds ``name`` to it
             object.__setattr__(self, "__pydantic_fields_set__", set(fields_set))
         super().__setattr__(name, value)
+
+
+#: Reads a finding's fingerprint slot (AttributeError while it is unset).
+_cached_fingerprint = Finding.__dict__["_fingerprint_cache"].__get__

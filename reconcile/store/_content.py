@@ -28,10 +28,15 @@ CONTENT_FIELDS = (
 
 @dataclass(frozen=True, slots=True)
 class Content:
-    """A finding's content as JSON text, and the hash of that text that names it."""
+    """A finding's content as JSON text (UTF-8), and the hash of that text that names it."""
 
-    text: str
+    raw: bytes
     hash: str
+
+    @property
+    def text(self) -> str:
+        """The JSON text (decoded only when it is written: most contents a night encodes are stored already)."""
+        return self.raw.decode("utf-8")
 
 
 def ref_dict(ref: RecordRef) -> dict[str, Any]:
@@ -42,13 +47,17 @@ def ref_dict(ref: RecordRef) -> dict[str, Any]:
 
 def _content(values: dict[str, Any]) -> Content:
     raw = encode_json_bytes(values)
-    return Content(raw.decode("utf-8"), hashlib.sha256(raw).hexdigest()[:40])
+    return Content(raw, _sha256(raw).hexdigest()[:40])
+
+
+_sha256 = hashlib.sha256
+_text = str.__str__  # a StrEnum member's value, as plain text (its ``.value`` is a slower descriptor)
 
 
 def content_of(finding: Finding) -> Content:
     """The content of a finding as a rule produced it (one encoding of the whole of it)."""
     return _content({
-        "rule_id": finding.rule_id, "kind": finding.kind, "severity": finding.severity.value,
+        "rule_id": finding.rule_id, "kind": finding.kind, "severity": _text(finding.severity),
         "owner": finding.owner, "entity_id": finding.entity_id, "subject": ref_dict(finding.subject),
         "records": [ref_dict(r) for r in finding.records], "story": finding.story,
         "confidence": float(finding.confidence), "detail": finding.detail, "detail_key": finding.detail_key,

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -22,7 +23,14 @@ from sqlalchemy.pool import StaticPool
 
 from reconcile._pause import pause_point
 from reconcile.errors import StoreError
-from reconcile.findings import Finding, FindingStatus, RecordRef, Severity, SharedFieldsSet
+from reconcile.findings import (
+    Finding,
+    FindingStatus,
+    RecordRef,
+    Severity,
+    SharedFieldsSet,
+    _cached_fingerprint,
+)
 from reconcile.model import record_model
 from reconcile.results import QuarantinedRow, RunResult, SourceHealth
 from reconcile.store import _migrate, _snapshots
@@ -176,11 +184,21 @@ def _finding_columns(finding: Finding, content: Content) -> dict[str, Any]:
     return {
         "rule_id": finding.rule_id,
         "kind": finding.kind,
-        "severity": finding.severity.value,
+        "severity": _text(finding.severity),
         "owner": finding.owner,
         "entity_id": finding.entity_id,
         "content_hash": content.hash,
     }
+
+
+_fingerprint_of = attrgetter("fingerprint")
+
+
+def _names_fit(findings: Sequence[Finding]) -> bool:
+    """Whether every finding's rule id, kind and owner fit the store's names (lengths read in C)."""
+    return not findings or all(
+        max(map(len, set(map(attrgetter(name), findings)))) <= s.NAME_LEN for name in ("rule_id", "kind", "owner")
+    )
 
 
 def _suppression_json(sup: Suppression | None) -> Encoded | None:
@@ -232,11 +250,17 @@ def _seen_finding(
     _set(tracked, "__pydantic_fields_set__", _SEEN_FIELDS)
     _set(tracked, "__pydantic_extra__", None)
     _set(tracked, "__pydantic_private__", None)
+    try:  # noqa: SIM105 - cheaper than contextlib.suppress; the fingerprint the rule's finding computed
+        _set(tracked, "_fingerprint_cache", _cached_fingerprint(finding))
+    except AttributeError:
+        pass
     return tracked
 
 
 _new_tracked = TrackedFinding.__new__
 _set = object.__setattr__
+_text = str.__str__  # a StrEnum member's value, as plain text (its ``.value`` is a slower descriptor)
+_STATUS = {status.value: status for status in FindingStatus}  # a stored status by its text
 
 
 _T = TypeVar("_T")
@@ -366,15 +390,16 @@ class _RunWriter:
         self, fingerprint: str, before: FindingStatus | None, status: FindingStatus, reason: str,
         content_hash: str, first_seen: dt.datetime, last_seen: dt.datetime, suppression: Suppression | None,
     ) -> None:
+        text = _text(status)
         if before != status:
             self.history.append(Store._history_row(fingerprint, self.run_id, before, status, reason, self.as_of))
         self.sightings.append({
             "run_id": self.run_id, "fingerprint": fingerprint, "position": self.position,
-            "status": status.value, "content_hash": content_hash, "first_seen": first_seen,
-            "last_seen": last_seen, "suppression": _suppression_json(suppression),
+            "status": text, "content_hash": content_hash, "first_seen": first_seen,
+            "last_seen": last_seen, "suppression": None if suppression is None else _suppression_json(suppression),
         })
         self.position += 1
-        self.tally[status.value] += 1
+        self.tally[text] += 1
 
     def insert(self, fingerprint: str, finding: Finding, suppression: Suppression | None) -> FindingStatus:
         """A finding the store has never seen: new."""
@@ -392,7 +417,7 @@ class _RunWriter:
 
     def sight(self, fingerprint: str, finding: Finding, known: Any, suppression: Suppression | None) -> FindingStatus:
         """A finding the store knows (``known`` holds its status and content hash): open or reopened."""
-        before = FindingStatus(known.status)
+        before = _STATUS[known.status]
         if before == FindingStatus.resolved:
             status, reason = FindingStatus.reopened, f"seen again in run {self.run_id} after it was resolved"
         else:
@@ -1163,17 +1188,21 @@ class Store:
                 fingerprint, a name is too long, or the database failed (then
                 nothing was written).
         """
-        by_fingerprint: dict[str, Finding] = {}
-        for finding in findings:
-            fp = finding.fingerprint
-            if fp in by_fingerprint:
-                raise StoreError(
-                    f"two findings share the fingerprint {fp} (rule {finding.rule_id!r}, subject "
-                    f"{finding.subject.rid}, detail_key {finding.detail_key!r}); nothing was written"
-                )
-            for value, what in ((finding.rule_id, "rule id"), (finding.kind, "kind"), (finding.owner, "owner")):
-                _check_name(value, what)
-            by_fingerprint[fp] = finding
+        findings = list(findings)
+        by_fingerprint: dict[str, Finding] = dict(zip(map(_fingerprint_of, findings), findings, strict=True))
+        if len(by_fingerprint) != len(findings) or not _names_fit(findings):
+            # A repeated fingerprint or a name too long: found in order, as the error must name the first.
+            by_fingerprint = {}
+            for finding in findings:
+                fp = finding.fingerprint
+                if fp in by_fingerprint:
+                    raise StoreError(
+                        f"two findings share the fingerprint {fp} (rule {finding.rule_id!r}, subject "
+                        f"{finding.subject.rid}, detail_key {finding.detail_key!r}); nothing was written"
+                    )
+                for value, what in ((finding.rule_id, "rule id"), (finding.kind, "kind"), (finding.owner, "owner")):
+                    _check_name(value, what)
+                by_fingerprint[fp] = finding
         health = list(health)
         quarantine = list(quarantine)
         for h in health:
@@ -1439,8 +1468,8 @@ class Store:
         return {
             "fingerprint": fingerprint,
             "run_id": run_id,
-            "from_status": None if before is None else before.value,
-            "to_status": after.value,
+            "from_status": None if before is None else _text(before),
+            "to_status": _text(after),
             "reason": reason,
             "at": at,
         }

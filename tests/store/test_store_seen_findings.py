@@ -69,3 +69,28 @@ def test_a_sqlite_store_gives_each_connection_a_large_page_cache(tmp_path) -> No
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         store.close()
+
+
+def test_a_seen_finding_keeps_the_fingerprint_its_rules_finding_computed() -> None:
+    from reconcile.findings import _cached_fingerprint
+
+    found = finding("AC-1")
+    unread = _seen_finding(found, FindingStatus.new, AS_OF, AS_OF, None)
+    expected = found.fingerprint  # computed (and kept) by the rule's finding only now
+    seen = _seen_finding(found, FindingStatus.new, AS_OF, AS_OF, None)
+    assert _cached_fingerprint(seen) == _cached_fingerprint(found)  # kept: the report reads it without hashing
+    assert seen.fingerprint is expected
+    assert unread.fingerprint == expected  # nothing kept: computed when read
+
+
+def test_finish_run_returns_findings_with_their_fingerprints_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from reconcile.findings import _cached_fingerprint
+    from reconcile.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    run_id = store.begin_run(AS_OF)
+    seen, _ = store.finish_run(run_id, findings=[finding("AC-1"), finding("AC-2", detail_key="x")])
+    for made in seen:
+        kept = _cached_fingerprint(made)
+        assert kept[3] == made.fingerprint == made.model_copy().fingerprint
+    store.close()
