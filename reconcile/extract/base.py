@@ -854,6 +854,12 @@ class _KeyCollector:
             skip.update(i for i, gone in enumerate(map(self.deleted.read, source.each(self.stream.deleted.column))) if gone)
         if skip:
             found = [value for i, value in enumerate(found) if i not in skip]
+        if set(map(type, found)) <= {str}:
+            # Text keys (the usual): added as they are, and the empty one taken out again
+            # (it is never a key, so the set held none before).
+            self.keys.update(found)
+            self.keys.discard("")
+            return
         self.keys.update(str(value) for value in found if value is not None and value != "")
 
 
@@ -995,6 +1001,8 @@ class _StreamExtraction:
             read = self.cursor_values.read
             skipped = 0
             texts = source.arrow_column(cursor.column)
+            if texts is None:
+                texts = _text_array(source, cursor)
             fast = _utc_seconds(texts, cursor, since)
             if fast is None:
                 indexes: Sequence[int] = range(n)
@@ -1358,6 +1366,30 @@ def _utc_seconds(array: Any, cursor: CursorConfig, since: Any) -> tuple[np.ndarr
         whole = gap.days * 86_400 + gap.seconds
         older = readable & (seconds < whole + (1 if gap.microseconds else 0))
     return seconds, readable, older
+
+
+def _text_array(source: ColumnSource, cursor: CursorConfig) -> Any:
+    """A batch's cursor values as an Arrow text array when they are all text (or None), for :func:`_utc_seconds`.
+
+    Rows read as Python values (a query through a DB-API cursor, JSON
+    lines parsed one by one) hold their cursor text as ``str``: settled in
+    Arrow like a batch read as Arrow (the rest, and every value of a batch
+    holding anything but text, one by one). None: not a timestamp cursor
+    without a format, something else than text, or no pyarrow.
+    """
+    if cursor.type != "timestamp" or cursor.format is not None:
+        return None
+    from reconcile.extract import _arrow
+
+    values = source.values(cursor.column)
+    if not values or not set(map(type, values)) <= {str, _NONE_TYPE} or not _arrow.available():
+        return None
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=pa.string())
+    except (pa.ArrowException, UnicodeError):  # a lone surrogate (undecodable bytes kept as text)
+        return None
 
 
 _YEAR_1900 = int((dt.datetime(1900, 1, 1, tzinfo=dt.UTC) - _EPOCH).total_seconds())

@@ -317,3 +317,36 @@ def test_a_key_scan_of_a_file_reads_it_once(tmp_path: Path, adapter_class: type[
     same(fast, slow)
     assert reads == ["account"]
     assert fast.scanned_keys == {"account": {f"K{i}" for i in range(300) if i % 7}}
+
+
+@pytest.mark.parametrize("since", SINCE["timestamp"])
+def test_utc_timestamps_of_rows_read_as_python_values_read_in_arrow_as_row_by_row(
+    tmp_path: Path, since: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A query's rows come as tuples of Python values: their cursor text is settled in Arrow all the same."""
+    from reconcile.extract import base
+
+    texts = CURSOR_TEXT["timestamp"] * 3
+    db = tmp_path / "billing.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE accounts (id TEXT, name TEXT, st TEXT, day TEXT, upd)")
+        conn.executemany("INSERT INTO accounts VALUES (?, 'N', 'A', '2024-01-02', ?)",
+                         [(f"K{i}", text) for i, text in enumerate(texts)] + [("K-none", None), ("K-int", 5)])
+    conn.close()
+    config = SqlSourceConfig.model_validate({
+        "kind": "sql", "url": f"sqlite:///{db}", "chunk_size": 16, "max_quarantine_fraction": 1.0,
+        "streams": {"account": {"query": "SELECT * FROM accounts ORDER BY rowid", "fields": FIELDS,
+                                "cursor": {"column": "upd"}}},
+    })
+    slow = _extract(SqlAdapter, config, tmp_path, False, since)
+    one_by_one: list[Any] = []
+    read = base._CursorValues.read
+    monkeypatch.setattr(base._CursorValues, "read", lambda self, value: one_by_one.append(value) or read(self, value))
+    fast = _extract(SqlAdapter, config, tmp_path, True, since)
+    same(fast, slow)
+    canonical = {"2026-01-01T00:00:00Z", "2026-06-01T12:00:00Z", "2026-06-01T11:59:59Z", "2026-06-01T12:00:01Z",
+                 "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59Z", "2024-02-29T12:00:00Z"}
+    # The last batch (16 rows), holding an integer, goes one by one; the others only where Arrow cannot tell.
+    last = set(texts[len(texts) + 2 - 16 :])
+    assert canonical & set(map(str, one_by_one)) <= last
+    assert 5 in one_by_one and len(one_by_one) < len(texts)
