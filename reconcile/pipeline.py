@@ -145,7 +145,9 @@ def build_tables(
             share_repeated_values(frame)
             frame["_source"] = result.source
             frame["_key"] = frame[model.key_field].astype(str)
-            frame["_rid"] = result.source + ":" + record_type + ":" + frame["_key"]
+            # What `prefix + frame["_key"]` gives, a text at a time (without pandas' operator machinery).
+            prefix = f"{result.source}:{record_type}:"
+            frame["_rid"] = pd.Series([prefix + key for key in frame["_key"].tolist()], index=frame.index, dtype=object)
             parts.setdefault(record_type, []).append(frame)
     tables = {}
     for record_type, frames in parts.items():
