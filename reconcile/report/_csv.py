@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from reconcile.findings import Finding
-from reconcile.report._document import age_days, sort_findings
+from reconcile.report._document import Ages, age_days, sort_findings
 from reconcile.results import RunResult
-from reconcile.store._json import encode_json, utc_iso
+from reconcile.store._json import encode_json_bytes, utc_iso
 
 __all__ = ["CSV_COLUMNS", "render_csv", "write_csv"]
 
@@ -41,33 +41,41 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _text(value: object) -> str:
-    text = "" if value is None else str(value)
+    text = value if type(value) is str else "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _row(finding: Finding, result: RunResult) -> list[str]:
+_plain = str.__str__  # a StrEnum member's value, as plain text (its ``.value`` is a slower descriptor)
+
+
+def _row(finding: Finding, result: RunResult, ages: Ages | None = None, times: dict[Any, str] | None = None) -> list[str]:
+    """One finding's cells (``ages`` and ``times``: its age and its times' texts, worked out once per value)."""
+    values = finding.__dict__
     records = "; ".join(
-        r.rid + (f" ({r.role})" if r.role else "") for r in finding.records
+        f"{r.source}:{r.record_type}:{r.key}" + (f" ({r.role})" if r.role else "") for r in values["records"]
     )
-    age = age_days(finding, result.as_of)
+    age = age_days(finding, result.as_of) if ages is None else ages(finding)
     sup = getattr(finding, "suppression", None)
+    status, subject, first, last = values["status"], values["subject"], values["first_seen"], values["last_seen"]
+    if times is None:
+        times = {}
     return [
         finding.fingerprint,
-        _text(finding.status.value if finding.status else ""),
-        finding.severity.value,
-        _text(finding.owner),
-        _text(finding.kind),
-        _text(finding.rule_id),
-        _text(finding.entity_id),
-        _text(finding.subject.rid),
-        _text(finding.story),
-        f"{finding.confidence:.3f}",
-        utc_iso(finding.first_seen) if finding.first_seen else "",
-        utc_iso(finding.last_seen) if finding.last_seen else "",
+        _text(_plain(status) if status else ""),
+        _plain(values["severity"]),
+        _text(values["owner"]),
+        _text(values["kind"]),
+        _text(values["rule_id"]),
+        _text(values["entity_id"]),
+        _text(f"{subject.source}:{subject.record_type}:{subject.key}"),
+        _text(values["story"]),
+        f"{values['confidence']:.3f}",
+        (times.get(first) or times.setdefault(first, utc_iso(first))) if first else "",
+        (times.get(last) or times.setdefault(last, utc_iso(last))) if last else "",
         "" if age is None else str(age),
         _text(records),
-        _text(finding.detail_key),
-        _text(encode_json(finding.detail, sort_keys=True)),
+        _text(values["detail_key"]),
+        _text(encode_json_bytes(values["detail"], sort_keys=True).decode("utf-8")),
         "yes" if sup is not None else "",
         _text(_suppression_text(sup)),
     ]
@@ -90,8 +98,11 @@ def write_csv(result: RunResult, out: TextIO, *, findings: Iterable[Finding] | N
     """
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
+    # Most findings share their times: each age and each time's text is worked out once.
+    ages = Ages(result.as_of)
+    times: dict[Any, str] = {}
     for finding in sort_findings(result.findings) if findings is None else findings:
-        writer.writerow(_row(finding, result))
+        writer.writerow(_row(finding, result, ages, times))
 
 
 def render_csv(result: RunResult) -> str:

@@ -229,6 +229,33 @@ def age_days(finding: Finding, as_of: dt.datetime) -> int | None:
     return max((now - first).days, 0)
 
 
+class Ages:
+    """:func:`age_days` of many findings against one as-of time, worked out once per distinct ``first_seen``.
+
+    Equal times are the same instant, whose age is the same (most findings
+    of a night share a handful of first sightings).
+    """
+
+    __slots__ = ("as_of", "known")
+
+    def __init__(self, as_of: dt.datetime) -> None:
+        self.as_of = as_of
+        self.known: dict[dt.datetime, int | None] = {}
+
+    def __call__(self, finding: Finding) -> int | None:
+        first = finding.first_seen
+        if first is None:
+            return None
+        known = self.known
+        age = known.get(first, _UNKNOWN)
+        if age is _UNKNOWN:
+            age = known[first] = age_days(finding, self.as_of)
+        return age  # type: ignore[return-value]
+
+
+_UNKNOWN = object()
+
+
 def _suppression(finding: Finding) -> SuppressionEntry | None:
     sup = getattr(finding, "suppression", None)
     if sup is None:
@@ -358,25 +385,35 @@ def finding_json(finding: Finding, as_of: dt.datetime) -> dict[str, Any]:
     ``fields`` and ``detail`` are left as they are: the encoder makes them
     plain JSON the way :func:`~reconcile.store.json_safe` does.
     """
+    return _finding_json(finding, age_days(finding, as_of))
+
+
+_text = str.__str__  # a StrEnum member's value, as plain text (its ``.value`` is a slower descriptor)
+
+
+def _finding_json(finding: Finding, age: int | None) -> dict[str, Any]:
+    """:func:`finding_json` with the finding's age given."""
+    values = finding.__dict__
     sup = getattr(finding, "suppression", None)
     flag = getattr(finding, "unverified", None)
+    status = values["status"]
     return {
         "fingerprint": finding.fingerprint,
-        "rule_id": finding.rule_id,
-        "kind": finding.kind,
-        "severity": finding.severity.value,
-        "owner": finding.owner,
-        "status": None if finding.status is None else finding.status.value,
-        "entity_id": finding.entity_id,
-        "subject": _record_json(finding.subject),
-        "records": [_record_json(r) for r in finding.records],
-        "story": finding.story,
-        "confidence": finding.confidence,
-        "detail": finding.detail,
-        "detail_key": finding.detail_key,
-        "first_seen": _z(finding.first_seen),
-        "last_seen": _z(finding.last_seen),
-        "age_days": age_days(finding, as_of),
+        "rule_id": values["rule_id"],
+        "kind": values["kind"],
+        "severity": _text(values["severity"]),
+        "owner": values["owner"],
+        "status": None if status is None else _text(status),
+        "entity_id": values["entity_id"],
+        "subject": _record_json(values["subject"]),
+        "records": [_record_json(r) for r in values["records"]],
+        "story": values["story"],
+        "confidence": values["confidence"],
+        "detail": values["detail"],
+        "detail_key": values["detail_key"],
+        "first_seen": _z(values["first_seen"]),
+        "last_seen": _z(values["last_seen"]),
+        "age_days": age,
         "suppression": None if sup is None else {
             "reason": sup.reason, "author": sup.author, "since": _z(sup.created_at), "until": _z(sup.until),
         },
@@ -446,8 +483,9 @@ def write_json(
             first = False
         out.write(b"]" if first else b"\n]")
 
-    items("findings", ordered, lambda f: finding_json(f, as_of))
-    items("resolved", gone, lambda f: finding_json(f, as_of))
+    ages = Ages(as_of)
+    items("findings", ordered, lambda f: _finding_json(f, ages(f)))
+    items("resolved", gone, lambda f: _finding_json(f, ages(f)))
     items("quarantine", result.quarantine, lambda q: {
         "source": q.source, "stream": q.stream, "row": q.row, "field": q.field, "reason": q.reason, "raw": q.raw,
     })

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 
 from reconcile.findings import Finding, Severity
 from reconcile.report._document import sort_findings
@@ -20,53 +20,106 @@ def _clean(value: object) -> str:
     return _NOT_XML.sub("\ufffd", "" if value is None else str(value))
 
 
-def _finding_case(suite: ET.Element, finding: Finding) -> None:
-    name = f"[{finding.severity.value}] {finding.rule_id}: {finding.subject.rid}"
-    if finding.detail_key:
-        name += f" ({finding.detail_key})"
-    case = ET.SubElement(
-        suite, "testcase", classname=_clean(f"reconcile.findings.{finding.owner}"), name=_clean(name), time="0"
-    )
+_plain = str.__str__  # a StrEnum member's value, as plain text (its ``.value`` is a slower descriptor)
+
+
+def _attr(value: str) -> str:
+    """An attribute value as ElementTree writes it (``xml.etree.ElementTree._escape_attrib``)."""
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if '"' in value:
+        value = value.replace('"', "&quot;")
+    if "\r" in value:
+        value = value.replace("\r", "&#13;")
+    if "\n" in value:
+        value = value.replace("\n", "&#10;")
+    if "\t" in value:
+        value = value.replace("\t", "&#09;")
+    return value
+
+
+def _cdata(value: str) -> str:
+    """Text as ElementTree writes it (``xml.etree.ElementTree._escape_cdata``)."""
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    return value
+
+
+def _element(tag: str, attributes: Sequence[tuple[str, str]], indent: str, text: str | None = None) -> str:
+    """A leaf element on its own line, as ``ET.indent`` and ``ET.tostring`` lay it out (without its line end)."""
+    opened = indent + "<" + tag + "".join(f' {name}="{_attr(value)}"' for name, value in attributes)
+    return f"{opened}>{_cdata(text)}</{tag}>" if text else opened + " />"
+
+
+def _case(attributes: Sequence[tuple[str, str]], child: str | None) -> str:
+    """A testcase (4 spaces in) with at most one child element (6 spaces in), as ElementTree writes it."""
+    if child is None:
+        return _element("testcase", attributes, "    ")
+    return _element("testcase", attributes, "    ", None)[:-3] + ">\n" + child + "\n    </testcase>"
+
+
+def _finding_case(finding: Finding) -> str:
+    values = finding.__dict__
+    severity = _plain(values["severity"])
+    subject = values["subject"]
+    name = f"[{severity}] {values['rule_id']}: {subject.source}:{subject.record_type}:{subject.key}"
+    if values["detail_key"]:
+        name += f" ({values['detail_key']})"
+    attributes = (("classname", _clean(f"reconcile.findings.{values['owner']}")), ("name", _clean(name)), ("time", "0"))
+    status = values["status"]
     lines = [
-        f"status: {finding.status.value if finding.status else 'untracked'}",
-        f"kind: {finding.kind}",
-        f"owner: {finding.owner}",
-        f"entity: {finding.entity_id or '-'} (match confidence {finding.confidence:.0%})",
+        f"status: {_plain(status) if status else 'untracked'}",
+        f"kind: {values['kind']}",
+        f"owner: {values['owner']}",
+        f"entity: {values['entity_id'] or '-'} (match confidence {values['confidence']:.0%})",
     ]
-    if finding.first_seen is not None:
-        lines.append(f"first seen: {utc_iso(finding.first_seen)}")
+    if values["first_seen"] is not None:
+        lines.append(f"first seen: {utc_iso(values['first_seen'])}")
     lines.append("records:")
-    for record in finding.records:
+    for record in values["records"]:
         fields = ", ".join(f"{k}={v!r}" for k, v in record.fields.items())
         role = f" [{record.role}]" if record.role else ""
-        lines.append(f"  {record.rid}{role}: {fields}")
+        lines.append(f"  {record.source}:{record.record_type}:{record.key}{role}: {fields}")
     lines.append(f"fingerprint: {finding.fingerprint}")
+    story = values["story"]
+    text = _clean("\n".join([story, "", *lines]))
     sup = getattr(finding, "suppression", None)
     if sup is not None:
         # A suppressed finding is a decision, not a failure: CI shows it as skipped.
         until = f" until {utc_iso(sup.until)}" if sup.until is not None else ""
-        skipped = ET.SubElement(case, "skipped", message=_clean(f"suppressed by {sup.author}{until}: {sup.reason}"))
-        skipped.text = _clean("\n".join([finding.story, "", *lines]))
-        return
-    failure = ET.SubElement(
-        case, "failure", message=_clean(finding.story), type=_clean(finding.severity.value)
-    )
-    failure.text = _clean("\n".join([finding.story, "", *lines]))
+        child = _element("skipped", (("message", _clean(f"suppressed by {sup.author}{until}: {sup.reason}")),),
+                         "      ", text)
+    else:
+        child = _element("failure", (("message", _clean(story)), ("type", _clean(severity))), "      ", text)
+    return _case(attributes, child)
 
 
-def _source_case(suite: ET.Element, health: SourceHealth) -> None:
-    case = ET.SubElement(
-        suite, "testcase", classname="reconcile.sources", name=_clean(health.source),
-        time=f"{health.duration_s:.3f}",
+def _source_case(health: SourceHealth) -> str:
+    attributes = (("classname", "reconcile.sources"), ("name", _clean(health.source)),
+                  ("time", f"{health.duration_s:.3f}"))
+    if health.healthy:
+        return _case(attributes, None)
+    text = _clean(
+        f"{health.error or 'unhealthy'}\nrows read {health.rows_read}, used {health.rows_used}, "
+        f"quarantined {health.rows_quarantined}"
     )
-    if not health.healthy:
-        failure = ET.SubElement(
-            case, "failure", message=_clean(health.error or "unhealthy"), type="unhealthy"
-        )
-        failure.text = _clean(
-            f"{health.error or 'unhealthy'}\nrows read {health.rows_read}, used {health.rows_used}, "
-            f"quarantined {health.rows_quarantined}"
-        )
+    return _case(attributes, _element("failure", (("message", _clean(health.error or "unhealthy")),
+                                                  ("type", "unhealthy")), "      ", text))
+
+
+def _suite(attributes: Sequence[tuple[str, str]], children: list[str]) -> str:
+    """A testsuite (2 spaces in) and its children, one a line, as ElementTree writes it."""
+    if not children:
+        return _element("testsuite", attributes, "  ")
+    return "\n".join([_element("testsuite", attributes, "  ")[:-3] + ">", *children, "  </testsuite>"])
 
 
 def render_junit(result: RunResult, min_severity: Severity = Severity.low) -> bytes:
@@ -74,39 +127,31 @@ def render_junit(result: RunResult, min_severity: Severity = Severity.low) -> by
     finding at or above ``min_severity`` (a skipped one when the finding is suppressed)."""
     floor = Severity(min_severity)
     findings = sort_findings([f for f in result.findings if f.severity >= floor])
-    root = ET.Element("testsuites", name="reconcile")
-    sources = ET.SubElement(root, "testsuite", name="reconcile.sources")
-    for health in result.health:
-        _source_case(sources, health)
-    checks = ET.SubElement(root, "testsuite", name="reconcile.findings")
-    properties = ET.SubElement(checks, "properties")
-    for name, value in (
-        ("run_id", "" if result.run_id is None else str(result.run_id)),
-        ("as_of", utc_iso(result.as_of)),
-        ("min_severity", floor.value),
-        ("findings_below_min_severity", str(len(result.findings) - len(findings))),
-    ):
-        ET.SubElement(properties, "property", name=name, value=value)
-    for finding in findings:
-        _finding_case(checks, finding)
-
-    total_tests = total_failures = total_skipped = 0
-    for suite in (sources, checks):
-        cases = suite.findall("testcase")
-        failures = sum(1 for c in cases if c.find("failure") is not None)
-        skipped = sum(1 for c in cases if c.find("skipped") is not None)
-        suite.set("tests", str(len(cases)))
-        suite.set("failures", str(failures))
-        suite.set("errors", "0")
-        suite.set("skipped", str(skipped))
-        total_tests += len(cases)
-        total_failures += failures
-        total_skipped += skipped
-    sources.set("time", f"{sum(h.duration_s for h in result.health):.3f}")
-    checks.set("time", "0")
-    root.set("tests", str(total_tests))
-    root.set("failures", str(total_failures))
-    root.set("errors", "0")
-    root.set("skipped", str(total_skipped))
-    ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    # Written as text, as ElementTree built and indented it (ET.indent, ET.tostring: the same bytes).
+    sources = [_source_case(health) for health in result.health]
+    source_failures = sum(not health.healthy for health in result.health)
+    properties = [
+        _element("property", (("name", name), ("value", value)), "      ")
+        for name, value in (
+            ("run_id", "" if result.run_id is None else str(result.run_id)),
+            ("as_of", utc_iso(result.as_of)),
+            ("min_severity", floor.value),
+            ("findings_below_min_severity", str(len(result.findings) - len(findings))),
+        )
+    ]
+    cases = [_finding_case(finding) for finding in findings]
+    skipped = sum(getattr(finding, "suppression", None) is not None for finding in findings)
+    failures = len(findings) - skipped
+    suites = [
+        _suite((("name", "reconcile.sources"), ("tests", str(len(sources))), ("failures", str(source_failures)),
+                ("errors", "0"), ("skipped", "0"), ("time", f"{sum(h.duration_s for h in result.health):.3f}")),
+               sources),
+        _suite((("name", "reconcile.findings"), ("tests", str(len(cases))), ("failures", str(failures)),
+                ("errors", "0"), ("skipped", str(skipped)), ("time", "0")),
+               ["    <properties>", *properties, "    </properties>", *cases]),
+    ]
+    root = _element("testsuites", (("name", "reconcile"), ("tests", str(len(sources) + len(cases))),
+                                   ("failures", str(source_failures + failures)), ("errors", "0"),
+                                   ("skipped", str(skipped))), "")[:-3] + ">"
+    document = "\n".join(["<?xml version='1.0' encoding='utf-8'?>", root, *suites, "</testsuites>"])
+    return document.encode("utf-8", "xmlcharrefreplace")

@@ -60,3 +60,32 @@ def test_formulas_from_the_data_stay_text(tmp_path: Path) -> None:
     assert rows["billing:account:AC-2"]["owner"] == "'+billing"
     assert rows["billing:account:AC-3"]["story"] == "'-2+3"
     assert not any(v.startswith(("=", "+", "-", "@")) for r in rows.values() for v in r.values())
+
+
+def test_times_and_ages_worked_out_once_per_value_are_each_findings_own(tmp_path: Path) -> None:
+    """Equal times (the same instant, in any zone) share their text and age; naive ones are read as UTC."""
+    import datetime as dt
+    import json
+
+    from reconcile.report._document import age_days
+    from reconcile.store._json import utc_iso
+
+    base = dt.datetime(2026, 10, 1, 6, 0, tzinfo=dt.UTC)
+    times = [base, base.astimezone(dt.timezone(dt.timedelta(hours=2))), base.replace(tzinfo=None),
+             base - dt.timedelta(days=3, hours=1), (base - dt.timedelta(days=3, hours=1)).replace(tzinfo=None),
+             base + dt.timedelta(days=60)]
+    findings = []
+    for i, first in enumerate(times * 2):
+        made = make_finding(f"AC-{i}")
+        made.first_seen, made.last_seen = first, times[-1 - i % len(times)]
+        findings.append(made)
+    result = make_result(findings=findings)
+    rows = {r["subject"]: r for r in _rows(tmp_path, result)}
+    document = json.loads(write_reports(result, tmp_path, formats=["json"])["json"].read_text())
+    entries = {e["subject"]["rid"]: e for e in document["findings"]}
+    for made in findings:
+        row, entry = rows[made.subject.rid], entries[made.subject.rid]
+        assert row["first_seen"] == utc_iso(made.first_seen)  # type: ignore[arg-type]
+        assert row["last_seen"] == utc_iso(made.last_seen)  # type: ignore[arg-type]
+        assert row["age_days"] == str(age_days(made, result.as_of))
+        assert entry["age_days"] == age_days(made, result.as_of)
