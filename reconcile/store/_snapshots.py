@@ -514,11 +514,9 @@ def _frame_of(
         kinds = {table.schema.field(name).type for table, _, _ in tables}
         chunks = [chunk for table, _, _ in tables for chunk in table.column(name).chunks]
         if all(_as_objects(kind) for kind in kinds):
-            objects, shared = _objects(chunks, rows)
+            objects, shared = _objects(chunks, rows, take)
             if values is not None and shared is not None:
                 values[name] = shared
-            if take is not None:
-                objects = objects.take(take)
             data[name] = pd.Series(objects, index=index, dtype=object, copy=False)
             continue
         if take is not None:
@@ -552,54 +550,68 @@ def _as_objects(kind: pa.DataType) -> bool:
 _SHARED_SHARE = 0.75
 
 
-def _objects(chunks: list[pa.Array], rows: int) -> tuple[np.ndarray, dict[Any, Any] | None]:
+def _objects(
+    chunks: list[pa.Array], rows: int, take: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[Any, Any] | None]:
     """Text (dictionary or plain), date and null chunks as one array of objects, None where missing.
 
     What pandas makes of them (``to_pandas(date_as_object=True)``), value
-    for value. A dictionary chunk's values are made once each and taken;
-    those of a column whose dictionaries (dates: their distinct values) hold
-    few distinct values for its rows are one object per value across the
-    chunks, given back by value (else None, as for plain text chunks, made
-    value by value).
+    for value; with ``take``, those rows of them. Each value of a dictionary
+    (dates: of their distinct values) is made once and every row takes its
+    own: one ``take`` of objects per column, by numbers worked out first.
+    When the dictionaries hold few distinct values for the rows, they are
+    first made one dictionary in Arrow, so equal values are one object
+    across the chunks, given back by value (else None, as for plain text,
+    made value by value).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    out = np.full(rows, None, dtype=object)
-    coded = []
-    for chunk in chunks:
-        if pa.types.is_date(chunk.type):
-            chunk = pc.dictionary_encode(chunk)
-        coded.append(chunk)
-    plain = any(pa.types.is_string(chunk.type) for chunk in coded)
-    distinct = sum(len(chunk.dictionary) for chunk in coded if pa.types.is_dictionary(chunk.type))
-    shared: dict[Any, Any] | None = None if plain or distinct > _SHARED_SHARE * rows else {}
-    made: tuple[Any, np.ndarray] | None = None  # the last dictionary's objects (unified chunks share one)
+    coded = [pc.dictionary_encode(chunk) if pa.types.is_date(chunk.type) else chunk for chunk in chunks]
+    dictionaries = [chunk for chunk in coded if pa.types.is_dictionary(chunk.type)]
+    share = (
+        not any(pa.types.is_string(chunk.type) for chunk in coded)
+        and len({chunk.type for chunk in dictionaries}) <= 1
+        and sum(len(chunk.dictionary) for chunk in dictionaries) <= _SHARED_SHARE * rows
+    )
+    if share and len(dictionaries) > 1:
+        unified = iter(pa.chunked_array(dictionaries).unify_dictionaries().chunks)
+        coded = [next(unified) if pa.types.is_dictionary(chunk.type) else chunk for chunk in coded]
+    pieces: list[np.ndarray] = [np.array([None], dtype=object)]  # number 0: None
+    size = 1
+    codes = np.zeros(rows, dtype=np.intp)
+    made: tuple[Any, int] | None = None  # the last dictionary, and the number of its first value
     at = 0
     for chunk in coded:
         n = len(chunk)
         if pa.types.is_dictionary(chunk.type):
             dictionary = chunk.dictionary
-            buffers = tuple(
+            same = tuple(
                 (buffer.address, buffer.size) if buffer is not None else None for buffer in dictionary.buffers()
             ) + (dictionary.offset, len(dictionary))
-            if made is None or made[0] != buffers:
+            if made is None or made[0] != same:
                 if pa.types.is_date(dictionary.type):
-                    objects = np.array(dictionary.to_pylist() + [None], dtype=object)
+                    pieces.append(np.array(dictionary.to_pylist(), dtype=object))
                 else:
-                    objects = np.empty(len(dictionary) + 1, dtype=object)
-                    objects[:-1] = dictionary.to_numpy(zero_copy_only=False)
-                if shared is not None:
-                    same = shared.setdefault
-                    objects[:-1] = [same(value, value) for value in objects[:-1].tolist()]
-                made = (buffers, objects)
+                    pieces.append(np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=object))
+                made = (same, size)
+                size += len(dictionary)
             indices = chunk.indices
             if indices.null_count:
-                indices = indices.fill_null(len(dictionary))  # the None after the values
-            np.take(made[1], indices.to_numpy(), out=out[at : at + n])
+                indices = indices.fill_null(-made[1])  # number 0 once the first value's is added
+            codes[at : at + n] = indices.to_numpy()
+            codes[at : at + n] += made[1]
         elif pa.types.is_string(chunk.type):
-            out[at : at + n] = chunk.to_numpy(zero_copy_only=False)
+            pieces.append(np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=object))
+            codes[at : at + n] = np.arange(size, size + n)
+            size += n
         at += n
+    objects = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+    out = objects.take(codes if take is None else codes[take])
+    shared = None
+    if share:
+        distinct = objects[1:].tolist()
+        shared = dict(zip(distinct, distinct, strict=True))
     return out, shared
 
 
