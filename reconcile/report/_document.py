@@ -43,6 +43,8 @@ __all__ = [
 #: Version of the JSON report's layout.
 SCHEMA_VERSION = 1
 
+_text = str.__str__  # a StrEnum member's value, as plain text (its ``.value`` is a slower descriptor)
+
 #: ``by_status`` key of findings of a run without a store (no lifecycle).
 UNTRACKED = "untracked"
 
@@ -190,7 +192,7 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
     order findings equal on everything before it (a rule's several findings
     on one subject), which are few: the same order as sorting on all five.
     """
-    keys = [(-f.severity.rank, f.owner, f.kind, f.subject.rid) for f in findings]
+    keys = [_sort_key(f.__dict__) for f in findings]
     order = sorted(range(len(keys)), key=keys.__getitem__)
     ordered = [findings[i] for i in order]
     start = 0
@@ -201,6 +203,16 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
             ordered[start:end] = sorted(ordered[start:end], key=_fingerprint)
         start = end
     return ordered
+
+
+_RANK = {severity.value: severity.rank for severity in Severity}  # by its text: an enum member hashes in Python
+
+
+def _sort_key(values: dict[str, Any]) -> tuple[int, str, str, str]:
+    """``(-severity.rank, owner, kind, subject.rid)`` of a finding's fields."""
+    subject = values["subject"]
+    return (-_RANK[_text(values["severity"])], values["owner"], values["kind"],
+            f"{subject.source}:{subject.record_type}:{subject.key}")
 
 
 def _fingerprint(finding: Finding) -> str:
@@ -298,8 +310,12 @@ def summary(result: RunResult) -> Summary:
     """The counts of a run: findings by severity, status, kind, owner and rule (one pass)."""
     findings = result.findings
     # Counted in C, one attribute at a time (a loop adding to five counters costs seconds at a million customers).
-    severities: Counter[Severity] = Counter(map(attrgetter("severity"), findings))
-    statuses: Counter[FindingStatus | None] = Counter(map(attrgetter("status"), findings))
+    # Severities and statuses by their plain text (an enum member hashes in Python, a str in C).
+    severities: Counter[str] = Counter(map(_text, map(attrgetter("severity"), findings)))
+    tracked = list(filter(None, map(attrgetter("status"), findings)))  # None: a run without a store
+    statuses: Counter[str | None] = Counter(map(_text, tracked))
+    if len(tracked) != len(findings):
+        statuses[None] = len(findings) - len(tracked)
     kinds: Counter[str] = Counter(map(attrgetter("kind"), findings))
     owners: Counter[str] = Counter(map(attrgetter("owner"), findings))
     rules: Counter[str] = Counter(map(attrgetter("rule_id"), findings))
@@ -310,14 +326,14 @@ def summary(result: RunResult) -> Summary:
 
     by_status: dict[str, int] = {}
     for status in (*FindingStatus, None):
-        n = statuses.get(status, 0)
+        n = statuses.get(None if status is None else status.value, 0)
         if n or status in (FindingStatus.new, FindingStatus.open, FindingStatus.reopened):
             by_status[UNTRACKED if status is None else status.value] = n
     return Summary(
         findings=len(result.findings),
         resolved=len(result.resolved),
         quarantined=len(result.quarantine),
-        by_severity={s.value: severities.get(s, 0) for s in reversed(Severity)},
+        by_severity={s.value: severities.get(s.value, 0) for s in reversed(Severity)},
         by_status=by_status,
         by_kind=count(kinds),
         by_owner=count(owners),
@@ -386,9 +402,6 @@ def finding_json(finding: Finding, as_of: dt.datetime) -> dict[str, Any]:
     plain JSON the way :func:`~reconcile.store.json_safe` does.
     """
     return _finding_json(finding, age_days(finding, as_of))
-
-
-_text = str.__str__  # a StrEnum member's value, as plain text (its ``.value`` is a slower descriptor)
 
 
 def _finding_json(finding: Finding, age: int | None) -> dict[str, Any]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -222,15 +224,20 @@ def _order(section: str) -> Any:
     """
     if section == "changed":  # back again before new; suppressed ones last
         def key(f: Finding) -> tuple[Any, ...]:
-            return (-f.severity.rank, getattr(f, "suppression", None) is not None,
-                    f.status != FindingStatus.reopened, f.subject.rid)
+            values, subject = f.__dict__, f.__dict__["subject"]
+            return (-_RANK[_text(values["severity"])], getattr(f, "suppression", None) is not None,
+                    values["status"] != FindingStatus.reopened,
+                    f"{subject.source}:{subject.record_type}:{subject.key}")
     elif section == "open":  # the oldest first: they have waited longest
         def key(f: Finding) -> tuple[Any, ...]:
-            first = _utc_or_max(f.first_seen)
-            return (-f.severity.rank, getattr(f, "suppression", None) is not None, first, f.subject.rid)
+            values, subject = f.__dict__, f.__dict__["subject"]
+            first = _utc_or_max(values["first_seen"])
+            return (-_RANK[_text(values["severity"])], getattr(f, "suppression", None) is not None, first,
+                    f"{subject.source}:{subject.record_type}:{subject.key}")
     else:
         def key(f: Finding) -> tuple[Any, ...]:
-            return (-f.severity.rank, f.subject.rid)
+            subject = f.__dict__["subject"]
+            return (-_RANK[_text(f.__dict__["severity"])], f"{subject.source}:{subject.record_type}:{subject.key}")
     return key
 
 
@@ -278,40 +285,57 @@ def _layout(
 ) -> tuple[dict[str, _Section], list[tuple[str, list[_Row]]]]:
     """The page's sections and its team-and-kind table, from one pass over the run's findings."""
     buckets: dict[tuple[str, str, str], list[Finding]] = {}
-    rows: dict[tuple[str, str], _Row] = {}
     for section, findings in (("findings", result.findings), ("resolved", result.resolved)):
         for finding in findings:
-            where = _section_of(finding) if section == "findings" else "resolved"
-            buckets.setdefault((where, finding.owner, finding.kind), []).append(finding)
-            row = rows.get((finding.owner, finding.kind))
-            if row is None:
-                row = rows[(finding.owner, finding.kind)] = _Row(finding.owner, finding.kind, finding.severity)
-            elif finding.severity > row.worst and (where != "resolved" or not row.counts.get("total")):
-                row.worst = finding.severity  # the worst unresolved one (the worst resolved one without any)
-            status = "resolved" if where == "resolved" else (
-                finding.status.value if finding.status is not None else "untracked")
-            row.counts[status] = row.counts.get(status, 0) + 1
-            if where != "resolved":
-                row.counts["total"] = row.counts.get("total", 0) + 1
-                if getattr(finding, "suppression", None) is not None:
-                    row.counts["suppressed"] = row.counts.get("suppressed", 0) + 1
-                if getattr(finding, "unverified", None) is not None:
-                    row.counts["unverified"] = row.counts.get("unverified", 0) + 1
+            values = finding.__dict__
+            if section == "resolved":
+                where = "resolved"
+            else:  # as _section_of
+                where = "changed" if values["status"] in _CHANGED else "open"
+            key = (where, values["owner"], values["kind"])
+            found = buckets.get(key)
+            if found is None:
+                buckets[key] = [finding]
+            else:
+                found.append(finding)
+    # The summary table: per team and kind, the worst unresolved severity (the worst resolved one
+    # without any) and counts by status (resolved ones as "resolved"), only those above zero.
+    rows: dict[tuple[str, str], _Row] = {}
+    worst_open: dict[tuple[str, str], int] = {}
+    for (where, owner, kind), found in buckets.items():
+        row = rows.get((owner, kind))
+        if row is None:
+            row = rows[(owner, kind)] = _Row(owner, kind, Severity.info)  # its worst is set below
+        counts = row.counts
+        if where == "resolved":
+            counts["resolved"] = counts.get("resolved", 0) + len(found)
+            continue
+        for name, n in _status_counts(found).items():
+            counts[name] = counts.get(name, 0) + n
+        counts["total"] = counts.get("total", 0) + len(found)
+        suppressed = sum(getattr(f, "suppression", None) is not None for f in found)
+        unverified = sum(getattr(f, "unverified", None) is not None for f in found)
+        if suppressed:
+            counts["suppressed"] = counts.get("suppressed", 0) + suppressed
+        if unverified:
+            counts["unverified"] = counts.get("unverified", 0) + unverified
+        worst_open[(owner, kind)] = max(worst_open.get((owner, kind), -1), _worst_rank(found))
+    for (where, owner, kind), found in buckets.items():
+        if where == "resolved" and (owner, kind) not in worst_open:
+            worst_open[(owner, kind)] = _worst_rank(found)
+    for pair, rank in worst_open.items():
+        rows[pair].worst = _BY_RANK[rank]
     sections = {name: _Section(name, []) for name in _SECTIONS}
     by_owner: dict[str, dict[str, list[_Group]]] = {name: {} for name in _SECTIONS}
     for number, ((where, owner, kind), found) in enumerate(sorted(buckets.items()), start=1):
         shown = _ranked(found, _order(where), per_group)
-        statuses: dict[str, int] = {}
-        for f in found:
-            name = f.status.value if f.status is not None else "untracked"
-            statuses[name] = statuses.get(name, 0) + 1
         anchor = f"{where}-{number}"
         group = _Group(
             owner=owner, kind=kind, anchor=anchor, total=len(found),
-            worst=max((f.severity for f in found), key=lambda v: v.rank),
+            worst=_BY_RANK[_worst_rank(found)],
             items=[_Item(f, _evidence(f), age_days(f, result.as_of)) for f in shown] if where != "resolved"
             else [_Item(f, _Evidence(), age_days(f, result.as_of)) for f in shown],
-            statuses=statuses,
+            statuses=_status_counts(found),
         )
         by_owner[where].setdefault(owner, []).append(group)
         rows[(owner, kind)].anchors[where] = anchor
@@ -325,6 +349,31 @@ def _layout(
     return sections, [
         (owner, sorted(owner_rows, key=lambda r: (-r.worst.rank, r.kind))) for owner, owner_rows in table.items()
     ]
+
+
+_CHANGED = (FindingStatus.new, FindingStatus.reopened)
+_text = str.__str__  # a StrEnum member's value, as plain text (an enum member hashes in Python, a str in C)
+_RANK = {severity.value: severity.rank for severity in Severity}
+_BY_RANK = {severity.rank: severity for severity in Severity}
+
+
+def _worst_rank(found: list[Finding]) -> int:
+    """The rank of the most severe of some findings (read in C: severities by their text)."""
+    return max(map(_RANK.__getitem__, map(_text, map(_severity_of, found))))
+
+
+def _status_counts(found: list[Finding]) -> dict[str, int]:
+    """How many of some findings have each status (``untracked``: none), as the page names them."""
+    statuses = list(map(_status_of, found))
+    tracked = list(filter(None, statuses))
+    counts: dict[str, int] = dict(Counter(map(_text, tracked)))
+    if len(tracked) != len(statuses):
+        counts["untracked"] = len(statuses) - len(tracked)
+    return counts
+
+
+_severity_of = attrgetter("severity")
+_status_of = attrgetter("status")
 
 
 @cache
