@@ -35,6 +35,8 @@ from reconcile.match._config import (
 __all__ = ["Column", "Comparator", "build_comparator", "factorize_text"]
 
 NULL = -1
+#: A pair of values whose level is not computed yet (see _OneColumn._compare_many).
+_UNKNOWN = -2
 
 _SIMILARITY: dict[str, Callable[..., float]] = {
     "jaro_winkler": JaroWinkler.normalized_similarity,
@@ -156,6 +158,11 @@ def _exact_agreement(
 #: From this many pairs on, an edit distance comparison counts the length of every distinct value at once.
 _WHOLE_LENGTHS = 20_000
 
+#: Largest number of pairs of values (the number of distinct values + 1, squared) for which a string or edit
+#: distance comparison keeps the level of each pair it computed (int8 each: 16 MiB at most), see
+#: :meth:`_OneColumn._compare_many`.
+MAX_LEVEL_TABLE = 1 << 24
+
 
 #: Pairs whose character signatures are compared at a time (bounds the temporary arrays).
 _SIGNATURE_STEP = 1 << 18
@@ -165,6 +172,14 @@ _SIGNATURE_COUNTS = np.uint64((1 << (4 * _SIGNATURE_CLASSES)) - 1)
 _EVEN_NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
 _SIGNATURE_SHIFTS = np.arange(0, 4 * _SIGNATURE_CLASSES, 4, dtype=np.uint64)
 _UNCAPPED = np.uint64(1) << np.uint64(4 * _SIGNATURE_CLASSES + 1)
+#: Times a word of eight bytes, the sum of the bytes in the top byte (when the sum is below 256: no carry).
+_BYTE_SUM = np.uint64(0x0101010101010101)
+_TOP_BYTE = np.uint64(56)
+
+
+def _byte_sums(words: np.ndarray) -> np.ndarray:
+    """Per uint64, the sum of its eight bytes (int64), each byte at most 31 (so the sum fits in one byte)."""
+    return ((words * _BYTE_SUM) >> _TOP_BYTE).astype(np.int64)
 
 
 def character_signatures(values: np.ndarray) -> np.ndarray:
@@ -216,7 +231,7 @@ def signature_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         xs = ((xc >> shift) & _EVEN_NIBBLES).view(np.uint8)
         ys = ((yc >> shift) & _EVEN_NIBBLES).view(np.uint8)
         total += (np.maximum(xs, ys) - np.minimum(xs, ys)).view(np.uint64)
-    distance = total.view(np.uint8).reshape(len(x), 8).sum(axis=1, dtype=np.int64)
+    distance = _byte_sums(total)
     described = ((x & y) >> np.uint64(4 * _SIGNATURE_CLASSES)) & np.uint64(1) != 0
     return np.where(described, distance, 0)
 
@@ -238,8 +253,7 @@ def signature_common(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarr
         length_x += xs
         length_y += ys
     exact = (x & y & _UNCAPPED) != 0
-    sums = [np.where(exact, total.view(np.uint8).reshape(len(x), 8).sum(axis=1, dtype=np.int64), 0)
-            for total in (common, length_x, length_y)]
+    sums = [np.where(exact, _byte_sums(total), 0) for total in (common, length_x, length_y)]
     return sums[0], sums[1], sums[2], exact
 
 
@@ -323,6 +337,9 @@ class Comparator:
         """The compared value of record ``i``, as shown in explanations."""
         raise NotImplementedError
 
+    def forget_levels(self) -> None:
+        """Let go of levels kept to compare many pairs faster (none, unless the kind keeps a table of them)."""
+
     def restricted(self, records: np.ndarray) -> Comparator:
         """This comparison over the given records only: record ``k`` of the result is ``records[k]`` here.
 
@@ -349,6 +366,87 @@ class _OneColumn(Comparator):
         exact = (a == b) & ~null
         return a, b, null, exact
 
+    def _compare_many(self, left: np.ndarray, right: np.ndarray) -> np.ndarray | None:
+        """:meth:`compare` of many pairs by a table of every pair of values, or None for too many values.
+
+        The level of a pair of values is the same whenever it is computed.
+        With few distinct values (the number of values + 1, squared, at most
+        :data:`MAX_LEVEL_TABLE`), a table holds the level of each pair of
+        values (missing on either side, exact, and every other pair once it
+        has been computed), shared by the views :meth:`restricted` makes:
+        given and family names pair the same values over and over, and a
+        pair's level is then one number read from the table.
+        """
+        table = self._level_table()
+        if table is None:
+            return None
+        width = len(self.column.uniques) + 1
+        shifted = self.column.codes + 1  # 0: missing
+        key = shifted[left]
+        key *= width
+        key += shifted[right]
+        levels = table[key]
+        unknown = np.flatnonzero(levels == _UNKNOWN)
+        if len(unknown):
+            key = key[unknown]
+            a, b = key // width, key % width
+            found = self._fuzzy_levels(a - 1, b - 1, True)
+            table[key] = found
+            table[b * width + a] = found  # the same pair the other way round
+            levels[unknown] = found
+        return levels
+
+    def _level_table(self) -> np.ndarray | None:
+        """Level per pair of values (``(a + 1) * width + b + 1``, see :meth:`_compare_many`), None for too many values."""
+        holder: list[np.ndarray] = self.__dict__.setdefault("_level_holder", [])
+        if not holder:
+            width = len(self.column.uniques) + 1
+            if width * width > MAX_LEVEL_TABLE:
+                return None
+            table = np.full(width * width, _UNKNOWN, dtype=np.int8)
+            table[:width] = NULL  # the first value missing
+            table[::width] = NULL  # the second
+            table[np.arange(1, width) * (width + 1)] = self.exact_level  # one value on both sides
+            holder.append(table)
+        return holder[0]
+
+    def forget_levels(self) -> None:
+        """Let go of the table of levels (:meth:`_compare_many`), in this comparator and its views."""
+        self.__dict__.setdefault("_level_holder", []).clear()
+
+    def _fuzzy_levels(self, a: np.ndarray, b: np.ndarray, many: bool) -> np.ndarray:
+        """The levels (int8) of pairs of different values (codes ``a``, ``b``, both present), each computed.
+
+        ``many``: the pairs are part of a comparison of many pairs (from
+        ``_WHOLE_LENGTHS`` on), where bounds rule out pairs before computing.
+        """
+        raise NotImplementedError
+
+    def _ruled_out(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Which pairs of different values (codes ``a``, ``b``, both present) are surely at "else", by bounds alone."""
+        return np.zeros(len(a), dtype=bool)
+
+    def _compare_bounded(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """:meth:`compare` of many pairs, the pairs of different values that bounds rule out left at "else".
+
+        Most pairs of a large comparison are of values far apart: they are
+        told by :meth:`_ruled_out` and nothing more is done for them; only
+        the others are computed (:meth:`_fuzzy_levels`, which rules out and
+        computes the same way). The same levels as one by one.
+        """
+        codes = self.column.codes
+        a, b = codes[left], codes[right]
+        out = np.equal(a, b).view(np.int8)  # 1 where one value on both sides
+        out *= np.int8(self.exact_level)
+        out[np.minimum(a, b) < 0] = NULL
+        rest = np.flatnonzero(out == 0)  # two values, different
+        if len(rest):
+            a, b = a[rest], b[rest]
+            near = np.flatnonzero(~self._ruled_out(a, b))
+            if len(near):
+                out[rest[near]] = self._fuzzy_levels(a[near], b[near], True)
+        return out
+
     def exact_agreement(self, groups: np.ndarray | None = None) -> tuple[float, float]:
         return _exact_agreement(self.column.codes, self.column.counts, groups)
 
@@ -372,7 +470,9 @@ class _OneColumn(Comparator):
 
     def restricted(self, records: np.ndarray) -> Comparator:
         self.__dict__.setdefault("_signature_holder", [])  # made here, so views share what is filled in
+        levels = self.__dict__.setdefault("_level_holder", [])
         view = copy.copy(self)
+        view.__dict__["_level_holder"] = levels  # copy.copy leaves it out (see __getstate__): shared too
         view.column = self.column.restricted(records)
         return view
 
@@ -418,7 +518,8 @@ class StringComparator(_OneColumn):
 
     def __getstate__(self) -> dict[str, Any]:
         # rapidfuzz's compiled scorers do not pickle: the Dask engine ships comparators by name.
-        return {k: v for k, v in self.__dict__.items() if k != "_scorer"}
+        # Nor the levels kept of pairs of values (up to 16 MiB): computed again where needed.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_scorer", "_level_holder")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -449,6 +550,11 @@ class StringComparator(_OneColumn):
             below[at:at + _SIGNATURE_STEP] = exact & (bound < lowest)
         return below
 
+    def _ruled_out(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.similarity not in _JARO_BOUNDS:
+            return np.zeros(len(a), dtype=bool)
+        return self._below(a, b)
+
     def similarities(self, a: np.ndarray, b: np.ndarray, *, bounded: bool = False) -> np.ndarray:
         """Similarity (0..1) of the values with codes ``a`` and ``b`` (both present).
 
@@ -472,18 +578,25 @@ class StringComparator(_OneColumn):
             scores = scores / 100.0
         return np.asarray(scores[inverse], dtype=np.float64)
 
+    def _fuzzy_levels(self, a: np.ndarray, b: np.ndarray, many: bool) -> np.ndarray:
+        # Many pairs: those too unlike to reach the lowest threshold are not computed (see _below).
+        sims = self.similarities(a, b, bounded=many)
+        level = np.zeros(len(sims), dtype=np.int8)
+        # thresholds are descending; level 1 is the lowest fuzzy level
+        for index, threshold in enumerate(reversed(self.thresholds), start=1):
+            level[sims >= threshold] = index
+        return level
+
     def compare(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        many = len(left) >= _WHOLE_LENGTHS
+        if many:
+            levels = self._compare_many(left, right)
+            return levels if levels is not None else self._compare_bounded(left, right)
         a, b, null, exact = self._codes(left, right)
         out = np.zeros(len(left), dtype=np.int8)
         fuzzy = ~null & ~exact
         if fuzzy.any():
-            # Many pairs: those too unlike to reach the lowest threshold are not computed (see _below).
-            sims = self.similarities(a[fuzzy], b[fuzzy], bounded=len(left) >= _WHOLE_LENGTHS)
-            level = np.zeros(len(sims), dtype=np.int8)
-            # thresholds are descending; level 1 is the lowest fuzzy level
-            for index, threshold in enumerate(reversed(self.thresholds), start=1):
-                level[sims >= threshold] = index
-            out[fuzzy] = level
+            out[fuzzy] = self._fuzzy_levels(a[fuzzy], b[fuzzy], many)
         out[exact] = self.exact_level
         out[null] = NULL
         return out
@@ -505,7 +618,8 @@ class EditDistanceComparator(_OneColumn):
         self.u_prior = np.concatenate([[0.998], np.full(k, 0.001 / k), [0.001]])
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_scorer"}
+        # Nor the levels kept of pairs of values (up to 16 MiB): computed again where needed.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_scorer", "_level_holder")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -552,6 +666,17 @@ class EditDistanceComparator(_OneColumn):
             ) > limit
         return far
 
+    def _ruled_out(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # As distances() tells the pairs at the cap: by their lengths, then by their characters.
+        self._all_lengths()
+        lengths: np.ndarray = self.__dict__["_known_lengths"]
+        len_a, len_b = lengths[a], lengths[b]
+        out = len_a != len_b if self.metric == "hamming" else np.abs(len_a - len_b) > self.max_distances[-1]
+        rows = np.flatnonzero(~out)
+        if len(rows):
+            out[rows[self._far(a[rows], b[rows])]] = True
+        return np.asarray(out, dtype=bool)
+
     def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Edit distance of the values with codes ``a`` and ``b`` (capped above the largest level).
 
@@ -591,19 +716,26 @@ class EditDistanceComparator(_OneColumn):
         if (known < 0).any():
             known[:] = np.fromiter(map(len, self.column.uniques), dtype=np.int32, count=len(known))
 
+    def _fuzzy_levels(self, a: np.ndarray, b: np.ndarray, many: bool) -> np.ndarray:
+        dist = self.distances(a, b)
+        level = np.zeros(len(dist), dtype=np.int8)
+        # max_distances ascending: the smallest distance is the highest fuzzy level
+        k = len(self.max_distances)
+        for index, limit in enumerate(reversed(self.max_distances), start=1):
+            level[dist <= limit] = index
+        level[level > k] = k
+        return level
+
     def compare(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        many = len(left) >= _WHOLE_LENGTHS
+        if many:
+            levels = self._compare_many(left, right)
+            return levels if levels is not None else self._compare_bounded(left, right)
         a, b, null, exact = self._codes(left, right)
         out = np.zeros(len(left), dtype=np.int8)
         fuzzy = ~null & ~exact
         if fuzzy.any():
-            dist = self.distances(a[fuzzy], b[fuzzy])
-            level = np.zeros(len(dist), dtype=np.int8)
-            # max_distances ascending: the smallest distance is the highest fuzzy level
-            k = len(self.max_distances)
-            for index, limit in enumerate(reversed(self.max_distances), start=1):
-                level[dist <= limit] = index
-            level[level > k] = k
-            out[fuzzy] = level
+            out[fuzzy] = self._fuzzy_levels(a[fuzzy], b[fuzzy], many)
         out[exact] = self.exact_level
         out[null] = NULL
         return out

@@ -853,6 +853,8 @@ def resolve(
             model_used.estimated_at = now
             model_used.threshold = config.threshold
         assert model_used is not None
+        for comparator in comparators:
+            comparator.forget_levels()  # the pairs of candidates, random and labelled pairs are compared
         frequencies = [
             value_frequencies(c, params) if params.term_frequency else None
             for c, params in zip(comparators, model_used.fields, strict=True)

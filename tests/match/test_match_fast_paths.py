@@ -24,14 +24,24 @@ _CODES = st.lists(st.integers(-1, 3), min_size=1, max_size=12)
 
 
 def _every_pair(view, n, whole_from=0):  # type: ignore[no-untyped-def]
-    """Every pair of ``n`` records (left < right) and ``view``'s levels of them, every length counted at once from ``whole_from`` pairs."""
+    """Every pair of ``n`` records (left < right) and ``view``'s levels of them, every length counted at once from ``whole_from`` pairs.
+
+    From ``whole_from`` pairs on, the levels are compared twice: with no
+    table of value pairs (pairs ruled out by bounds, the others computed)
+    and with one (few values): the two must agree.
+    """
     left, right = (np.array(side, dtype=np.int64) for side in zip(*itertools.combinations(range(n), 2), strict=True))
-    saved = compare_module._WHOLE_LENGTHS
+    saved, saved_table = compare_module._WHOLE_LENGTHS, compare_module.MAX_LEVEL_TABLE
     compare_module._WHOLE_LENGTHS = whole_from
     try:
-        return left, right, view.compare(left, right)
+        compare_module.MAX_LEVEL_TABLE = 0  # first without a table (none is made)
+        bounded = view.compare(left, right)
+        compare_module.MAX_LEVEL_TABLE = saved_table
+        levels = view.compare(left, right)
+        np.testing.assert_array_equal(bounded, levels)
+        return left, right, levels
     finally:
-        compare_module._WHOLE_LENGTHS = saved
+        compare_module._WHOLE_LENGTHS, compare_module.MAX_LEVEL_TABLE = saved, saved_table
 
 
 @given(
@@ -376,3 +386,53 @@ def test_entity_ids_are_those_of_the_sorted_distinct_labels(labels, dtype) -> No
         rids = np.array([f"src:r{k:03d}" for k in range(int(array.max()) + 1)], dtype=object)
         expected = ["E" + hashlib.sha1(str(rids[label]).encode("utf-8")).hexdigest()[:12] for label in array.tolist()]
         assert entity_ids(rids, array).tolist() == expected
+
+
+@given(
+    values=st.lists(st.sampled_from(["smith", "smyth", "jonson", "johnson", "maria", "mario", "ab", "ba"]) | st.none(),
+                    min_size=2, max_size=14),
+    kind=st.sampled_from(["jaro_winkler", "levenshtein", "damerau_levenshtein", "hamming"]),
+    order=st.randoms(use_true_random=False),
+)
+@settings(max_examples=200, deadline=None)
+def test_levels_read_from_the_table_of_value_pairs_are_the_computed_ones(values, kind, order) -> None:  # type: ignore[no-untyped-def]
+    """Many pairs of few values: levels read from the table of value pairs (filled as views compare, both ways
+    round) are those computed pair by pair; missing values and repeated values included."""
+    import pandas as pd
+
+    from reconcile.match._compare import Column, EditDistanceComparator, StringComparator
+    from reconcile.match._config import EditDistanceComparison, StringComparison
+
+    def comparator():  # type: ignore[no-untyped-def]
+        column = Column.of(pd.DataFrame({"v": pd.Series(values, dtype=object)}), "v")
+        if kind == "jaro_winkler":
+            return StringComparator("v", column, StringComparison(column="v"))
+        return EditDistanceComparator("v", column, EditDistanceComparison(column="v", metric=kind, max_distances=[1]))
+
+    n = len(values)
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]  # both ways round
+    order.shuffle(pairs)
+    left = np.array([i for i, _ in pairs], dtype=np.int64)
+    right = np.array([j for _, j in pairs], dtype=np.int64)
+    one_by_one = comparator()
+    expected = np.array([one_by_one.compare(left[k:k + 1], right[k:k + 1])[0] for k in range(len(left))])
+    tabled = comparator()
+    saved, saved_table = compare_module._WHOLE_LENGTHS, compare_module.MAX_LEVEL_TABLE
+    compare_module._WHOLE_LENGTHS = 1
+    try:
+        compare_module.MAX_LEVEL_TABLE = 0  # too many values for a table: pairs ruled out by bounds, the rest computed
+        np.testing.assert_array_equal(comparator().restricted(np.arange(n)).compare(left, right), expected)
+        compare_module.MAX_LEVEL_TABLE = saved_table
+        half = len(left) // 2
+        # Two views of other records: the second reads what the first filled in.
+        records = np.arange(n)[::-1].copy()
+        first = tabled.restricted(records).compare(n - 1 - left[:half], n - 1 - right[:half])
+        assert tabled.__dict__.get("_level_holder")  # the view filled in the comparator's own table
+        second = tabled.restricted(np.arange(n)).compare(left, right)
+        np.testing.assert_array_equal(first, expected[:half])
+        np.testing.assert_array_equal(second, expected)
+        tabled.forget_levels()
+        assert not tabled.__dict__["_level_holder"]
+        np.testing.assert_array_equal(tabled.compare(right, left), expected)  # a table made again
+    finally:
+        compare_module._WHOLE_LENGTHS, compare_module.MAX_LEVEL_TABLE = saved, saved_table
