@@ -254,9 +254,12 @@ def apply_snapshots(
                 if scanned is not None:
                     gone.update(snap_keys[~_in(snap_keys, scanned)])
                     gone.update(changed_keys[~_in(changed_keys, scanned)])
-                merged = _merge(record_type, snapshot, snap_keys, changed, changed_keys, gone, values)
+                placed: list[np.ndarray] = []
+                merged = _merge(record_type, snapshot, snap_keys, changed, changed_keys, gone, values, placed)
                 del values
-                delta = _delta(merged[key_field], snap_keys, changed_keys, gone, layout)
+                delta = _delta(
+                    merged[key_field], snap_keys, changed_keys, gone, layout, placed[0] if placed else None
+                )
                 if delta is not None:
                     changes.deltas[key] = delta
                 log.info(
@@ -275,18 +278,30 @@ def apply_snapshots(
 
 
 def _delta(
-    merged_keys: pd.Series, snap_keys: pd.Series, changed_keys: pd.Series, gone: set[str], layout: Any
+    merged_keys: pd.Series,
+    snap_keys: pd.Series,
+    changed_keys: pd.Series,
+    gone: set[str],
+    layout: Any,
+    placed: np.ndarray | None = None,
 ) -> SnapshotDelta | None:
-    """Where the changed records are in the merged frame, and which snapshot keys went (None: not known)."""
+    """Where the changed records are in the merged frame, and which snapshot keys went (None: not known).
+
+    ``placed``: where :func:`_merge` put them (the rows found here by key,
+    without a lookup of every merged key).
+    """
     fresh = changed_keys[~_in(changed_keys, gone)] if gone else changed_keys
     if not fresh.is_unique:
         return None
-    hit = pd.Index(fresh.to_numpy(dtype=object)).get_indexer(merged_keys.astype(str).to_numpy(dtype=object))
-    rows = np.flatnonzero(hit >= 0)
-    if len(rows) != len(fresh):
-        return None
-    positions = np.empty(len(fresh), dtype=np.int64)
-    positions[hit[rows]] = rows
+    if placed is not None and len(placed) == len(fresh):
+        positions = placed
+    else:
+        hit = pd.Index(fresh.to_numpy(dtype=object)).get_indexer(merged_keys.astype(str).to_numpy(dtype=object))
+        rows = np.flatnonzero(hit >= 0)
+        if len(rows) != len(fresh):
+            return None
+        positions = np.empty(len(fresh), dtype=np.int64)
+        positions[hit[rows]] = rows
     removed = snap_keys[_in(snap_keys, gone)] if gone else snap_keys.iloc[0:0]
     return SnapshotDelta(positions=positions, gone=tuple(removed.tolist()), layout=layout)
 
@@ -320,6 +335,7 @@ def _merge(
     changed_keys: pd.Series,
     gone: set[str],
     shared: Mapping[str, Mapping[Any, Any]] | None = None,
+    placed: list[np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The snapshot without ``gone``, changed records in their old place, new ones at the end.
 
@@ -336,7 +352,10 @@ def _merge(
     ``shared`` gives, for a column of the snapshot whose equal values are
     one object, those objects by value: a changed record's value equal to
     one of them (and of its type) is replaced by it, so the merged column's
-    equal values are one object too (the values do not change).
+    equal values are one object too (the values do not change). ``placed``
+    gets, when the merge is built column by column, the merged row of each
+    changed record not deleted, in their order (what :func:`_delta` would
+    find by key).
     """
     keep = ~_in(snap_keys, gone) if gone else np.ones(len(snap_keys), dtype=bool)
     fresh = ~_in(changed_keys, gone) if gone else np.ones(len(changed_keys), dtype=bool)
@@ -357,6 +376,11 @@ def _merge(
     rows = np.concatenate([kept[~replaced], len(snapshot) + np.arange(len(changed))])[
         np.argsort(order, kind="stable")
     ]
+    if placed is not None:
+        taken = np.flatnonzero(rows >= len(snapshot))
+        where = np.empty(len(changed), dtype=np.int64)
+        where[rows[taken] - len(snapshot)] = taken
+        placed.append(where)
     columns: dict[Any, Any] = {}
     mixed = []
     for name in snapshot.columns:

@@ -102,3 +102,22 @@ def test_a_changed_value_takes_the_snapshots_object_only_of_its_own_type() -> No
     merged = _merge("payment", snapshot, keys[0], changed, keys[1], set(), {"status": {"ok": snapshot["status"][0]}})
     assert merged["status"].tolist() == ["ok", "ok", "late"]
     assert merged["status"][1] is snapshot["status"][0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(merges())
+def test_where_the_merge_put_the_changed_records_is_where_the_delta_finds_them(
+    case: tuple[pd.DataFrame, pd.DataFrame, set[str]]
+) -> None:
+    from reconcile.incremental import _delta
+
+    snapshot, changed, gone = case
+    snap_keys, changed_keys = snapshot["payment_id"].astype(str), changed["payment_id"].astype(str)
+    placed: list[np.ndarray] = []
+    merged = _merge("payment", snapshot, snap_keys, changed, changed_keys, gone, None, placed)
+    expected = _delta(merged["payment_id"], snap_keys, changed_keys, gone, None)
+    got = _delta(merged["payment_id"], snap_keys, changed_keys, gone, None, placed[0] if placed else None)
+    assert (expected is None) == (got is None)
+    if expected is not None and got is not None:
+        assert np.array_equal(got.positions, expected.positions) and got.positions.dtype == expected.positions.dtype
+        assert got.gone == expected.gone
