@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -321,18 +321,23 @@ def _insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[st
     names = list(rows[0])
     dialect = conn.dialect
     # Column by column: one conversion loop per column beats one per value.
-    converted: list[list[Any]] = []
+    processors = []
     for name in names:
-        column = [row[name] for row in rows]
         kind = table.c[name].type
-        process = kind.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None and isinstance(kind, s.UTCDateTime):  # mostly the run's as-of time
-            done: dict[Any, Any] = {}
-            column = [done[v] if v in done else done.setdefault(v, process(v)) for v in column]
-        elif process is not None:
-            column = list(map(process, column))
-        converted.append(column)
-    tuples = list(zip(*converted, strict=True))
+        processors.append(kind.dialect_impl(dialect).bind_processor(dialect))
+    if not any(processors):
+        tuples = list(map(itemgetter(*names), rows)) if len(names) > 1 else [(row[names[0]],) for row in rows]
+    else:
+        converted: list[list[Any]] = []
+        for name, process in zip(names, processors, strict=True):
+            column = list(map(itemgetter(name), rows))
+            if process is not None and isinstance(table.c[name].type, s.UTCDateTime):  # mostly the run's as-of time
+                done = {value: process(value) for value in set(column)}  # each distinct time converted once
+                column = list(map(done.__getitem__, column))
+            elif process is not None:
+                column = list(map(process, column))
+            converted.append(column)
+        tuples = list(zip(*converted, strict=True))
     quote = dialect.identifier_preparer.quote
     listed = ", ".join(quote(name) for name in names)
     target = dialect.identifier_preparer.format_table(table)
