@@ -15,6 +15,7 @@ import jellyfish
 import numpy as np
 import pandas as pd
 
+from reconcile._factorize import factorize_objects
 from reconcile.match._compare import Column
 from reconcile.match._config import BlockingKey, BlockPass, SortedNeighbourhoodPass
 
@@ -52,7 +53,8 @@ def _transformed(column: Column, key: BlockingKey) -> tuple[np.ndarray, np.ndarr
         n = key.length
         # A value shorter than the part taken is kept whole: a short key still blocks.
         values = [u[:n] for u in uniques] if key.transform == "prefix" else [u[-n:] for u in uniques]
-    codes, new_uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    # Text that differs after a NUL character (a prefix of one...) stays apart.
+    codes, new_uniques = factorize_objects(np.asarray(values, dtype=object))
     codes = np.append(codes, -1).astype(np.int64)
     return codes[column.codes], np.asarray(new_uniques, dtype=object)
 

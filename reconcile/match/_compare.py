@@ -25,6 +25,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, Hamming, Indel, Jaro, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
 
+from reconcile._factorize import factorize_objects, factorize_texts
 from reconcile.match._config import (
     AddressComparison,
     EditDistanceComparison,
@@ -69,10 +70,12 @@ def _as_text(value: Any) -> str | None:
 def factorize_text(values: Any) -> tuple[np.ndarray, np.ndarray]:
     """Codes (-1 where missing or blank) and distinct stripped strings of a column.
 
-    Work is per distinct value, not per record.
+    Work is per distinct value, not per record. Values that differ only
+    after a NUL character are different values (pandas alone would join
+    them: :func:`~reconcile._factorize.factorize_texts`).
     """
     raw = np.asarray(values, dtype=object)
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    codes, uniques = factorize_texts(raw)
     if pd.api.types.infer_dtype(uniques, skipna=True) == "string":
         # str.strip() changes a value exactly when its first or last character is whitespace, and
         # then returns another object (the same one otherwise): checked in C, value by value.
@@ -84,7 +87,7 @@ def factorize_text(values: Any) -> tuple[np.ndarray, np.ndarray]:
         texts = stripped.where(stripped != "", None).to_numpy(dtype=object)
     else:
         texts = np.array([_as_text(u) for u in uniques], dtype=object)
-    text_codes, text_uniques = pd.factorize(texts, use_na_sentinel=True)
+    text_codes, text_uniques = factorize_objects(texts)
     text_codes = np.append(text_codes, -1).astype(np.int64)  # index -1 (missing) stays missing
     return text_codes[codes], np.asarray(text_uniques, dtype=object)
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from reconcile._factorize import factorize_texts
 from reconcile.match._blocking import key_codes, key_strings, sorted_neighbourhood_pairs
 from reconcile.match._cluster import connected_components, constrained_components, entity_ids
 from reconcile.match._compare import Column, Comparator, build_comparator, factorize_text
@@ -789,7 +790,7 @@ def resolve(
     }
     groups: np.ndarray | None = None
     if not config.link_within_source:
-        groups = pd.factorize(records.text("_source"))[0].astype(np.int64)
+        groups = factorize_texts(records.text("_source"))[0].astype(np.int64)  # NUL characters kept apart
     candidacy = _Candidacy(parts, groups, rule_keys)
     timer.lap("prepare")
     if made_here:

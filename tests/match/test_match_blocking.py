@@ -89,6 +89,18 @@ def test_key_transforms() -> None:
     assert both[3] == -1 and both[4] == -1 and len(set(both[:3].tolist())) == 3
 
 
+def test_keys_that_differ_after_a_nul_character_are_different_keys() -> None:
+    """pandas alone hashes text as C strings: "ab" and "ab\\x00" (values, or prefixes of values) would be one key."""
+    frame = pd.DataFrame({"v": ["ab", "ab\x00", "ab\x00x", "\x00", ""]}, dtype=object)
+    cols = _columns(frame)
+    value = key_codes([BlockingKey(column="v")], cols)
+    assert len(set(value[:4].tolist())) == 4 and value[4] == -1
+    prefix = key_codes([BlockingKey(column="v", transform="prefix", length=3)], cols)
+    assert prefix[0] != prefix[1] == prefix[2] != prefix[3] and prefix[0] != prefix[3]
+    suffix = key_codes([BlockingKey(column="v", transform="suffix", length=1)], cols)
+    assert suffix[1] == suffix[3] and len({suffix[0], suffix[1], suffix[2]}) == 3
+
+
 def test_a_key_is_a_column_name_or_a_mapping() -> None:
     assert BlockingKey.model_validate("_n_postal").column == "_n_postal"
     assert BlockingKey(column="_n_family", transform="soundex").label() == "soundex(_n_family)"

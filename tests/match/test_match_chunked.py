@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from match_helpers import identity_frames, population, record
 
@@ -388,33 +388,49 @@ def test_whole_address_codes_stay_distinct_when_their_product_passes_int32() -> 
 
 
 def _reference_factorize_text(values) -> tuple[np.ndarray, np.ndarray]:
-    """factorize_text as it was: every column's distinct values stripped and factorised again."""
+    """factorize_text as it was: every column's distinct values stripped and factorised again (by
+    factorize_objects: pd.factorize's codes, but text that differs after a NUL character kept apart)."""
+    from reconcile._factorize import factorize_objects
     from reconcile.match._compare import _as_text
 
     raw = np.asarray(values, dtype=object)
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    codes, uniques = factorize_objects(raw)
     if pd.api.types.infer_dtype(uniques, skipna=True) == "string":
         stripped = pd.Series(uniques, dtype=object).str.strip()
         texts = stripped.where(stripped != "", None).to_numpy(dtype=object)
     else:
         texts = np.array([_as_text(u) for u in uniques], dtype=object)
-    text_codes, text_uniques = pd.factorize(texts, use_na_sentinel=True)
+    text_codes, text_uniques = factorize_objects(texts)
     text_codes = np.append(text_codes, -1).astype(np.int64)
     return text_codes[codes], np.asarray(text_uniques, dtype=object)
 
 
-_TEXT = st.sampled_from(["ann", " ann", "ann ", "", "  ", "bo", "b o", "\tbo", "x\u00a0", "\x1cx", "x\u2003", "a\x1cb"])
+_TEXT = st.sampled_from(["ann", " ann", "ann ", "", "  ", "bo", "b o", "\tbo", "x\u00a0", "\x1cx", "x\u2003", "a\x1cb",
+                         "\x00", "ann\x00", " ann\x00x", "\x00 "])
 
 
-@given(values=st.lists(_TEXT | st.none(), max_size=30) | st.lists(_TEXT | st.none() | st.integers(0, 3), max_size=30))
-@settings(max_examples=200, deadline=None)
-def test_factorize_text_gives_what_it_gave_before_its_quick_path(values) -> None:
+@given(values=st.lists(_TEXT | st.none(), max_size=30) | st.lists(_TEXT | st.none() | st.integers(0, 3), max_size=30)
+       | st.lists(_TEXT, max_size=30), by_arrow=st.booleans())
+@example(values=["ann", "ann\x00", "", "\x00"], by_arrow=True)
+@example(values=["ann", "ann\x00", "", "\x00"], by_arrow=False)
+@settings(max_examples=300, deadline=None)
+def test_factorize_text_gives_what_it_gave_before_its_quick_path(values, by_arrow) -> None:
+    """The same codes as before, but text that differs after a NUL character is never one value (columns of
+    text are coded by Arrow from ARROW_ROWS rows on)."""
+    import reconcile._factorize as factorize_module
     from reconcile.match._compare import factorize_text
 
-    codes, uniques = factorize_text(values)
+    saved = factorize_module.ARROW_ROWS
+    factorize_module.ARROW_ROWS = 0 if by_arrow else 10**9
+    try:
+        codes, uniques = factorize_text(values)
+    finally:
+        factorize_module.ARROW_ROWS = saved
     expected_codes, expected_uniques = _reference_factorize_text(values)
     assert codes.tolist() == expected_codes.tolist()
     assert uniques.tolist() == expected_uniques.tolist()
+    if "ann" in values and "ann\x00" in values:
+        assert codes[values.index("ann")] != codes[values.index("ann\x00")]
 
 
 @given(

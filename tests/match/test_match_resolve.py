@@ -350,6 +350,14 @@ def test_link_within_source_false_links_across_sources_only() -> None:
         resolve(people.drop(columns=["_source"]), MatchingConfig(link_within_source=False))
 
 
+def test_sources_that_differ_after_a_nul_character_are_different_sources() -> None:
+    """link_within_source: false keeps records of one source apart; "crm" and "crm\\x00" are two sources."""
+    rows = [record(source, "A", _n_given="ann", _n_family="lee", _n_email="ann@example.com", _type="contact")
+            for source in ("crm", "crm\x00")]
+    result = resolve(frame(rows), MatchingConfig(link_within_source=False))
+    assert result.link_count == 1 and result.entity_of.nunique() == 1
+
+
 def test_repeated_rids_are_refused_naming_them() -> None:
     rows = [record("billing", k, _n_family="lee") for k in ("A", "B", "C", "B", "D", "A", "B")]
     with pytest.raises(ValueError, match=r"'_rid' must be unique; duplicated: \['billing:account:A', 'billing:account:B'\]"):
