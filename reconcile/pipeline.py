@@ -419,12 +419,12 @@ def _normalise(engine: Any, tables: Mapping[str, pd.DataFrame], config: Config) 
     for record_type, frame in tables.items():
         if NORMALISED_OK in frame.columns:
             ok = frame[NORMALISED_OK].eq(True).to_numpy()
-            frame = frame.drop(columns=[NORMALISED_OK])
+            frame = _without(frame, [NORMALISED_OK])
             if RECORD_TYPES[record_type].identity and ok.any():
                 cached[record_type] = (frame, ok)
                 frame = frame[~ok].drop(columns=list(NORMALISED_COLUMNS), errors="ignore").reset_index(drop=True)
             else:
-                frame = frame.drop(columns=list(NORMALISED_COLUMNS), errors="ignore")
+                frame = _without(frame, NORMALISED_COLUMNS)
         todo[record_type] = frame
     done = engine.normalise_tables(todo, config)
     for record_type, (frame, ok) in cached.items():
@@ -436,6 +436,15 @@ def _normalise(engine: Any, tables: Mapping[str, pd.DataFrame], config: Config) 
             out[column] = pd.Series(values, index=out.index, dtype=object)
         done[record_type] = out
     return done
+
+
+def _without(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """``frame.drop(columns=...)`` (absent ones ignored) without a copy of the columns kept: a shallow copy less those."""
+    out = frame.copy(deep=False)
+    for column in columns:
+        if column in out.columns:
+            del out[column]
+    return out
 
 
 def _keep_normalised(tables: Mapping[str, pd.DataFrame], frames: dict[tuple[str, str], pd.DataFrame]) -> None:
@@ -452,18 +461,21 @@ def _keep_normalised(tables: Mapping[str, pd.DataFrame], frames: dict[tuple[str,
         table = tables.get(record_type)
         if table is None or not RECORD_TYPES[record_type].identity or "_n_given" not in table.columns:
             if derived:
-                frames[(source, record_type)] = frame.drop(columns=derived)
+                frames[(source, record_type)] = _without(frame, derived)
             continue
-        rows = table[table["_source"] == source]
+        # The source's rows of the table (all of them, usually: no copy of the table then).
+        mask = (table["_source"] == source).to_numpy()
+        every = bool(mask.all())
         keys = frame[RECORD_TYPES[record_type].key_field].astype(str).to_numpy()
-        if len(rows) != len(frame) or not (rows["_key"].to_numpy() == keys).all():
+        if int(mask.sum()) != len(frame) or not ((table["_key"].to_numpy() if every else table["_key"].to_numpy()[mask]) == keys).all():
             # Not the rows of this snapshot: keep only the canonical columns.
             if derived:
-                frames[(source, record_type)] = frame.drop(columns=derived)
+                frames[(source, record_type)] = _without(frame, derived)
             continue
-        kept = frame.drop(columns=derived).copy(deep=False)
+        kept = _without(frame, derived)
         for column in NORMALISED_COLUMNS:
-            kept[column] = rows[column].to_numpy(dtype=object)
+            values = table[column].to_numpy(dtype=object)
+            kept[column] = values.copy() if every else values[mask]
         frames[(source, record_type)] = kept
 
 

@@ -310,3 +310,33 @@ def test_a_snapshot_held_row_for_row_keeps_the_runs_normalised_columns() -> None
     assert "_n_ok" not in kept.columns
     for column in NORMALISED_COLUMNS:
         assert kept[column].tolist() == ["fresh-a", "fresh-b", "fresh-c"]
+
+
+def test_a_snapshot_beside_another_sources_rows_keeps_its_own_rows_normalised_columns() -> None:
+    from reconcile.normalise import NORMALISED_COLUMNS
+    from reconcile.pipeline import _keep_normalised
+
+    table = _contact_table(["x", "a", "b", "y", "c"])
+    table["_source"] = ["other", "crm", "crm", "other", "crm"]
+    frames = {("crm", "contact"): _merged_contacts()}
+    merged = frames[("crm", "contact")]
+    _keep_normalised({"contact": table}, frames)
+    kept = frames[("crm", "contact")]
+    assert "_n_ok" not in kept.columns and "_n_ok" in merged.columns  # the merged frame is left as it was
+    for column in NORMALISED_COLUMNS:
+        assert kept[column].tolist() == ["fresh-a", "fresh-b", "fresh-c"]
+    kept.loc[0, "_n_given"] = "changed"
+    assert table["_n_given"].tolist()[1] == "fresh-a"  # the kept columns are copies, not the table's
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "_n_ok", "_n_given", "zz"]), unique=True), st.booleans())
+def test_a_frame_without_some_columns_is_what_drop_gives_and_the_frame_stays(drop: list[str], one_block: bool) -> None:
+    from reconcile.pipeline import _without
+
+    data = {"a": [1, 2], "b": ["x", None], "_n_ok": [True, None], "_n_given": ["g", "h"]}
+    frame = pd.DataFrame(data) if one_block else pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in data.items()})
+    before = frame.copy()
+    got = _without(frame, drop)
+    pd.testing.assert_frame_equal(got, frame.drop(columns=[c for c in drop if c in frame.columns]))
+    pd.testing.assert_frame_equal(frame, before)
