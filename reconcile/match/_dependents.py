@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from reconcile._factorize import factorize_texts
+from reconcile._factorize import factorize_objects
 from reconcile.model import RECORD_TYPES
 
 if TYPE_CHECKING:
@@ -118,9 +118,11 @@ class _Parents:
         refs = np.asarray(refs, dtype=object)
         runs = [_runs(np.asarray(theirs, dtype=object)) for theirs in dependents]
         # One hash pass: the parents' references first (so numbered as alone), then the dependents' runs.
-        # (Text that differs after a NUL character is another reference: factorize_texts, not pd.factorize.)
-        codes, ref_uniques = factorize_texts(np.concatenate([refs, *[theirs[heads] for theirs, (heads, _) in
-                                                                      zip(dependents, runs, strict=True)]]))
+        # Text that differs after a NUL character is another reference: factorize_objects, not pd.factorize
+        # (references come in order, their equal values mostly one object: pandas' hash with the row check
+        # beats Arrow's here, which copies every text first).
+        codes, ref_uniques = factorize_objects(np.concatenate([refs, *[theirs[heads] for theirs, (heads, _) in
+                                                                       zip(dependents, runs, strict=True)]]))
         codes = codes.astype(np.int64)
         ref_codes = codes[:len(refs)]
         size = int(ref_codes.max()) + 1 if len(refs) else 0

@@ -118,23 +118,14 @@ def test_dependents_get_the_parents_the_multiindex_gave(tables) -> None:
     parents=st.lists(st.tuples(_SOURCES, st.sampled_from(["r1", "r2", "r3", "r1\x00", ""])), max_size=10),
     dependents=st.lists(st.tuples(_SOURCES | st.just("other"),
                                   st.sampled_from(["r1", "r2", "r3", "r4", "r1\x00", "\x00", ""])), max_size=10),
-    by_arrow=st.booleans(),
 )
-@example(parents=[("billing", "r1\x00"), ("billing", "r1")], dependents=[("billing", "r1")], by_arrow=False)
-@example(parents=[("billing", "r1\x00"), ("billing", "r1")], dependents=[("billing", "r1")], by_arrow=True)
+@example(parents=[("billing", "r1\x00"), ("billing", "r1")], dependents=[("billing", "r1")])
 @settings(max_examples=300, deadline=None)
-def test_parent_positions_are_the_first_parent_in_the_source_then_anywhere(parents, dependents, by_arrow) -> None:
-    import reconcile._factorize as factorize_module
-
-    saved = factorize_module.ARROW_ROWS
-    factorize_module.ARROW_ROWS = 0 if by_arrow else 10**9  # references coded by Arrow, or by factorize_objects
-    try:
-        same, anywhere = parent_positions(
-            np.array([p[0] for p in parents], dtype=object), np.array([p[1] for p in parents], dtype=object),
-            np.array([d[0] for d in dependents], dtype=object), np.array([d[1] for d in dependents], dtype=object),
-        )
-    finally:
-        factorize_module.ARROW_ROWS = saved
+def test_parent_positions_are_the_first_parent_in_the_source_then_anywhere(parents, dependents) -> None:
+    same, anywhere = parent_positions(
+        np.array([p[0] for p in parents], dtype=object), np.array([p[1] for p in parents], dtype=object),
+        np.array([d[0] for d in dependents], dtype=object), np.array([d[1] for d in dependents], dtype=object),
+    )
     for k, (source, ref) in enumerate(dependents):
         in_source = [i for i, p in enumerate(parents) if p == (source, ref)]
         with_ref = [i for i, p in enumerate(parents) if p[1] == ref]
