@@ -151,12 +151,17 @@ class _Parents:
             else _first_rows(ref_codes * self.width + source_codes, len(ref_uniques) * int(self.width))
         )
 
-    def _source_codes(self, sources: np.ndarray) -> np.ndarray:
-        """The parents' code of each dependent's source (-1: no parent's)."""
+    def _one_source(self, sources: np.ndarray) -> int | None:
+        """The parents' code of the dependents' source (-1: no parent's) when they have one (text), else None."""
         if len(sources) and isinstance(sources[0], str) and bool((sources == sources[0]).all()):
-            # A table of one source (the usual case): one code, no row hashed.
-            code = _codes(self.sources, sources[:1])[1]
-            return np.full(len(sources), code[0], dtype=np.int64)
+            return int(_codes(self.sources, sources[:1])[1][0])  # no row hashed
+        return None
+
+    def _source_codes(self, sources: np.ndarray, one: int | None = None) -> np.ndarray:
+        """The parents' code of each dependent's source (-1: no parent's); ``one``: :meth:`_one_source`, if known."""
+        one = self._one_source(sources) if one is None else one
+        if one is not None:
+            return np.full(len(sources), one, dtype=np.int64)  # a table of one source (the usual case)
         codes, uniques = pd.factorize(sources)  # one source or a few: each row's hash is a hit
         if (codes < 0).any():  # a missing source: numbered as the parents' were
             return _codes(self.sources, sources)[1]
@@ -184,10 +189,18 @@ class _Parents:
             their_refs = heads if lengths is None else np.repeat(heads, lengths)
         else:
             their_refs = self._ref_codes(np.asarray(refs, dtype=object))
-        their_sources = self._source_codes(np.asarray(sources, dtype=object))
+        sources = np.asarray(sources, dtype=object)
+        one = self._one_source(sources)
         found = their_refs >= 0
-        anywhere = np.full(len(their_refs), -1, dtype=np.int64)
-        anywhere[found] = self.first_anywhere[their_refs[found]]
+        if found.all():  # every dependent has a parent (the usual case): one take, no mask
+            anywhere = np.asarray(self.first_anywhere[their_refs], dtype=np.int64)
+        else:
+            anywhere = np.full(len(their_refs), -1, dtype=np.int64)
+            anywhere[found] = self.first_anywhere[their_refs[found]]
+        if one == 0 and self.first_same is self.first_anywhere:
+            # Parents of one source, dependents of that source: the parent in the source is the first anywhere.
+            return anywhere.copy(), anywhere
+        their_sources = self._source_codes(sources, one)
         found &= their_sources >= 0
         same = np.full(len(their_refs), -1, dtype=np.int64)
         same[found] = self.first_same[their_refs[found] * self.width + their_sources[found]]
