@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import make_url
 
+from reconcile._factorize import factorize_texts
 from reconcile._memory import return_free_memory
 from reconcile._pause import pause_point
 from reconcile.config import Config, load_config
@@ -204,7 +205,8 @@ def share_repeated_values(frame: pd.DataFrame) -> None:
             continue  # equal values drawn are one object already (the extract shared them)
         if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "date"):
             continue  # mixed types: equal values of different types must stay apart
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        # Not pd.factorize alone: it would make '' and '\x00' one value (text as C strings).
+        codes, uniques = factorize_texts(values)
         missing = codes < 0
         if missing.all():
             continue

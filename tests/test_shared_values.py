@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from reconcile.pipeline import _SHARE_MIN_ROWS, share_repeated_values
 
-texts = st.sampled_from(["active", "closed", "Active", "", " ", "straße", "1"])
+texts = st.sampled_from(["active", "closed", "Active", "", " ", "straße", "1", "\x00", "1\x00"])
 dates = st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2020, 1, 20))
 cells = st.one_of(
     texts, dates, st.none(), st.just(float("nan")), st.just(pd.NaT), st.integers(0, 2), st.booleans(),
@@ -84,3 +84,13 @@ def test_a_column_whose_equal_values_are_one_object_already_is_left_as_it_is() -
     before = frame["status"].to_numpy()
     share_repeated_values(frame)
     assert frame["status"].to_numpy() is before or np.shares_memory(frame["status"].to_numpy(), before)
+
+
+def test_text_differing_after_a_nul_character_is_kept_apart() -> None:
+    """pandas hashes text as C strings ('' and '\\x00' look alike to it): no value may become another."""
+    pool = ["", "\x00", "a", "a\x00b", "a\x00c"]
+    values = [fresh(pool[i % len(pool)]) for i in range(_SHARE_MIN_ROWS * 2)]
+    frame = pd.DataFrame({"c": pd.Series(values, dtype=object)})
+    share_repeated_values(frame)
+    assert frame["c"].tolist() == values
+    assert len({id(v) for v in frame["c"].tolist()}) == len(pool)
