@@ -57,7 +57,7 @@ from reconcile.extract.mapping import (
     MappingError,
     RowMapper,
 )
-from reconcile.incremental import CursorConfig, DeletedConfig, coerce_cursor
+from reconcile.incremental import CursorConfig, DeletedConfig, ScannedKeys, coerce_cursor
 from reconcile.model import CanonicalRecord, record_model
 from reconcile.results import QuarantinedRow, SourceHealth
 from reconcile.secrets import redact, redact_value, secret_values
@@ -344,7 +344,8 @@ class ExtractResult:
     Attributes:
         cursors: For incremental streams, the highest cursor value read.
         deleted: Keys of rows a soft-delete column marked deleted.
-        scanned_keys: Every key of a stream whose keys were scanned this run.
+        scanned_keys: Every key of a stream whose keys were scanned this run
+            (a set of text kept as Arrow text: :class:`~reconcile.incremental.ScannedKeys`).
     """
 
     def __init__(
@@ -359,7 +360,7 @@ class ExtractResult:
         self.health = health
         self.cursors: dict[str, Any] = {}
         self.deleted: dict[str, set[str]] = {}
-        self.scanned_keys: dict[str, set[str]] = {}
+        self.scanned_keys: dict[str, ScannedKeys] = {}
         self._columns: dict[str, _ColumnStore] = {}
         self._rows: dict[str, list[dict[str, Any]]] = {}
         self._order: list[str] = []
@@ -780,7 +781,7 @@ class Adapter(ABC):
             return f"source {self.name!r}: {share}, more than max_quarantine_fraction={fraction}"
         return None
 
-    def _scan_keys(self, record_type: str, stream: StreamConfig) -> set[str]:
+    def _scan_keys(self, record_type: str, stream: StreamConfig) -> ScannedKeys:
         """Every key of a stream, read in full (rows whose key cannot be mapped are left out).
 
         Batches are read with :meth:`read_batches` and only the key column is
@@ -817,7 +818,7 @@ class _KeyCollector:
         self.key_field = model.key_field
         self.mapper = RowMapper(model, {model.key_field: stream.fields[model.key_field]})
         self.deleted = _DeletedValues(stream.deleted) if stream.deleted is not None else None
-        self.keys: set[str] = set()
+        self.keys = ScannedKeys()
 
     def add(self, item: RowBatch | RawRow) -> None:
         """The keys of a batch (column by column) or of a row as read."""
@@ -855,12 +856,10 @@ class _KeyCollector:
         if skip:
             found = [value for i, value in enumerate(found) if i not in skip]
         if set(map(type, found)) <= {str}:
-            # Text keys (the usual): added as they are, and the empty one taken out again
-            # (it is never a key, so the set held none before).
-            self.keys.update(found)
-            self.keys.discard("")
+            # Text keys (the usual): added as they are, but the empty one (never a key).
+            self.keys.update([value for value in found if value] if "" in found else found)
             return
-        self.keys.update(str(value) for value in found if value is not None and value != "")
+        self.keys.update([str(value) for value in found if value is not None and value != ""])
 
 
 class _StreamExtraction:
