@@ -11,25 +11,42 @@ import pyarrow as pa
 __all__ = ["factorize_objects", "factorize_texts"]
 
 
-def factorize_objects(values: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize(values)`` of an object column, with codes that never join two different values.
+def factorize_objects(values: Any, *, na_sentinel: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values, use_na_sentinel=na_sentinel)`` of an object column, never joining different values.
 
     pandas hashes a column of text as C strings, which end at a NUL
     character: ``''`` and ``'\\x00'``, or ``'a\\x00b'`` and ``'a\\x00c'``,
     would get one code. Each row is checked against its code's value (one
     comparison per row, equal objects at once); only where one differs is
-    the column coded again by Python's own equality.
+    the column coded again by Python's own equality. Without
+    ``na_sentinel``, missing values (None, NaN) are one value with a code
+    of its own, as pandas codes them.
     """
     array = np.asarray(values, dtype=object)
-    codes, uniques = pd.factorize(array)
+    codes, uniques = pd.factorize(array, use_na_sentinel=na_sentinel)
     present = codes >= 0
-    if len(array) and not bool((uniques[codes[present]] == array[present]).all()):
+    got, want = uniques[codes[present]], array[present]
+    same = np.asarray(got == want, dtype=bool)
+    if not na_sentinel:
+        same |= np.asarray(pd.isna(got), dtype=bool) & np.asarray(pd.isna(want), dtype=bool)
+    if len(array) and not bool(same.all()):
         first: dict[Any, int] = {}
+        kept: list[Any] = []
+        missing = _MISSING
         recoded = np.full(len(array), -1, dtype=np.intp)
         for i in np.flatnonzero(present).tolist():
-            recoded[i] = first.setdefault(array[i], len(first))
-        return recoded, np.array(list(first), dtype=object)
+            value = array[i]
+            key = missing if not na_sentinel and pd.isna(value) else value
+            code = first.setdefault(key, len(first))
+            if code == len(kept):
+                kept.append(np.nan if key is missing else value)  # pandas keeps NaN for the missing value
+            recoded[i] = code
+        return recoded, np.array(kept, dtype=object)
     return codes, uniques
+
+
+#: Stands for every missing value while a column is coded again (NaN is unequal to itself).
+_MISSING = object()
 
 
 #: From this many rows on, :func:`factorize_texts` codes a column of text by Arrow.

@@ -30,6 +30,26 @@ def test_codes_join_exactly_the_equal_values(values: list[Any]) -> None:
         assert codes.tolist() == expected.tolist()
 
 
+@given(st.lists(st.one_of(st.none(), st.just(float("nan")), st.text(alphabet="a\x00 ", max_size=3),
+                          st.integers(0, 2)), max_size=30))
+@example(["", "\x00", None])
+@example([float("nan"), "a\x00b", None, "a\x00c"])
+def test_missing_values_coded_as_one_value_when_asked(values: list[Any]) -> None:
+    """``na_sentinel=False``: None and NaN are one value with a code of its own, as pandas codes them."""
+    codes, uniques = factorize_objects(np.array(values, dtype=object), na_sentinel=False)
+    assert (codes >= 0).all()
+    for i in range(len(values)):
+        for j in range(len(values)):
+            a, b = values[i], values[j]
+            same = (pd.isna(a) and pd.isna(b)) or (not pd.isna(a) and not pd.isna(b) and a == b)
+            assert (codes[i] == codes[j]) == same
+    for code, value in zip(codes.tolist(), values, strict=True):
+        assert pd.isna(uniques[code]) if pd.isna(value) else uniques[code] == value
+    if not any(isinstance(v, str) and "\x00" in v for v in values):  # pandas' own codes where it is right
+        expected, _ = pd.factorize(np.array(values, dtype=object), use_na_sentinel=False)
+        assert codes.tolist() == expected.tolist()
+
+
 _TEXT = st.text(alphabet="ab\x00 é\U0001f600", max_size=4)
 
 

@@ -292,8 +292,8 @@ def pairs_on(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]
     right rows in their order. Keys are never missing here (the callers pair
     entity keys).
     """
-    codes, uniques = pd.factorize(
-        np.concatenate([left.to_numpy(dtype=object), right.to_numpy(dtype=object)]), use_na_sentinel=False
+    codes, uniques = factorize_objects(  # not pd.factorize: keys differing after a NUL stay apart
+        np.concatenate([left.to_numpy(dtype=object), right.to_numpy(dtype=object)]), na_sentinel=False
     )
     mine, theirs = codes[: len(left)], codes[len(left) :]
     order = np.argsort(theirs, kind="stable")  # right rows grouped by key, each group in row order

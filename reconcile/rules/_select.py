@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from reconcile._factorize import factorize_objects
 from reconcile.model import RECORD_TYPES
 from reconcile.rules._common import (
     column_values,
@@ -561,9 +562,9 @@ def _joint_codes(lk: pd.DataFrame, rk: pd.DataFrame, on: Sequence[str]) -> tuple
     size = len(lk)
     key: np.ndarray | None = None
     for column in on:
-        codes, uniques = pd.factorize(
+        codes, uniques = factorize_objects(  # not pd.factorize: '' and '\x00' are two keys
             np.concatenate([np.asarray(lk[column], dtype=object), np.asarray(rk[column], dtype=object)]),
-            use_na_sentinel=False,
+            na_sentinel=False,
         )
         if key is None:
             key = codes.astype(np.int64)

@@ -154,7 +154,8 @@ def test_the_day_of_a_stamp_is_its_utc_date(moment: dt.datetime, nanos: int, zon
 
 # ---------------------------------------------------------------- match keys
 
-keys = st.one_of(st.none(), st.sampled_from(["E1", "E2", "~x", "a", ""]), st.integers(0, 2))
+keys = st.one_of(st.none(), st.sampled_from(["E1", "E2", "~x", "a", "", "\x00", "a\x00b", "a\x00c"]),
+                 st.integers(0, 2), st.just(float("nan")))
 
 
 @st.composite
@@ -188,8 +189,10 @@ def test_joint_codes_are_equal_exactly_where_the_rows_agree(limit: int, data: st
         assert codes.min() >= 0 and codes.max() < max(limit, len(codes) * width)
     for i in range(len(rows)):
         for j in range(len(rows)):
-            # pd.factorize: None and NaN are one missing value; 1 and True are equal objects.
-            assert (codes[i] == codes[j]) == (rows[i] == rows[j])
+            # None and NaN are one missing value; 1 and True are equal objects; text differing
+            # after a NUL character is another key.
+            same = all(a == b or (pd.isna(a) and pd.isna(b)) for a, b in zip(rows[i], rows[j], strict=True))
+            assert (codes[i] == codes[j]) == same
 
 
 # ---------------------------------------------------------------- overdue invoices
@@ -390,3 +393,12 @@ def test_parents_in_some_rids_are_every_parent_rid_in_them(found: list[tuple[Any
                          index=[7] * len(found))
     expected = _common.parent_rid(frame, "payment").isin(rids).to_numpy()
     assert _common.parent_in(frame, "payment", pd.Index(rids)).tolist() == expected.tolist()
+
+
+def test_joint_codes_keep_text_differing_after_a_nul_character_apart() -> None:
+    """Columns of text only (pandas hashes them as C strings): '' and '\\x00' are two keys, as are 'a\\x00b', 'a\\x00c'."""
+    left = pd.DataFrame({"k": pd.Series(["", "a\x00b", "x"], dtype=object)})
+    right = pd.DataFrame({"k": pd.Series(["\x00", "a\x00c", "x"], dtype=object)})
+    lc, rc = _select._joint_codes(left, right, ["k"])
+    assert lc[2] == rc[2]
+    assert len({*lc[:2].tolist(), *rc[:2].tolist(), int(lc[2])}) == 5
