@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 __all__ = ["factorize_objects", "factorize_texts"]
 
@@ -76,6 +75,8 @@ def factorize_texts(values: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _arrow_codes(array: np.ndarray) -> np.ndarray | None:
     """Codes (``np.intp``, -1 for None) of a column of text and None numbered as they first appear, else None."""
+    import pyarrow as pa  # here: importing reconcile (and listing its plugins) does not import pyarrow
+
     try:
         # The type inferred: text if every value is a str or None; binary for bytes, an error for other objects.
         arr = pa.array(array, from_pandas=False)

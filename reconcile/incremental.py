@@ -37,8 +37,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconcile.model import record_model
@@ -46,6 +44,8 @@ from reconcile.store._snapshots import DERIVED_PREFIX, SnapshotDelta, frame_from
 from reconcile.store._state import StateChanges
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from reconcile.config import Config
     from reconcile.extract.base import ExtractResult
     from reconcile.store import Store
@@ -349,6 +349,8 @@ class ScannedKeys(Set[str]):
             self._chunks.append(self._arrow(batch))
 
     def _arrow(self, batch: list[str]) -> pa.Array:
+        import pyarrow as pa  # here: importing the extract modules does not import pyarrow
+
         try:
             return pa.array(batch, type=pa.string())
         except (pa.ArrowException, UnicodeError):  # a key with a lone surrogate: kept as Python text
@@ -370,6 +372,8 @@ class ScannedKeys(Set[str]):
 
     def values(self) -> pa.Array:
         """Every key added (repeats included), as one Arrow text array."""
+        import pyarrow as pa
+
         self._flush()
         if not self._chunks:
             return pa.array([], type=pa.string())
@@ -379,6 +383,9 @@ class ScannedKeys(Set[str]):
 
     def isin(self, keys: pd.Series) -> np.ndarray:
         """Which of ``keys`` (text) were found, as a boolean array (``keys.isin(self)``)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         if not len(keys):
             return np.zeros(0, dtype=bool)
         try:
