@@ -469,7 +469,8 @@ def _keep_normalised(tables: Mapping[str, pd.DataFrame], frames: dict[tuple[str,
         mask = (table["_source"] == source).to_numpy()
         every = bool(mask.all())
         keys = frame[RECORD_TYPES[record_type].key_field].astype(str).to_numpy()
-        if int(mask.sum()) != len(frame) or not ((table["_key"].to_numpy() if every else table["_key"].to_numpy()[mask]) == keys).all():
+        here = table["_key"].to_numpy()
+        if int(mask.sum()) != len(frame) or not ((here if every else here[mask]) == keys).all():
             # Not the rows of this snapshot: keep only the canonical columns.
             if derived:
                 frames[(source, record_type)] = _without(frame, derived)

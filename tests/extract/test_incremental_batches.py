@@ -257,6 +257,11 @@ def test_incremental_rows_are_not_read_one_by_one(tmp_path: Path, monkeypatch: p
     assert result.cursors == {"account": dt.datetime(2026, 1, 28, tzinfo=UTC)}
 
 
+#: The cursor texts of CURSOR_TEXT["timestamp"] written UTC to the second: settled in Arrow, never one by one.
+CANONICAL_UTC_TEXT = {"2026-01-01T00:00:00Z", "2026-06-01T12:00:00Z", "2026-06-01T11:59:59Z", "2026-06-01T12:00:01Z",
+                      "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59Z", "2024-02-29T12:00:00Z"}
+
+
 @pytest.mark.parametrize("since", SINCE["timestamp"])
 def test_utc_timestamps_read_in_arrow_as_row_by_row(tmp_path: Path, since: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cursor texts UTC to the second are read in Arrow; the rest (near misses too) one by one, as the reference reads them."""
@@ -278,8 +283,7 @@ def test_utc_timestamps_read_in_arrow_as_row_by_row(tmp_path: Path, since: Any, 
     monkeypatch.setattr(base._CursorValues, "read", lambda self, value: one_by_one.append(value) or read(self, value))
     fast = _extract(CsvAdapter, config, tmp_path, True, since)
     same(fast, slow)
-    canonical = {"2026-01-01T00:00:00Z", "2026-06-01T12:00:00Z", "2026-06-01T11:59:59Z", "2026-06-01T12:00:01Z",
-                 "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59Z", "2024-02-29T12:00:00Z"}
+    canonical = CANONICAL_UTC_TEXT
     assert canonical.isdisjoint(one_by_one)
     assert set(one_by_one) <= {text for text in texts if text not in canonical}
 
@@ -344,8 +348,7 @@ def test_utc_timestamps_of_rows_read_as_python_values_read_in_arrow_as_row_by_ro
     monkeypatch.setattr(base._CursorValues, "read", lambda self, value: one_by_one.append(value) or read(self, value))
     fast = _extract(SqlAdapter, config, tmp_path, True, since)
     same(fast, slow)
-    canonical = {"2026-01-01T00:00:00Z", "2026-06-01T12:00:00Z", "2026-06-01T11:59:59Z", "2026-06-01T12:00:01Z",
-                 "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59Z", "2024-02-29T12:00:00Z"}
+    canonical = CANONICAL_UTC_TEXT
     # The last batch (16 rows), holding an integer, goes one by one; the others only where Arrow cannot tell.
     last = set(texts[len(texts) + 2 - 16 :])
     assert canonical & set(map(str, one_by_one)) <= last
