@@ -491,6 +491,7 @@ def _reconcile(
     as_of: dt.datetime,
     timings: dict[str, float],
     progress: Progress | None,
+    run_id: int | None = None,
 ) -> tuple[MatchResult, list[Finding]]:
     """Normalise, match and evaluate the rules on the given engine; the match result and the findings."""
     with _timed(timings, "normalise", progress):
@@ -498,6 +499,10 @@ def _reconcile(
         # only their health and quarantine, taken before).
         tables = _normalise(engine, build_tables(extracted, state.frames, release=True), config)
         _keep_normalised(tables, state.frames)
+        if store is not None and run_id is not None:
+            # The snapshots to keep are final: encoded now (to a temporary file) and
+            # their frames let go, so only the tables hold the records from here on.
+            store.encode_snapshots(run_id, state)
     with _timed(timings, "match", progress):
         previous = store.artifact(MODEL_ARTIFACT) if store is not None else None
         tables, matched = engine.match_entities(tables, config, previous)
@@ -665,6 +670,7 @@ def run(
             store.close()
             raise
         pause_point("run:begun")
+    state = None
     try:
         with _timed(timings, "extract", progress):
             plan = plan_cursors(config, store, full_refresh)
@@ -683,7 +689,9 @@ def run(
                 + " - nothing was changed in the store"
             )
         with open_engine(config.engine) as engine:
-            matched, findings = _reconcile(engine, extracted, config, store, state, as_of, timings, progress)
+            matched, findings = _reconcile(
+                engine, extracted, config, store, state, as_of, timings, progress, result.run_id
+            )
         result.links = matched.link_count
         result.entities = int(matched.entity_of.nunique()) if len(matched.entity_of) else 0
         # Nothing after this reads the match result (hundreds of MB at a million
@@ -714,6 +722,8 @@ def run(
     except Exception as exc:
         result.status = "failed"
         result.finished_at = _now()
+        if state is not None:
+            state.close()  # the snapshots encoded for a commit that will not come
         if store is not None and result.run_id is not None:
             # Open findings from an unhealthy source are marked unverified, never resolved.
             try:
@@ -728,6 +738,8 @@ def run(
         error = RunError(f"run failed in a stage: {type(exc).__name__}: {exc}")
         error.result = result  # type: ignore[attr-defined]
         raise error from exc
+    if state is not None:
+        state.close()
     pause_point("run:committed")
     # The run is committed; a report that cannot be written fails loudly but
     # leaves the stored run as it is (reports can be rendered again later).

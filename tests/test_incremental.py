@@ -201,6 +201,56 @@ def test_a_failed_run_moves_no_cursor_and_resolves_nothing(world: World) -> None
     assert mismatched(again) == {"AC-5"}  # the change was not lost
 
 
+def _capture_encoding(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The StateChanges each run encodes its snapshots from (Store.encode_snapshots wrapped)."""
+    seen: list[Any] = []
+    encode = Store.encode_snapshots
+
+    def spy(self: Store, run_id: int, state: Any) -> None:
+        encode(self, run_id, state)
+        seen.append(state)
+        assert not state.frames and state.spill is not None  # the frames are gone before matching
+
+    monkeypatch.setattr(Store, "encode_snapshots", spy)
+    return seen
+
+
+def test_snapshots_are_encoded_before_matching_and_written_by_the_commit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _capture_encoding(monkeypatch)
+    run(world.config(), write_reports=False)
+    world.sql("UPDATE accounts SET holder='TRAN, LINH', updated_at='2026-10-31T10:00:00Z' WHERE account_no='AC-3'")
+    second = run(world.config(), write_reports=False)
+    assert mismatched(second) == {"AC-5"}
+    assert [set(state.encoded) for state in seen] == [{("billing", "account"), ("crm", "contact")}] * 2
+    assert all(state.spill is None for state in seen)  # deleted once committed
+    assert world.store().snapshot("billing", "account")["AC-3"]["name"] == "TRAN, LINH"
+
+
+def test_a_run_failing_after_its_snapshots_were_encoded_changes_none(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reconcile.pipeline
+
+    run(world.config(), write_reports=False)
+    before = world.store().snapshot_frame("billing", "account")
+    seen = _capture_encoding(monkeypatch)
+    world.sql("UPDATE accounts SET holder='TRAN, LINH', updated_at='2026-10-31T10:00:00Z' WHERE account_no='AC-3'")
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the evidence broke")
+
+    monkeypatch.setattr(reconcile.pipeline, "attach_match_evidence", broken)
+    with pytest.raises(RunError, match="the evidence broke"):
+        run(world.config(), write_reports=False)
+    assert len(seen) == 1 and seen[0].encoded and seen[0].spill is None
+    store = world.store()
+    pd.testing.assert_frame_equal(store.snapshot_frame("billing", "account"), before)
+    assert store.cursor("billing", "account") == dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    assert {f.subject.key for f in store.open_findings()} == {"AC-3", "AC-5"}
+
+
 def test_full_refresh_ignores_the_cursors(world: World) -> None:
     world.sql("UPDATE accounts SET updated_at='2026-10-0' || substr(account_no, 4) || 'T00:00:00Z'")
     run(world.config(), write_reports=False)

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Collection, Iterable, Mapping
+import tempfile
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from reconcile.errors import StoreError
 from reconcile.model import record_model
 from reconcile.store import _schema as s
 
@@ -36,12 +38,15 @@ if TYPE_CHECKING:
 __all__ = [
     "DELTA_SHARE",
     "DERIVED_PREFIX",
+    "EncodedSnapshot",
     "MAX_DELTAS",
     "MAX_DELTAS_MERGED_IN_PANDAS",
     "PART_ROWS",
     "SnapshotDelta",
     "SnapshotLayout",
+    "Spill",
     "decode_parts",
+    "encode_frame",
     "encode_parts",
     "frame_from_values",
     "read_frame",
@@ -49,6 +54,7 @@ __all__ = [
     "read_snapshot",
     "records_of",
     "snapshot_frame",
+    "write_encoded",
     "write_frame",
 ]
 
@@ -150,20 +156,33 @@ def encode_parts(
     delta: records replacing or added to those before, and keys deleted
     (listed in the first part only).
     """
+    return [data for _, data in iter_parts(frame, None, derived_tag, delta)]
+
+
+def iter_parts(
+    frame: pd.DataFrame,
+    names: Sequence[str] | None = None,
+    derived_tag: str | None = None,
+    delta: Mapping[str, Any] | None = None,
+) -> Iterator[tuple[int, bytes]]:
+    """:func:`encode_parts` one part at a time, as (records, Parquet bytes), of the columns ``names`` (default: all).
+
+    The columns are taken a part at a time: no copy of the frame's columns
+    (``frame[names]`` would copy every one, gigabytes at a million customers).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parts = []
+    names = list(frame.columns) if names is None else list(names)
     for start in range(0, max(len(frame), 1), PART_ROWS):
         chunk = frame.iloc[start : start + PART_ROWS]
-        arrays, names, as_json = [], [], []
-        for name in chunk.columns:
+        arrays, as_json = [], []
+        for name in names:
             array, is_json = _column_array(chunk[name])
             arrays.append(array)
-            names.append(str(name))
             if is_json:
                 as_json.append(str(name))
-        table = pa.Table.from_arrays(arrays, names=names)
+        table = pa.Table.from_arrays(arrays, names=[str(name) for name in names])
         metadata = {_JSON_COLUMNS: json.dumps(as_json).encode()}
         if derived_tag is not None:
             metadata[_DERIVED_TAG] = derived_tag.encode()
@@ -172,8 +191,7 @@ def encode_parts(
         table = table.replace_schema_metadata(metadata)
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd", write_statistics=False)  # never filtered on: no min/max to compute
-        parts.append(sink.getvalue())
-    return parts
+        yield len(chunk), sink.getvalue()
 
 
 def _tables(
@@ -735,32 +753,144 @@ def write_frame(
     (``MAX_DELTAS``, ``DELTA_SHARE``) and it was read with the same columns;
     else it is written whole.
     """
+    whole, first, parts = _planned(conn, run_id, source, record_type, frame, derived_tag, delta)
+    _insert_parts(conn, run_id, source, record_type, whole, first, parts)
+
+
+@dataclass(frozen=True)
+class EncodedSnapshot:
+    """A stream's snapshot encoded ahead of the commit (:func:`encode_frame`); its parts wait in a :class:`Spill`.
+
+    Attributes:
+        source: The source.
+        record_type: The stream's record type.
+        whole: It replaces every part kept (else it is a delta, or nothing, after them).
+        first_part: The number of its first part: 0 when whole, else the parts
+            kept when it was encoded (it is written only while they stay so).
+        parts: Each part's records, and where its bytes are in the spill.
+    """
+
+    source: str
+    record_type: str
+    whole: bool
+    first_part: int
+    parts: tuple[tuple[int, int, int], ...]
+
+
+class Spill:
+    """Bytes kept in an unnamed temporary file (``TMPDIR``) until they are read back; closing deletes it."""
+
+    def __init__(self) -> None:
+        # Closed by close() (the run closes its StateChanges).
+        self._file: IO[bytes] | None = tempfile.TemporaryFile(prefix="reconcile-snapshot-")  # noqa: SIM115
+
+    def put(self, data: bytes) -> tuple[int, int]:
+        """Append ``data``; where it is (offset, length)."""
+        assert self._file is not None, "the spill is closed"
+        offset = self._file.seek(0, io.SEEK_END)
+        self._file.write(data)
+        return offset, len(data)
+
+    def get(self, offset: int, length: int) -> bytes:
+        """The bytes put at ``offset``."""
+        assert self._file is not None, "the spill is closed"
+        self._file.seek(offset)
+        data = self._file.read(length)
+        if len(data) != length:
+            raise OSError(f"the snapshot spill file gave {len(data)} of {length} bytes at {offset}")
+        return data
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def encode_frame(
+    conn: sa.Connection,
+    run_id: int,
+    source: str,
+    record_type: str,
+    frame: pd.DataFrame,
+    spill: Spill,
+    derived_tag: str | None = None,
+    delta: SnapshotDelta | None = None,
+) -> EncodedSnapshot:
+    """What :func:`write_frame` would write, encoded now into ``spill``; :func:`write_encoded` writes it.
+
+    ``conn`` only reads (how the snapshot is kept decides whole or delta):
+    a run encodes its snapshots once their records are final, so the frames
+    can go before matching, and writes them in its commit.
+    """
+    whole, first, parts = _planned(conn, run_id, source, record_type, frame, derived_tag, delta)
+    placed = tuple((records, *spill.put(data)) for records, data in parts)
+    return EncodedSnapshot(source, record_type, whole, first, placed)
+
+
+def write_encoded(conn: sa.Connection, run_id: int, encoded: EncodedSnapshot, spill: Spill) -> None:
+    """Write a snapshot :func:`encode_frame` encoded, in the caller's transaction.
+
+    Raises:
+        StoreError: a delta whose snapshot's parts changed since it was
+            encoded (another run wrote it): the run must not commit.
+    """
+    where_parts = _where_parts(encoded.source, encoded.record_type)
+    if not encoded.whole:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(s.snapshot_parts).where(where_parts)).scalar()
+        if stored != encoded.first_part:
+            raise StoreError(
+                f"the snapshot of source {encoded.source!r} {encoded.record_type} changed while this run "
+                f"worked on it ({stored} parts kept, {encoded.first_part} when it was read); run again"
+            )
+    parts = ((records, spill.get(offset, length)) for records, offset, length in encoded.parts)
+    _insert_parts(conn, run_id, encoded.source, encoded.record_type, encoded.whole, encoded.first_part, parts)
+
+
+def _where_parts(source: str, record_type: str) -> Any:
+    return (s.snapshot_parts.c.source == source) & (s.snapshot_parts.c.record_type == record_type)
+
+
+def _planned(
+    conn: sa.Connection,
+    run_id: int,
+    source: str,
+    record_type: str,
+    frame: pd.DataFrame,
+    derived_tag: str | None,
+    delta: SnapshotDelta | None,
+) -> tuple[bool, int, Iterator[tuple[int, bytes]]]:
+    """How ``frame`` is kept: (whole, number of its first part, its parts as (records, bytes), made as read)."""
     names = list(record_model(record_type).model_fields)
     if derived_tag is not None:
         names += [c for c in frame.columns if str(c).startswith(DERIVED_PREFIX)]
-    where_parts = (s.snapshot_parts.c.source == source) & (s.snapshot_parts.c.record_type == record_type)
-    if delta is not None and _delta_fits(conn, where_parts, delta, names, len(frame)):
+    if delta is not None and _delta_fits(conn, _where_parts(source, record_type), delta, names, len(frame)):
         if not len(delta.positions) and not delta.gone:
-            return  # nothing changed: the snapshot stays as it is
-        rows = frame[names].iloc[delta.positions]
+            return False, delta.layout.parts, iter(())  # nothing changed: the snapshot stays as it is
         meta = {"run": run_id, "gone": sorted(delta.gone)}
-        for number, data in enumerate(encode_parts(rows, derived_tag, meta)):
-            conn.execute(s.snapshot_parts.insert(), {
-                "source": source, "record_type": record_type, "part": delta.layout.parts + number,
-                "run_id": run_id, "records": min(PART_ROWS, len(rows) - number * PART_ROWS), "data": data,
-            })
-        return
-    conn.execute(s.snapshot_parts.delete().where(where_parts))
-    conn.execute(
-        s.snapshots.delete().where((s.snapshots.c.source == source) & (s.snapshots.c.record_type == record_type))
-    )
-    rows = [
-        {"source": source, "record_type": record_type, "part": number, "run_id": run_id,
-         "records": min(PART_ROWS, len(frame) - number * PART_ROWS), "data": data}
-        for number, data in enumerate(encode_parts(frame[names], derived_tag))
-    ]
-    for row in rows:  # one part per statement: a part is megabytes
-        conn.execute(s.snapshot_parts.insert(), row)
+        return False, delta.layout.parts, iter_parts(frame.iloc[delta.positions], names, derived_tag, meta)
+    return True, 0, iter_parts(frame, names, derived_tag)
+
+
+def _insert_parts(
+    conn: sa.Connection,
+    run_id: int,
+    source: str,
+    record_type: str,
+    whole: bool,
+    first: int,
+    parts: Iterable[tuple[int, bytes]],
+) -> None:
+    """Write parts numbered from ``first``; ``whole`` deletes the snapshot's parts (and old JSON rows) first."""
+    if whole:
+        conn.execute(s.snapshot_parts.delete().where(_where_parts(source, record_type)))
+        conn.execute(
+            s.snapshots.delete().where((s.snapshots.c.source == source) & (s.snapshots.c.record_type == record_type))
+        )
+    for number, (records, data) in enumerate(parts, start=first):  # one part per statement: a part is megabytes
+        conn.execute(s.snapshot_parts.insert(), {
+            "source": source, "record_type": record_type, "part": number,
+            "run_id": run_id, "records": records, "data": data,
+        })
 
 
 def _integers_with_nulls(tables: Iterable[pa.Table]) -> set[str]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from reconcile.store._snapshots import SnapshotDelta
+    from reconcile.store._snapshots import EncodedSnapshot, SnapshotDelta, Spill
 
 __all__ = ["StateChanges", "StreamKey", "decode_cursor", "encode_cursor", "key_hash"]
 
@@ -90,6 +90,10 @@ class StateChanges:
         derived_tag: How the derived (normalised ``_n_*``) columns of
             ``frames`` were computed; they are kept with the snapshot under
             this tag (None: only the canonical columns are kept).
+        encoded: Snapshots of ``frames`` already encoded, waiting in
+            ``spill`` (:meth:`Store.encode_snapshots`): their frames are gone.
+        spill: The temporary file holding the encoded snapshots' parts
+            (:meth:`close` deletes it).
     """
 
     cursors: dict[StreamKey, Any] = field(default_factory=dict)
@@ -97,6 +101,14 @@ class StateChanges:
     artifacts: dict[str, Any] = field(default_factory=dict)
     derived_tag: str | None = None
     deltas: dict[StreamKey, SnapshotDelta] = field(default_factory=dict)
+    encoded: dict[StreamKey, EncodedSnapshot] = field(default_factory=dict)
+    spill: Spill | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.cursors or self.frames or self.artifacts)
+        return bool(self.cursors or self.frames or self.encoded or self.artifacts)
+
+    def close(self) -> None:
+        """Delete the spill of encoded snapshots (after the commit, or when the run failed)."""
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None

@@ -1394,6 +1394,10 @@ class Store:
             _snapshots.write_frame(
                 conn, run_id, source, record_type, frame, state.derived_tag, state.deltas.get((source, record_type))
             )
+        for encoded in state.encoded.values():
+            _check_name(encoded.source, "source name")
+            assert state.spill is not None, "encoded snapshots without their spill"
+            _snapshots.write_encoded(conn, run_id, encoded, state.spill)
         for name, data in state.artifacts.items():
             _check_name(name, "artifact name")
             conn.execute(s.artifacts.delete().where(s.artifacts.c.name == name))
@@ -1423,6 +1427,38 @@ class Store:
         """The stream's canonical records as of the last committed run, by record key (JSON-safe)."""
         frame = self.snapshot_frame(source, record_type)
         return _snapshots.records_of(frame, record_model(record_type).key_field)
+
+    def encode_snapshots(self, run_id: int, state: StateChanges) -> None:
+        """Encode the snapshots ``state`` will keep now, into a temporary file, and let their frames go.
+
+        What :meth:`finish_run` would write for each of ``state.frames`` (the
+        whole snapshot, or a delta), encoded as Parquet parts and kept in
+        ``state.spill`` until the commit writes them: a run calls this once
+        its merged frames are final (after normalising), so they do not stay
+        in memory beside the tables through matching and the rules. Where no
+        temporary file can be written, the frames stay and the commit encodes
+        them as before.
+        """
+        if not state.frames:
+            return
+        try:
+            spill = state.spill if state.spill is not None else _snapshots.Spill()
+        except OSError as exc:
+            log.debug("snapshots kept as frames until the commit (no temporary file: %s)", exc)
+            return
+        state.spill = spill
+        with self._read("encoding the snapshots") as conn:
+            for key in list(state.frames):
+                _check_name(key[0], "source name")
+                try:
+                    encoded = _snapshots.encode_frame(
+                        conn, run_id, *key, state.frames[key], spill, state.derived_tag, state.deltas.get(key)
+                    )
+                except OSError as exc:  # the temporary file's disk is full: the rest stay frames
+                    log.debug("snapshots kept as frames until the commit (temporary file: %s)", exc)
+                    return
+                state.encoded[key] = encoded
+                del state.frames[key]
 
     def snapshot_frame(self, source: str, record_type: str, derived_tag: str | None = None) -> pd.DataFrame:
         """The stream's canonical records as of the last committed run, as its extract's frame.

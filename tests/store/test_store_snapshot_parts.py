@@ -265,6 +265,106 @@ def test_the_downgrade_writes_snapshots_with_deltas_whole(store: Any) -> None:
     pd.testing.assert_frame_equal(store.snapshot_frame(*STREAM), merged)
 
 
+# ---------------------------------------------------------------- encoded before the commit
+
+TWIN = ("crm", "payment")
+
+
+def _stored(store: Any, stream: tuple[str, str]) -> list[tuple[Any, ...]]:
+    import sqlalchemy as sa
+
+    from reconcile.store import _schema as s
+
+    t = s.snapshot_parts
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            sa.select(t.c.part, t.c.run_id, t.c.records, t.c.data)
+            .where((t.c.source == stream[0]) & (t.c.record_type == stream[1])).order_by(t.c.part))]
+
+
+def _merged_night(store: Any, stream: tuple[str, str], changed: pd.DataFrame, gone: Collection[str]) -> tuple[Any, Any]:
+    from reconcile.incremental import _delta, _merge
+
+    snapshot, layout = store.read_snapshot(*stream)
+    snap_keys, changed_keys = snapshot["payment_id"].astype(str), changed["payment_id"].astype(str)
+    merged = _merge("payment", snapshot, snap_keys, changed, changed_keys, set(gone))
+    return merged, _delta(merged["payment_id"], snap_keys, changed_keys, set(gone), layout)
+
+
+def test_snapshots_encoded_before_the_commit_are_written_as_their_frames_would_be(store: Any) -> None:
+    """Every way a snapshot is kept (whole, delta, nothing, compaction): the same parts, byte for byte, either way."""
+    from store_factories import night
+
+    from reconcile.store import StateChanges
+
+    keys = [f"P{i}" for i in range(120)]
+    nights: list[tuple[tuple[str, ...], set[str]]] = [
+        (tuple(keys), set()), (("P3", "P200"), {"P7"}), ((), set()), (("P200", "P4", "P201"), {"P3"}),
+        (tuple(keys[:40]), set()),  # more than DELTA_SHARE: written whole again
+    ] + [((f"P{n}",), set()) for n in range(50, 50 + _snapshots.MAX_DELTAS + 1)]  # the last one compacts
+    for n, (changed_keys, gone) in enumerate(nights, 1):
+        run_id = store.begin_run(night(n), config_digest="cfg")
+        state = StateChanges()
+        for stream in (STREAM, TWIN):
+            changed = _payments(*changed_keys, status=f"s{n}")
+            if n == 1:
+                state.frames[stream] = changed
+                continue
+            merged, delta = _merged_night(store, stream, changed, gone)
+            state.frames[stream] = merged
+            if delta is not None:
+                state.deltas[stream] = delta
+        frames = dict(state.frames)
+        twin = state.frames.pop(TWIN)
+        store.encode_snapshots(run_id, state)  # STREAM: encoded now, its frame let go
+        assert not state.frames and set(state.encoded) == {STREAM} and state.spill is not None
+        state.frames[TWIN] = twin  # TWIN: written from its frame at the commit
+        store.finish_run(run_id, findings=[], health=[], state=state)
+        state.close()
+        assert state.spill is None
+        assert _stored(store, STREAM) == _stored(store, TWIN)
+        for stream in (STREAM, TWIN):
+            pd.testing.assert_frame_equal(store.snapshot_frame(*stream), frames[stream])
+    parts = [(part, run) for part, run, _, _ in _stored(store, STREAM)]
+    assert parts == [(0, len(nights))], parts  # compacted by the last night
+    assert len(_stored(store, STREAM)) < len(nights)
+
+
+def test_an_encoded_delta_whose_snapshot_changed_meanwhile_fails_the_commit(store: Any) -> None:
+    """A delta goes after the parts it was encoded against; if another run wrote the snapshot since, nothing commits."""
+    import pytest
+    from store_factories import finding, healthy, night, record_night
+
+    from reconcile.errors import StoreError
+    from reconcile.store import StateChanges
+
+    record_night(store, 1, [], state=StateChanges(frames={STREAM: _payments(*[f"P{i}" for i in range(100)])}))
+    run_id = store.begin_run(night(2), config_digest="cfg")
+    merged, delta = _merged_night(store, STREAM, _payments("P3", status="failed"), set())
+    state = StateChanges(frames={STREAM: merged}, deltas={STREAM: delta})
+    store.encode_snapshots(run_id, state)
+    assert state.encoded[STREAM].first_part == 1 and not state.encoded[STREAM].whole
+    # Meanwhile the snapshot gets a delta from elsewhere (a run that took the lock over, say).
+    other, other_delta = _merged_night(store, STREAM, _payments("P4"), set())
+    with store.engine.begin() as conn:
+        _snapshots.write_frame(conn, run_id, *STREAM, other, delta=other_delta)
+    before = _stored(store, STREAM)
+    assert len(before) == 2
+    with pytest.raises(StoreError, match="changed while this run worked on it"):
+        store.finish_run(run_id, findings=[finding("C1")], health=healthy(), state=state)
+    state.close()
+    assert _stored(store, STREAM) == before
+    assert store.open_findings() == []
+
+
+def test_the_spill_gives_back_what_was_put() -> None:
+    spill = _snapshots.Spill()
+    places = [spill.put(data) for data in (b"abc", b"", b"\x00" * 100_000, b"z")]
+    assert [spill.get(*place) for place in reversed(places)] == [b"z", b"\x00" * 100_000, b"", b"abc"]
+    spill.close()
+    spill.close()  # closing twice is harmless
+
+
 # ---------------------------------------------------------------- into pandas column by column
 
 
