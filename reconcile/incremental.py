@@ -251,17 +251,24 @@ def apply_snapshots(
                 values, layout = layout.values, dataclasses.replace(layout, values={})
                 if any(str(c).startswith(DERIVED_PREFIX) for c in snapshot.columns):
                     snapshot[NORMALISED_OK] = True
-                snap_keys = snapshot[key_field].astype(str)
+                snap_keys = _text(snapshot[key_field])
                 gone = set(deleted)
+                # Which snapshot records go (the keys in ``gone``), found once for the merge and the delta.
+                snap_gone = _in(snap_keys, deleted) if deleted else None
                 scanned = result.scanned_keys.get(record_type)
                 if scanned is not None:
-                    gone.update(snap_keys[~_in(snap_keys, scanned)])
+                    missing = ~_in(snap_keys, scanned)
+                    gone.update(snap_keys[missing])
                     gone.update(changed_keys[~_in(changed_keys, scanned)])
+                    # A changed key the scan did not find is not among the snapshot's found ones either.
+                    snap_gone = missing if snap_gone is None else snap_gone | missing
                 placed: list[np.ndarray] = []
-                merged = _merge(record_type, snapshot, snap_keys, changed, changed_keys, gone, values, placed)
+                merged = _merge(
+                    record_type, snapshot, snap_keys, changed, changed_keys, gone, values, placed, snap_gone
+                )
                 del values
                 delta = _delta(
-                    merged[key_field], snap_keys, changed_keys, gone, layout, placed[0] if placed else None
+                    merged[key_field], snap_keys, changed_keys, gone, layout, placed[0] if placed else None, snap_gone
                 )
                 if delta is not None:
                     changes.deltas[key] = delta
@@ -269,7 +276,7 @@ def apply_snapshots(
                     "source %s %s: %d changed, %d deleted since %s; %d records in all",
                     result.source, record_type, int((~changed_keys.isin(gone)).sum()),
                     # The snapshot's records deleted (no set of every key for a log line).
-                    len(delta.gone) if delta is not None else int(_in(snap_keys, gone).sum()) if gone else 0,
+                    len(delta.gone) if delta is not None else int(snap_gone.sum()) if snap_gone is not None else 0,
                     since, len(merged),
                 )
             changes.frames[key] = merged
@@ -287,11 +294,13 @@ def _delta(
     gone: set[str],
     layout: Any,
     placed: np.ndarray | None = None,
+    snap_gone: np.ndarray | None = None,
 ) -> SnapshotDelta | None:
     """Where the changed records are in the merged frame, and which snapshot keys went (None: not known).
 
     ``placed``: where :func:`_merge` put them (the rows found here by key,
-    without a lookup of every merged key).
+    without a lookup of every merged key). ``snap_gone``: which snapshot
+    keys are in ``gone``, when known.
     """
     fresh = changed_keys[~_in(changed_keys, gone)] if gone else changed_keys
     if not fresh.is_unique:
@@ -305,7 +314,9 @@ def _delta(
             return None
         positions = np.empty(len(fresh), dtype=np.int64)
         positions[hit[rows]] = rows
-    removed = snap_keys[_in(snap_keys, gone)] if gone else snap_keys.iloc[0:0]
+    if snap_gone is None:
+        snap_gone = _in(snap_keys, gone) if gone else np.zeros(len(snap_keys), dtype=bool)
+    removed = snap_keys[snap_gone]
     return SnapshotDelta(positions=positions, gone=tuple(removed.tolist()), layout=layout)
 
 
@@ -349,6 +360,14 @@ class ScannedKeys(Set[str]):
             self._set = None
             self._chunks.append(self._arrow(batch))
 
+    def update_arrow(self, array: pa.Array) -> None:
+        """Add the keys of an Arrow text array (none null, none empty): kept as they are, no Python string made."""
+        import pyarrow as pa
+
+        if len(array):
+            self._set = None
+            self._chunks.append(array if array.type == pa.string() else array.cast(pa.string()))
+
     def _arrow(self, batch: list[str]) -> pa.Array:
         import pyarrow as pa  # here: importing the extract modules does not import pyarrow
 
@@ -383,7 +402,12 @@ class ScannedKeys(Set[str]):
         return self._chunks[0]
 
     def isin(self, keys: pd.Series) -> np.ndarray:
-        """Which of ``keys`` (text) were found, as a boolean array (``keys.isin(self)``)."""
+        """Which of ``keys`` (text) were found, as a boolean array (``keys.isin(self)``).
+
+        Looked up in Arrow: the keys among the scanned ones (hashed), or,
+        for keys far fewer than those (a night's changed records), the
+        scanned ones among the keys, so that only the few are hashed.
+        """
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -393,7 +417,11 @@ class ScannedKeys(Set[str]):
             column = pa.array(keys.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
         except (pa.ArrowException, UnicodeError):  # a key Arrow cannot hold: looked up in Python
             return keys.isin(self._python()).to_numpy(dtype=bool)
-        found = pc.is_in(column, value_set=self.values())
+        scanned = self.values()
+        if len(column) * 8 < len(scanned):
+            # Hashing every scanned key costs several times probing it: the few keys are hashed instead.
+            scanned = scanned.filter(pc.is_in(scanned, value_set=column))
+        found = pc.is_in(column, value_set=scanned)
         return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
     def _python(self) -> frozenset[str]:
@@ -422,6 +450,13 @@ def _utf8(text: str) -> bool:
     return True
 
 
+def _text(keys: pd.Series) -> pd.Series:
+    """``keys.astype(str)``, without a copy when every key is text already (a snapshot's keys)."""
+    if keys.dtype == object and pd.api.types.infer_dtype(keys.to_numpy(), skipna=False) == "string":
+        return keys
+    return keys.astype(str)
+
+
 def _in(keys: pd.Series, among: Collection[str]) -> np.ndarray:
     """Which of ``keys`` (text) are in the set ``among``: ``keys.isin(among)`` as a boolean array.
 
@@ -445,6 +480,7 @@ def _merge(
     gone: set[str],
     shared: Mapping[str, Mapping[Any, Any]] | None = None,
     placed: list[np.ndarray] | None = None,
+    snap_gone: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The snapshot without ``gone``, changed records in their old place, new ones at the end.
 
@@ -464,9 +500,13 @@ def _merge(
     equal values are one object too (the values do not change). ``placed``
     gets, when the merge is built column by column, the merged row of each
     changed record not deleted, in their order (what :func:`_delta` would
-    find by key).
+    find by key). ``snap_gone``: which snapshot keys are in ``gone``, when
+    known (else looked up).
     """
-    keep = ~_in(snap_keys, gone) if gone else np.ones(len(snap_keys), dtype=bool)
+    if snap_gone is not None:
+        keep = ~snap_gone
+    else:
+        keep = ~_in(snap_keys, gone) if gone else np.ones(len(snap_keys), dtype=bool)
     fresh = ~_in(changed_keys, gone) if gone else np.ones(len(changed_keys), dtype=bool)
     if not fresh.any() or not keep.any() or not changed_keys[fresh].is_unique or not _simple(snapshot, changed):
         return _merge_frames(record_type, snapshot, snap_keys, changed, changed_keys, gone)

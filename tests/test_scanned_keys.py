@@ -51,3 +51,42 @@ def test_a_large_lookup_goes_by_arrow_and_agrees_with_pandas() -> None:
     column = pd.Series([f"INV-{i:08d}" for i in range(200_000)], dtype=object)
     assert np.array_equal(_in(column, scanned), column.isin(set(found)).to_numpy())
     assert scanned._set is None  # the lookup made no Python set of the keys
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(keys, max_size=8), max_size=4),
+    st.lists(st.lists(keys, max_size=8), max_size=4),
+    st.lists(keys, max_size=6),
+    st.integers(min_value=0, max_value=120),
+)
+def test_keys_added_as_arrow_text_and_few_keys_looked_up(
+    texts: list[list[str]], arrow: list[list[str]], probe: list[str], filler: int
+) -> None:
+    """Arrow chunks and Python keys together; a lookup of keys far fewer than the scanned ones hashes the few."""
+    import pyarrow as pa
+
+    scanned = ScannedKeys()
+    for batch in texts:
+        scanned.update(batch)
+    added_as_arrow = [[key for key in batch if key.isprintable() and "\ud800" not in key and "\udc80" not in key]
+                      for batch in arrow]
+    for i, batch in enumerate(added_as_arrow):
+        array = pa.array(batch, type=pa.large_string() if i % 2 else pa.string())
+        scanned.update_arrow(array)
+    scanned.update([f"filler-{i}" for i in range(filler)])  # the scanned keys many more than the probe
+    expected = {key for batch in texts + added_as_arrow for key in batch} | {f"filler-{i}" for i in range(filler)}
+    assert scanned == expected
+    column = pd.Series(probe, dtype=object)
+    assert _in(column, scanned).tolist() == column.isin(expected).tolist()
+
+
+def test_text_keys_are_taken_as_they_are_or_made_text() -> None:
+    from reconcile.incremental import _text
+
+    texts = pd.Series(["A", "B", "C"], dtype=object)
+    assert _text(texts) is texts  # no copy of a snapshot's keys, text already
+    mixed = pd.Series(["A", 2, None, 1.5], dtype=object)
+    assert _text(mixed).tolist() == mixed.astype(str).tolist() == ["A", "2", "None", "1.5"]
+    numbers = pd.Series([1, 2])
+    assert _text(numbers).tolist() == ["1", "2"]
