@@ -846,13 +846,14 @@ class _KeyCollector:
         if not n:
             return
         source = ColumnSource(item.columns, item.rows)
+        if source.arrow is not None and self.arrow_batch(source):
+            return
         values, failed, _ = self.mapper.map_columns(source, n)
         column = values[self.key_field]
         found = column.tolist() if isinstance(column, np.ndarray) else list(column)
         skip = set(failed)
         if self.deleted is not None:
-            assert self.stream.deleted is not None
-            skip.update(i for i, gone in enumerate(map(self.deleted.read, source.each(self.stream.deleted.column))) if gone)
+            skip.update(np.flatnonzero(self.deleted_rows(source, n)).tolist())
         if skip:
             found = [value for i, value in enumerate(found) if i not in skip]
         if set(map(type, found)) <= {str}:
@@ -860,6 +861,61 @@ class _KeyCollector:
             self.keys.update([value for value in found if value] if "" in found else found)
             return
         self.keys.update([str(value) for value in found if value is not None and value != ""])
+
+
+    def arrow_batch(self, source: ColumnSource) -> bool:
+        """:meth:`batch` of a key of plain text read as Arrow text: the keys stay Arrow text.
+
+        No Python string is made for a key that cannot need stripping (see
+        :func:`reconcile.extract._arrow.needs_python`): the column is
+        filtered in Arrow (nulls, empty texts and deleted rows left out);
+        the few others are mapped one by one, as :meth:`row` maps them.
+        Returns False (nothing added) for any other key mapping or column.
+        """
+        key = self.mapper.fields[0]
+        if not key.plain_text or len(key.columns) != 1 or key.default is not None:
+            return False
+        array = source.arrow_column(key.columns[0])
+        if array is None:
+            return False
+        import pyarrow as pa
+
+        from reconcile.extract import _arrow
+
+        empty, flagged = _arrow.needs_python(array)
+        keep = ~(empty | flagged)
+        nulls = _arrow.null_mask(array)
+        if nulls is not None:
+            keep &= ~nulls
+        if self.deleted is not None:
+            deleted = self.deleted_rows(source, len(array))
+            keep &= ~deleted
+            flagged &= ~deleted
+        self.keys.update_arrow(array if keep.all() else array.filter(pa.array(keep)))
+        odd = np.flatnonzero(flagged)
+        if len(odd):
+            texts = [key.convert(value) for value in array.take(pa.array(odd)).to_pylist()]
+            self.keys.update([text for text in texts if text is not None and text != ""])
+        return True
+
+    def deleted_rows(self, source: ColumnSource, n: int) -> np.ndarray:
+        """Which rows the soft-delete column marks deleted (by distinct value for an Arrow column)."""
+        deleted, config = self.deleted, self.stream.deleted
+        assert deleted is not None and config is not None
+        array = source.arrow_array(config.column)
+        if array is not None:
+            import pyarrow as pa
+
+            from reconcile.extract import _arrow
+
+            try:
+                distinct, codes = _arrow.dictionary(array)
+            except pa.ArrowException:  # a type Arrow cannot encode: value by value below
+                pass
+            else:
+                flags = np.fromiter(map(deleted.read, distinct), dtype=bool, count=len(distinct))
+                return np.append(flags, False)[codes]  # a null (the last code) is no delete
+        return np.fromiter(map(deleted.read, source.each(config.column)), dtype=bool, count=n)
 
 
 class _StreamExtraction:

@@ -431,12 +431,18 @@ class ColumnSource:
 
     def arrow_column(self, column: str) -> Any:
         """The Arrow array of ``column`` when the batch is an Arrow table holding it as text, else None."""
+        from reconcile.extract import _arrow
+
+        array = self.arrow_array(column)
+        return array if array is not None and _arrow.is_text(array) else None
+
+    def arrow_array(self, column: str) -> Any:
+        """The Arrow array of ``column`` (of any type) when the batch is an Arrow table holding it, else None."""
         if self.arrow is None or self._index is None or column not in self._index:
             return None
         from reconcile.extract import _arrow
 
-        array = _arrow.combined(self.arrow.column(self._index[column]))
-        return array if _arrow.is_text(array) else None
+        return _arrow.combined(self.arrow.column(self._index[column]))
 
     def values(self, column: str) -> list[Any]:
         """Every row's value of ``column`` (None where a row lacks it)."""
