@@ -623,22 +623,67 @@ class SqlAdapter(Adapter):
         return unbatch(self.read_batches(record_type, stream))
 
     def key_scan_stream(self, record_type: str, stream: StreamConfig) -> StreamConfig:
-        """A table stream's key scan selects only the key's columns (and the soft-delete and cursor ones).
+        """A stream's key scan selects only the key's columns (and the soft-delete one).
 
-        A query is read as it is: its columns are the query's business.
+        Not the cursor's: a key scan reads every row whatever its cursor (the
+        stream was read already, so the column is known to be there). A
+        table's scan selects those columns of the table; a query's selects
+        them from the query (``SELECT k.key FROM (query) AS k``) when the
+        database takes that (a query whose columns share a name, or that
+        cannot be a subquery, is read as it is).
         """
         assert isinstance(stream, SqlStreamConfig)
-        if stream.table is None:
-            return stream
         key_field = record_model(record_type).key_field
         fields = {key_field: stream.fields[key_field]}
         wanted = RowMapper(record_model(record_type), fields).source_columns
-        for extra in (stream.deleted, stream.cursor):
-            if extra is not None and extra.column not in wanted:
-                wanted.append(extra.column)
+        if stream.deleted is not None and stream.deleted.column not in wanted:
+            wanted.append(stream.deleted.column)
+        if stream.table is None:
+            assert stream.query is not None
+            query = self._selected_from(stream.query, wanted)
+            if query is None:
+                return stream
+            return stream.model_copy(update={"fields": fields, "query": query, "cursor": None})
         if stream.columns is not None:
             wanted = [c for c in stream.columns if c in wanted] + [c for c in wanted if c not in stream.columns]
-        return stream.model_copy(update={"fields": fields, "columns": wanted})
+        return stream.model_copy(update={"fields": fields, "columns": wanted, "cursor": None})
+
+    def _selected_from(self, query: str, columns: Sequence[str]) -> str | None:
+        """``query`` as a subquery of which only ``columns`` are selected, or None if the database refuses it.
+
+        Each column is named through the subquery's alias (``k."id"``): on
+        SQLite an unknown name in double quotes alone would be taken for a
+        text. The statement is tried first with no row to read (``WHERE 1 =
+        0``): a name the query gives twice (PostgreSQL and MariaDB refuse
+        it; SQLite takes the first, as the mapping does), a query that cannot
+        be a subquery, any error at all, and the query is read as it is.
+        """
+        if not columns:
+            return None
+        body = query.rstrip()
+        while body.endswith(";"):
+            body = body[:-1].rstrip()
+        alias = "reconcile_key_scan"
+        try:
+            engine = self.engine()
+            quote_name = engine.dialect.identifier_preparer.quote_identifier
+            listing = ", ".join(f"{alias}.{quote_name(column)}" for column in columns)
+            # On lines of their own: a query ending in a -- comment still ends there.
+            selected = f"SELECT {listing} FROM (\n{body}\n) AS {alias}"
+            with engine.connect() as conn:
+                self._begin(conn)
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(f"{selected}\nWHERE 1 = 0")
+                    cursor.fetchall()
+                finally:
+                    with contextlib.suppress(Exception):
+                        cursor.close()
+                conn.rollback()
+        except Exception as exc:  # the query is read as it is (a real failure shows there)
+            log.debug("source %s: a key scan reads the query as it is (as a subquery: %s)", self.name, _first_line(exc))
+            return None
+        return selected
 
     # -- SQLite through ADBC -------------------------------------------------------
 

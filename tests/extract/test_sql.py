@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from reconcile.config import parse_config
 from reconcile.errors import SourceError
 from reconcile.extract.base import RowBatch
-from reconcile.extract.sql import SqlAdapter, SqlSourceConfig
+from reconcile.extract.sql import _ODD, SqlAdapter, SqlSourceConfig
 
 FIELDS = {
     "account_id": "account_no",
@@ -425,9 +425,11 @@ def test_a_key_scan_reads_only_the_key_columns(db_url: str, tmp_path: Path) -> N
     adapter._compiled = spy  # type: ignore[method-assign]
     result = adapter.extract(since={"account": dt.datetime(2026, 1, 2, tzinfo=dt.UTC)}, scan_keys=["account"])
     adapter.close()
-    # Every key not soft-deleted (AC-2 is closed: deleted), read with the key, delete and cursor columns only.
+    # Every key not soft-deleted (AC-2 is closed: deleted), read with the key and delete columns only
+    # (not the cursor's: the scan reads every row). SQLite through ADBC compiles a statement twice,
+    # the second time with a column of its own.
     assert result.scanned_keys == {"account": {"AC-1", "AC-3", "AC-5"}}
-    assert sorted(map(sorted, selected)) == [
-        ["account_no", "autopay", "holder", "opened", "status", "updated_at"],  # the stream itself
-        ["account_no", "status", "updated_at"],  # its key scan
+    assert sorted({tuple(sorted(set(names) - {_ODD})) for names in selected}) == [
+        ("account_no", "autopay", "holder", "opened", "status", "updated_at"),  # the stream itself
+        ("account_no", "status"),  # its key scan
     ]
