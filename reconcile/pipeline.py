@@ -138,12 +138,20 @@ def build_tables(
         for record_type in record_types:
             model = RECORD_TYPES[record_type]
             merged = snapshots.get((result.source, record_type))
-            # Built from the extract's columns: no dict per row. A shallow
-            # copy: the meta columns are not added to the kept snapshot.
-            frame = result.frame(record_type) if merged is None else merged.copy(deep=False)
-            if release and record_type in result.record_types:
-                del result.records[record_type]
-            share_repeated_values(frame)
+            if merged is None:
+                # Built from the extract's columns: no dict per row.
+                frame = result.frame(record_type)
+                if release and record_type in result.record_types:
+                    del result.records[record_type]
+                share_repeated_values(frame)
+            else:
+                # Shared in the kept frame itself, then a shallow copy (the meta columns are
+                # not added to the kept snapshot): sharing only the copy's columns would keep
+                # the frame's unshared values alive beside them until its snapshot is encoded.
+                share_repeated_values(merged)
+                frame = merged.copy(deep=False)
+                if release and record_type in result.record_types:
+                    del result.records[record_type]
             frame["_source"] = result.source
             frame["_key"] = frame[model.key_field].astype(str)
             # What `prefix + frame["_key"]` gives, a text at a time (without pandas' operator machinery).

@@ -94,3 +94,23 @@ def test_text_differing_after_a_nul_character_is_kept_apart() -> None:
     share_repeated_values(frame)
     assert frame["c"].tolist() == values
     assert len({id(v) for v in frame["c"].tolist()}) == len(pool)
+
+
+def test_the_tables_and_an_incremental_streams_kept_frame_share_one_object_per_value() -> None:
+    """build_tables shares the kept (merged) frame's columns, not only its own copy of them."""
+    from reconcile.extract.base import ExtractResult
+    from reconcile.pipeline import build_tables
+
+    statuses = ["active", "closed", "pending"]
+    rows = _SHARE_MIN_ROWS * 3
+    merged = pd.DataFrame({
+        "account_id": pd.Series([f"AC-{i}" for i in range(rows)], dtype=object),
+        "status": pd.Series([fresh(statuses[i % 3]) for i in range(rows)], dtype=object),
+    })
+    result = ExtractResult(source="billing")
+    tables = build_tables([result], {("billing", "account"): merged}, release=True)
+    kept, table = merged["status"].tolist(), tables["account"]["status"].tolist()
+    assert kept == table == [statuses[i % 3] for i in range(rows)]
+    assert len({id(v) for v in kept}) == 3  # the kept frame's equal values are one object...
+    assert all(a is b for a, b in zip(kept, table, strict=True))  # ...the very ones the table holds
+    assert "_rid" not in merged.columns and tables["account"]["_rid"].iloc[0] == "billing:account:AC-0"
