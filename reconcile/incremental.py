@@ -238,11 +238,13 @@ def apply_snapshots(
             key = (result.source, record_type)
             key_field = record_model(record_type).key_field
             changed = result.frame(record_type)
+            if record_type in result.record_types:
+                del result.records[record_type]
             changed_keys = changed[key_field].astype(str)
             deleted = set(result.deleted.get(record_type, ()))
             since = plan.get(result.source, {}).get(record_type)
             if since is None or store is None:
-                merged = changed[~changed_keys.isin(deleted)].reset_index(drop=True)
+                merged = changed[~changed_keys.isin(deleted)].reset_index(drop=True) if deleted else changed
             else:
                 snapshot, layout = store.read_snapshot(*key, derived_tag=derived_tag)
                 # The snapshot's text and dates that are one object per value: the changed

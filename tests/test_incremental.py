@@ -251,6 +251,24 @@ def test_a_run_failing_after_its_snapshots_were_encoded_changes_none(
     assert {f.subject.key for f in store.open_findings()} == {"AC-3", "AC-5"}
 
 
+def test_merging_lets_the_extracts_rows_of_an_incremental_stream_go(world: World) -> None:
+    """The merged frame stands for a stream's rows: the extract keeps none of them beside it."""
+    from reconcile.incremental import apply_snapshots, plan_cursors
+    from reconcile.pipeline import build_tables, extract_sources
+
+    config = world.config()
+    plan = plan_cursors(config, None, False)
+    extracted = extract_sources(config, plan)
+    assert all(result.record_types for result in extracted)
+    changes = apply_snapshots(extracted, config, None, plan)
+    assert [result.record_types for result in extracted] == [[], []]
+    assert {key: len(frame) for key, frame in changes.frames.items()} == {
+        ("billing", "account"): 5, ("crm", "contact"): 5}
+    tables = build_tables(extracted, changes.frames, release=True)
+    assert sorted(tables["account"]["_rid"]) == [f"billing:account:AC-{pid}" for pid, *_ in PEOPLE]
+    assert sorted(tables["contact"]["_key"]) == [f"C-{pid}" for pid, *_ in PEOPLE]
+
+
 def test_full_refresh_ignores_the_cursors(world: World) -> None:
     world.sql("UPDATE accounts SET updated_at='2026-10-0' || substr(account_no, 4) || 'T00:00:00Z'")
     run(world.config(), write_reports=False)
