@@ -533,7 +533,7 @@ class SqlAdapter(Adapter):
                 assert stream.query is not None
                 sql, params = stream.query, None
             if not params and self._arrow_eligible(conn.dialect):
-                tables = self._adbc_tables(sql, record_type, what)
+                tables = self._adbc_tables(sql, record_type, what, query=stream.query is not None)
                 if tables is not None:
                     if stream.query is not None:
                         problems = self._missing_columns(record_type, stream, tables.columns, "the query")
@@ -660,16 +660,13 @@ class SqlAdapter(Adapter):
         """
         if not columns:
             return None
-        body = query.rstrip()
-        while body.endswith(";"):
-            body = body[:-1].rstrip()
+        body = _enclosable(query)
         alias = "reconcile_key_scan"
         try:
             engine = self.engine()
             quote_name = engine.dialect.identifier_preparer.quote_identifier
             listing = ", ".join(f"{alias}.{quote_name(column)}" for column in columns)
-            # On lines of their own: a query ending in a -- comment still ends there.
-            selected = f"SELECT {listing} FROM (\n{body}\n) AS {alias}"
+            selected = f"SELECT {listing} FROM (\n{body}) AS {alias}"
             with engine.connect() as conn:
                 self._begin(conn)
                 cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -820,8 +817,16 @@ class SqlAdapter(Adapter):
         base = url.set(query={}).render_as_string(hide_password=False)
         return base + ("?" + "&".join(pairs) if pairs else "")
 
-    def _adbc_tables(self, sql: str, record_type: str, what: str) -> _AdbcRead | None:
-        """The rows of ``sql`` read through ADBC, when every column it gives is text; else None."""
+    def _adbc_tables(self, sql: str, record_type: str, what: str, *, query: bool = False) -> _AdbcRead | None:
+        """The rows of ``sql`` read through ADBC, when every column it gives is text; else None.
+
+        The driver reads through ``COPY (sql) TO STDOUT``: a user's query
+        (``query``) is given without its closing semicolons and ends on a
+        line of its own (a trailing ``--`` comment would hide the closing
+        parenthesis); one that ``COPY`` still cannot take (a semicolon
+        before a comment, say) gives None too, and is read through psycopg,
+        as it would be without ADBC (which reports a real error).
+        """
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi as adbc
 
@@ -832,10 +837,13 @@ class SqlAdapter(Adapter):
             raise SourceError(self.name, f"cannot connect to {shown}: {_first_line(exc)}") from None
         try:
             cursor = connection.cursor()
-            cursor.execute(sql)
+            cursor.execute(_enclosable(sql) if query else sql)
             reader = cursor.fetch_record_batch()
         except adbc_driver_manager.Error as exc:
             connection.close()
+            if query:
+                log.debug("source %s: %s read through psycopg (ADBC: %s)", self.name, what, _first_line(exc))
+                return None
             raise SourceError(self.name, f"reading {record_type} ({what}) from {shown} failed: {_first_line(exc)}") from None
         if not all(_arrow.is_text(field) for field in reader.schema):
             # Other types: the driver's Python values are the reference; read through psycopg.
@@ -849,6 +857,17 @@ class SqlAdapter(Adapter):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _enclosable(query: str) -> str:
+    """``query`` as it can be put in parentheses: without its closing semicolons, ending with a line break.
+
+    The line break ends a trailing ``--`` comment before whatever follows.
+    """
+    body = query.rstrip()
+    while body.endswith(";"):
+        body = body[:-1].rstrip()
+    return body + "\n"
 
 
 class _AdbcRead:
