@@ -138,20 +138,15 @@ def build_tables(
         for record_type in record_types:
             model = RECORD_TYPES[record_type]
             merged = snapshots.get((result.source, record_type))
-            if merged is None:
-                # Built from the extract's columns: no dict per row.
-                frame = result.frame(record_type)
-                if release and record_type in result.record_types:
-                    del result.records[record_type]
-                share_repeated_values(frame)
-            else:
-                # Shared in the kept frame itself, then a shallow copy (the meta columns are
-                # not added to the kept snapshot): sharing only the copy's columns would keep
-                # the frame's unshared values alive beside them until its snapshot is encoded.
-                share_repeated_values(merged)
-                frame = merged.copy(deep=False)
-                if release and record_type in result.record_types:
-                    del result.records[record_type]
+            # Built from the extract's columns (no dict per row), or the stream's kept frame.
+            frame = result.frame(record_type) if merged is None else merged
+            if release and record_type in result.record_types:
+                del result.records[record_type]
+            # A kept frame's values are shared in it, not in a copy of it: the frame's
+            # unshared values would stay alive beside the table's until it is encoded.
+            share_repeated_values(frame)
+            if merged is not None:
+                frame = merged.copy(deep=False)  # the meta columns are not added to the kept snapshot
             frame["_source"] = result.source
             frame["_key"] = frame[model.key_field].astype(str)
             # What `prefix + frame["_key"]` gives, a text at a time (without pandas' operator machinery).
@@ -730,8 +725,6 @@ def run(
     except Exception as exc:
         result.status = "failed"
         result.finished_at = _now()
-        if state is not None:
-            state.close()  # the snapshots encoded for a commit that will not come
         if store is not None and result.run_id is not None:
             # Open findings from an unhealthy source are marked unverified, never resolved.
             try:
@@ -746,8 +739,9 @@ def run(
         error = RunError(f"run failed in a stage: {type(exc).__name__}: {exc}")
         error.result = result  # type: ignore[attr-defined]
         raise error from exc
-    if state is not None:
-        state.close()
+    finally:
+        if state is not None:
+            state.close()  # the snapshots encoded for the commit: written, or never to be
     pause_point("run:committed")
     # The run is committed; a report that cannot be written fails loudly but
     # leaves the stored run as it is (reports can be rendered again later).

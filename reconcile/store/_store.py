@@ -1449,7 +1449,6 @@ class Store:
         state.spill = spill
         with self._read("encoding the snapshots") as conn:
             for key in list(state.frames):
-                _check_name(key[0], "source name")
                 try:
                     encoded = _snapshots.encode_frame(
                         conn, run_id, *key, state.frames[key], spill, state.derived_tag, state.deltas.get(key)
